@@ -1,0 +1,5 @@
+"""Wayline: customer journey automation."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

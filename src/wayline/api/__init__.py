@@ -1,0 +1,1 @@
+"""The HTTP API: ingestion (``/v1``, the Segment spec) and administration (``/api/v1``)."""

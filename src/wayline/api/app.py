@@ -1,0 +1,59 @@
+"""``create_app(settings)``: the ASGI application, with everything passed in."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException
+
+from wayline import __version__
+from wayline.api.deps import CredentialCache, Services
+from wayline.api.routes import admin, ingest, profiles
+from wayline.ingest import IngestError
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def no_lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    app = FastAPI(
+        title="Wayline",
+        version=__version__,
+        description="Segment-compatible tracking and the Wayline admin API.",
+        default_response_class=ORJSONResponse,
+        lifespan=lifespan or no_lifespan,
+    )
+    app.state.services = services
+    app.state.credentials = CredentialCache(services.store)
+
+    @app.exception_handler(IngestError)
+    async def ingest_error(_request: Request, exc: IngestError) -> ORJSONResponse:
+        return ORJSONResponse(exc.body, status_code=exc.status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> ORJSONResponse:
+        return ORJSONResponse(
+            {"error": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> ORJSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        field = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path"))
+        return ORJSONResponse(
+            {"error": f"{field}: {first.get('msg', 'invalid')}", "field": field},
+            status_code=422,
+        )
+
+    app.include_router(ingest.router)
+    app.include_router(profiles.router)
+    app.include_router(admin.router)
+    return app

@@ -1,0 +1,87 @@
+"""What the routes need: the services of this process, and who is calling."""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from wayline.clock import Clock
+from wayline.ingest import Ingestor
+from wayline.settings import Settings
+from wayline.store.base import Credential, CredentialKind, Store
+from wayline.warehouse_port import WarehouseEraser
+
+
+@dataclass(kw_only=True)
+class Services:
+    settings: Settings
+    store: Store
+    clock: Clock
+    ingestor: Ingestor
+    #: Present when this process also runs the warehouse loader (so an erase can report
+    #: the warehouse rows it removed at once); otherwise the loader applies it later.
+    eraser: WarehouseEraser | None = None
+
+
+class CredentialCache:
+    """Authenticates secrets, remembering answers briefly: one lookup per key per minute."""
+
+    def __init__(self, store: Store, ttl: float = 60.0) -> None:
+        self._store = store
+        self._ttl = ttl
+        self._known: dict[str, tuple[Credential | None, float]] = {}
+
+    def get(self, secret: str) -> Credential | None:
+        hit = self._known.get(secret)
+        now = time.monotonic()
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        credential = self._store.authenticate(secret)
+        if len(self._known) > 10_000:
+            self._known.clear()
+        self._known[secret] = (credential, now + self._ttl)
+        return credential
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+def basic_username(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[0] or None
+
+
+def admin_workspace(request: Request) -> str:
+    """The workspace of the admin token in ``Authorization: Bearer …``."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(
+            401,
+            "an admin token is required: Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    credential = request.app.state.credentials.get(token.strip())
+    if credential is None:
+        raise HTTPException(401, "unknown or revoked token")
+    if credential.kind is not CredentialKind.ADMIN_TOKEN:
+        raise HTTPException(403, "a write key may only send events; use an admin token")
+    workspace_id: str = credential.workspace_id
+    return workspace_id
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+AdminWorkspace = Annotated[str, Depends(admin_workspace)]

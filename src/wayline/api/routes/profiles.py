@@ -1,0 +1,111 @@
+"""``/api/v1/profiles``: look up, timeline, erase."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, HTTPException, Query
+from starlette.concurrency import run_in_threadpool
+
+from wayline.api.deps import AdminWorkspace, ServicesDep
+from wayline.store.base import InboxEvent, ProfileView
+
+router = APIRouter(prefix="/api/v1/profiles", tags=["profiles"])
+
+
+def _view(view: ProfileView) -> dict[str, Any]:
+    p = view.profile
+    user_ids = [i.value for i in view.identities if i.kind == "user_id"]
+    return {
+        "id": p.id,
+        "user_id": user_ids[0] if user_ids else None,
+        "traits": p.traits,
+        "identities": [{"kind": i.kind.value, "value": i.value} for i in view.identities],
+        "first_seen": p.first_seen.isoformat(),
+        "last_seen": p.last_seen.isoformat(),
+        "updated_at": p.updated_at.isoformat(),
+    }
+
+
+def _find(services: ServicesDep, workspace_id: str, profile_id: str) -> ProfileView:
+    view = services.store.find_profile(workspace_id, profile_id)
+    if view is None:
+        raise HTTPException(404, f"no profile with id, userId, anonymousId or email {profile_id!r}")
+    return view
+
+
+def _page_token(event: InboxEvent) -> str:
+    raw = orjson.dumps([event.timestamp.isoformat(), event.seq])
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _parse_token(token: str) -> tuple[datetime, int]:
+    try:
+        when, seq = orjson.loads(base64.urlsafe_b64decode(token.encode()))
+        return datetime.fromisoformat(when), int(seq)
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise HTTPException(400, "before: not a page token from this API") from None
+
+
+@router.get("/{profile_id}")
+async def get_profile(
+    profile_id: str, workspace_id: AdminWorkspace, services: ServicesDep
+) -> dict[str, Any]:
+    """A profile by its id, a userId, an anonymousId or an email, with traits and identities."""
+    view = await run_in_threadpool(_find, services, workspace_id, profile_id)
+    return _view(view)
+
+
+@router.get("/{profile_id}/events")
+async def get_profile_events(
+    profile_id: str,
+    workspace_id: AdminWorkspace,
+    services: ServicesDep,
+    limit: int = Query(50, ge=1, le=1000),
+    before: str | None = Query(None, description="the `next` token of the previous page"),
+) -> dict[str, Any]:
+    """The customer's timeline, newest first, a page at a time."""
+    position = _parse_token(before) if before else None
+
+    def load() -> list[InboxEvent]:
+        view = _find(services, workspace_id, profile_id)
+        return services.store.profile_events(
+            workspace_id, view.profile.id, limit=limit, before=position
+        )
+
+    events = await run_in_threadpool(load)
+    return {
+        "data": [orjson.loads(e.payload) for e in events],
+        "next": _page_token(events[-1]) if len(events) == limit else None,
+    }
+
+
+@router.delete("/{profile_id}")
+async def erase_profile(
+    profile_id: str, workspace_id: AdminWorkspace, services: ServicesDep
+) -> dict[str, Any]:
+    """Erase the customer: profile, identities and every event, in the warehouse too."""
+
+    def erase() -> dict[str, Any]:
+        view = _find(services, workspace_id, profile_id)
+        report = services.store.erase_profile(workspace_id, view.profile.id)
+        warehouse: int | None = None
+        if services.eraser is not None:
+            warehouse = services.eraser.apply_erasures()
+        return {
+            "erased": True,
+            "profile_id": report.profile_id,
+            "deleted": {
+                "profiles": 1,
+                "identities": len(report.identities),
+                "events": report.events,
+                "merges": report.merges,
+                "warehouse_events": warehouse,
+            },
+            "warehouse": "erased" if warehouse is not None else "pending",
+        }
+
+    return await run_in_threadpool(erase)

@@ -1,0 +1,160 @@
+"""The ``wayline`` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from wayline.errors import WaylineError
+from wayline.runtime import ALL_ROLES, Role
+from wayline.settings import Settings
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Wayline: customer journey automation."
+)
+workspace_app = typer.Typer(no_args_is_help=True, help="Create and list workspaces.")
+app.add_typer(workspace_app, name="workspace")
+
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Where the embedded store lives [env: WAYLINE_DATA_DIR]",
+        show_default=False,
+    ),
+]
+
+
+def settings_for(data_dir: Path | None, **overrides: Any) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    return Settings(**values)
+
+
+def open_migrated(settings: Settings) -> Any:
+    from wayline.store import open_store
+
+    store = open_store(settings)
+    store.migrate()
+    return store
+
+
+@app.command()
+def migrate(data_dir: DataDir = None) -> None:
+    """Bring the store's schema up to date."""
+    store = open_migrated(settings_for(data_dir))
+    store.close()
+    console.print("[green]schema up to date[/]")
+
+
+@workspace_app.command("create")
+def workspace_create(
+    name: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only")] = False,
+    timezone: Annotated[str, typer.Option(help="The workspace's time zone")] = "UTC",
+    data_dir: DataDir = None,
+) -> None:
+    """Create a workspace and print its write key and admin token (shown only once)."""
+    store = open_migrated(settings_for(data_dir))
+    try:
+        created = store.create_workspace(name, timezone=timezone)
+    finally:
+        store.close()
+    out = {
+        "workspace_id": created.workspace.id,
+        "name": name,
+        "write_key": created.write_key,
+        "admin_token": created.admin_token,
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(out) + "\n")
+        return
+    console.print(f"workspace [bold]{name}[/] ({created.workspace.id})")
+    console.print(f"  write key   {created.write_key}")
+    console.print(f"  admin token {created.admin_token}")
+    console.print("[yellow]Keep these now: they are stored hashed and cannot be shown again.[/]")
+
+
+@workspace_app.command("list")
+def workspace_list(data_dir: DataDir = None) -> None:
+    """List workspaces."""
+    store = open_migrated(settings_for(data_dir))
+    try:
+        for w in store.list_workspaces():
+            console.print(f"{w.id}  {w.name}  {w.timezone}")
+    finally:
+        store.close()
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8088,
+    role: Annotated[
+        list[Role] | None,
+        typer.Option(help="Run only these parts (repeatable); default: all of them"),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
+) -> None:
+    """Run Wayline: the API and the background loops, in one process by default."""
+    import uvicorn
+
+    from wayline.server import Process
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    roles = frozenset(role) if role else ALL_ROLES
+    process = Process(settings_for(data_dir), roles)
+    process.migrate()
+    if Role.API in roles:
+        err.print(f"Wayline listening on http://{host}:{port} (roles: {', '.join(sorted(roles))})")
+        uvicorn.run(
+            process.app(),
+            host=host,
+            port=port,
+            log_level=log_level,
+            timeout_graceful_shutdown=30,
+            access_log=False,
+        )
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    process.runtime.start()
+    err.print(f"Wayline running roles: {', '.join(sorted(roles))}")
+    stop.wait()
+    process.runtime.stop()
+    process.store.close()
+
+
+def main() -> None:
+    """Entry point: errors are one line and a non-zero exit, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except WaylineError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise SystemExit(1) from None
+    except (typer.Abort, KeyboardInterrupt):
+        raise SystemExit(130) from None
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        if isinstance(exc, click.exceptions.Exit):
+            raise SystemExit(exc.exit_code) from None
+        err.print(f"[red]error:[/] {type(exc).__name__}: {exc}")
+        raise SystemExit(1) from None

@@ -1,0 +1,35 @@
+"""Error types. Each carries its default message in its docstring."""
+
+from __future__ import annotations
+
+
+class WaylineError(Exception):
+    """Something went wrong in Wayline."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+
+class ConfigurationError(WaylineError):
+    """The configuration is not valid."""
+
+
+class WorkspaceExists(WaylineError):
+    """A workspace with this name already exists."""
+
+
+class WorkspaceNotFound(WaylineError):
+    """No workspace with this name or id."""
+
+
+class InvalidMessage(WaylineError):
+    """The message does not follow the Segment spec."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.reason = message
+
+
+class MessageTooLarge(InvalidMessage):
+    """The message is over the size limit."""

@@ -1,0 +1,184 @@
+"""The Segment spec: validating incoming calls and turning them into stored events.
+
+The hot path of ingestion runs through :func:`parse_message`, so it is written by hand
+rather than through a model library: one pass over a dict, precise field names in errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import orjson
+
+from wayline.errors import InvalidMessage, MessageTooLarge
+
+#: The call types of the Segment spec.
+CALL_TYPES: Final = frozenset({"track", "identify", "page", "screen", "group", "alias"})
+
+_OBJECT_FIELDS: Final = ("properties", "traits", "context", "integrations")
+_TIME_FIELDS: Final = ("timestamp", "sentAt", "originalTimestamp")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EventRow:
+    """One validated message, ready for the inbox."""
+
+    message_id: str
+    type: str
+    #: The track event name, or the page/screen name; empty for other calls.
+    event: str | None
+    user_id: str | None
+    anonymous_id: str | None
+    #: When it happened, corrected for the sender's clock skew.
+    timestamp: datetime
+    received_at: datetime
+    #: The message as sent (``context``, ``properties``, ``traits``, ``integrations``
+    #: untouched) with ``timestamp``, ``originalTimestamp`` and ``receivedAt`` filled in.
+    payload: bytes
+
+
+def parse_time(value: Any, field: str) -> datetime:
+    """An ISO 8601 timestamp (or epoch milliseconds), as an aware UTC datetime."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidMessage(field, f"not an ISO 8601 timestamp: {value[:64]!r}") from None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            parsed = datetime.fromtimestamp(value / 1000, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise InvalidMessage(field, f"not a timestamp: {value!r}") from None
+    else:
+        raise InvalidMessage(field, "must be an ISO 8601 string")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _id(value: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if len(value) > 255:
+            raise InvalidMessage(field, "longer than 255 characters")
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise InvalidMessage(field, "must be a string")
+
+
+def _format_time(value: datetime) -> str:
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def content_message_id(message: Mapping[str, Any]) -> str:
+    """A stable id for a message sent without one, so that a retried delivery dedupes."""
+    digest = hashlib.blake2b(orjson.dumps(message, option=orjson.OPT_SORT_KEYS), digest_size=16)
+    return "wl-" + digest.hexdigest()
+
+
+def parse_message(
+    raw: Any,
+    *,
+    received_at: datetime,
+    call_type: str | None = None,
+    max_bytes: int = 32 * 1024,
+    sent_at: Any = None,
+) -> EventRow:
+    """Validate one Segment call and compute its stored form.
+
+    ``call_type`` is given by single-call endpoints (``/v1/track``); in a batch each item
+    names its own ``type``. ``sent_at`` is the batch's ``sentAt`` when the item has none.
+    Raises :class:`InvalidMessage` naming the offending field.
+    """
+    if not isinstance(raw, dict):
+        raise InvalidMessage("", "a message must be a JSON object")
+    kind = call_type or raw.get("type")
+    if not isinstance(kind, str) or kind not in CALL_TYPES:
+        raise InvalidMessage(
+            "type", f"unknown call type {kind!r}; expected one of " + ", ".join(sorted(CALL_TYPES))
+        )
+    message = dict(raw)
+    message["type"] = kind
+    message.pop("writeKey", None)
+
+    user_id = _id(message.get("userId"), "userId")
+    anonymous_id = _id(message.get("anonymousId"), "anonymousId")
+    if kind == "alias":
+        if user_id is None:
+            raise InvalidMessage("userId", "alias needs the new userId")
+        if _id(message.get("previousId"), "previousId") is None:
+            raise InvalidMessage("previousId", "alias needs the previousId")
+    elif user_id is None and anonymous_id is None:
+        raise InvalidMessage("userId", "either userId or anonymousId is required")
+    if kind == "group" and _id(message.get("groupId"), "groupId") is None:
+        raise InvalidMessage("groupId", "group needs a groupId")
+
+    name: str | None = None
+    if kind == "track":
+        name = message.get("event")
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidMessage("event", "track needs an event name")
+        if len(name) > 255:
+            raise InvalidMessage("event", "longer than 255 characters")
+    elif kind in ("page", "screen"):
+        page_name = message.get("name")
+        if page_name is not None and not isinstance(page_name, str):
+            raise InvalidMessage("name", "must be a string")
+        name = page_name or None
+
+    for field in _OBJECT_FIELDS:
+        value = message.get(field)
+        if value is not None and not isinstance(value, dict):
+            raise InvalidMessage(field, "must be an object")
+
+    times = {}
+    for field in _TIME_FIELDS:
+        value = message.get(field)
+        if value is not None:
+            times[field] = parse_time(value, field)
+    if "sentAt" not in times and sent_at is not None:
+        times["sentAt"] = parse_time(sent_at, "sentAt")
+    original = times.get("originalTimestamp") or times.get("timestamp")
+    if original is None:
+        timestamp = received_at
+    elif "sentAt" in times:
+        # The sender's clock may be wrong; the gap between event and send is not.
+        timestamp = received_at - (times["sentAt"] - original)
+    else:
+        timestamp = original
+
+    message_id = message.get("messageId")
+    if message_id is None:
+        message_id = content_message_id(message)
+    elif not isinstance(message_id, str) or not message_id:
+        raise InvalidMessage("messageId", "must be a non-empty string")
+    elif len(message_id) > 255:
+        raise InvalidMessage("messageId", "longer than 255 characters")
+    message["messageId"] = message_id
+    if original is not None:
+        message["originalTimestamp"] = _format_time(original)
+    message["timestamp"] = _format_time(timestamp)
+    message["receivedAt"] = _format_time(received_at)
+
+    payload = orjson.dumps(message)
+    if len(payload) > max_bytes:
+        raise MessageTooLarge("", f"event is {len(payload)} bytes; the limit is {max_bytes}")
+    return EventRow(
+        message_id=message_id,
+        type=kind,
+        event=name,
+        user_id=user_id,
+        anonymous_id=anonymous_id,
+        timestamp=timestamp,
+        received_at=received_at,
+        payload=payload,
+    )

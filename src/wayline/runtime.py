@@ -1,0 +1,93 @@
+"""The background loops of a Wayline process, each consuming the inbox in its own thread.
+
+A loop step is one transaction: it takes a slice of the inbox after its cursor, applies it,
+and moves the cursor in the same commit. A crash between two steps loses nothing and
+repeats nothing; stopping lets the step in progress finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+log = logging.getLogger("wayline.runtime")
+
+
+class Role(StrEnum):
+    #: The HTTP API (ingestion and administration).
+    API = "api"
+    #: Identity resolution: inbox events become profiles.
+    PROFILES = "profiles"
+    #: The warehouse loader: inbox events become warehouse rows.
+    LOADER = "loader"
+
+
+ALL_ROLES = frozenset(Role)
+
+
+@dataclass
+class Loop:
+    """Calls ``step`` until stopped; sleeps ``idle`` seconds when a step found nothing."""
+
+    name: str
+    step: Callable[[], int]
+    idle: float
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+    def run(self) -> None:
+        failures = 0
+        while not self.stop_event.is_set():
+            try:
+                done = self.step()
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("%s: step failed (attempt %d); retrying", self.name, failures)
+                self.stop_event.wait(min(30.0, 0.1 * 2**failures))
+                continue
+            if not done:
+                self.stop_event.wait(self.idle)
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self.run, name=f"wayline-{self.name}", daemon=True)
+        self.thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.stop_event.set()
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+
+class Runtime:
+    """The loops of one process."""
+
+    def __init__(self) -> None:
+        self.loops: list[Loop] = []
+        self._on_stop: list[Callable[[], None]] = []
+
+    def add(self, name: str, step: Callable[[], int], idle: float) -> None:
+        self.loops.append(Loop(name=name, step=step, idle=idle))
+
+    def on_stop(self, fn: Callable[[], None]) -> None:
+        self._on_stop.append(fn)
+
+    def start(self) -> None:
+        for loop in self.loops:
+            loop.start()
+
+    def stop(self) -> None:
+        for loop in self.loops:
+            loop.stop_event.set()
+        for loop in self.loops:
+            loop.stop()
+        for fn in self._on_stop:
+            fn()
+
+    def drain(self) -> None:
+        """Run every loop's step until none finds work (tests and one-shot commands)."""
+        while any(loop.step() for loop in self.loops):
+            pass

@@ -1,0 +1,69 @@
+"""Wiring one Wayline process: the services it holds, the loops it runs, its ASGI app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from wayline.api.app import create_app
+from wayline.api.deps import Services
+from wayline.clock import Clock, SystemClock
+from wayline.ingest import Ingestor
+from wayline.profiles import process_inbox
+from wayline.runtime import ALL_ROLES, Role, Runtime
+from wayline.settings import Settings
+from wayline.store import Store, open_store
+
+
+class Process:
+    """Everything one ``wayline serve`` holds, built from settings, nothing at import."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        roles: Iterable[Role] = ALL_ROLES,
+        *,
+        store: Store | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.roles = frozenset(roles)
+        self.clock = clock or SystemClock()
+        self.store = store or open_store(settings, self.clock)
+        self.runtime = Runtime()
+        self.services = Services(
+            settings=settings,
+            store=self.store,
+            clock=self.clock,
+            ingestor=Ingestor(self.store, self.clock, settings),
+        )
+        idle = settings.consumer_idle_seconds
+        size = settings.consumer_batch_size
+        if Role.PROFILES in self.roles:
+            self.runtime.add("profiles", lambda: process_inbox(self.store, size), idle)
+        if Role.LOADER in self.roles:
+            from wayline.analytics.loader import WarehouseLoader
+            from wayline.analytics.warehouse import open_warehouse
+
+            warehouse = open_warehouse(settings)
+            loader = WarehouseLoader(self.store, warehouse, batch_size=size)
+            self.services.eraser = loader
+            self.runtime.add("loader", loader.step, idle)
+            self.runtime.on_stop(warehouse.close)
+
+    def migrate(self) -> None:
+        self.store.migrate()
+
+    def app(self) -> FastAPI:
+        @asynccontextmanager
+        async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+            self.runtime.start()
+            try:
+                yield
+            finally:
+                self.runtime.stop()
+                self.store.close()
+
+        return create_app(self.services, lifespan=lifespan)

@@ -1,0 +1,46 @@
+"""Configuration, read from ``WAYLINE_*`` environment variables and command-line options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything a Wayline process needs to know before it starts.
+
+    Every field can be set as an environment variable with the ``WAYLINE_`` prefix,
+    e.g. ``WAYLINE_DATABASE_URL=postgresql://localhost/wayline``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="WAYLINE_", extra="ignore")
+
+    #: Where the embedded store and warehouse live.
+    data_dir: Path = Path("wayline-data")
+    #: The state store. Empty means a SQLite file in the data dir.
+    database_url: str = ""
+    #: The analytics warehouse. Empty means a DuckDB file in the data dir.
+    warehouse_url: str = ""
+    #: SQLite ``synchronous`` pragma. NORMAL survives a crash of the process (WAL);
+    #: FULL also survives a power cut, at the cost of one fsync per commit.
+    sqlite_synchronous: str = "NORMAL"
+    #: Largest accepted event, in bytes (the Segment limit).
+    max_event_bytes: int = 32 * 1024
+    #: Largest accepted batch request, in bytes, after decompression (the Segment limit).
+    max_batch_bytes: int = 500 * 1024
+    #: How many inbox events a consumer (profiles, loader) takes per transaction.
+    consumer_batch_size: int = 2000
+    #: How long an idle consumer sleeps before it looks at the inbox again, in seconds.
+    consumer_idle_seconds: float = Field(default=0.05, ge=0.001)
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'wayline.db').resolve()}"
+
+    def resolved_warehouse_url(self) -> str:
+        if self.warehouse_url:
+            return self.warehouse_url
+        return f"duckdb:///{(self.data_dir / 'warehouse.duckdb').resolve()}"

@@ -1,0 +1,26 @@
+"""The state store: one narrow interface (``base.Store``), a backend per database."""
+
+from __future__ import annotations
+
+from wayline.clock import Clock, SystemClock
+from wayline.errors import ConfigurationError
+from wayline.settings import Settings
+from wayline.store.base import Store
+
+
+def open_store(settings: Settings, clock: Clock | None = None) -> Store:
+    """The backend the database URL names: ``sqlite:///…`` or ``postgresql://…``."""
+    url = settings.resolved_database_url()
+    clock = clock or SystemClock()
+    if url.startswith("sqlite"):
+        from wayline.store.sqlite import SqliteStore
+
+        return SqliteStore(url, clock, synchronous=settings.sqlite_synchronous)
+    if url.startswith(("postgresql", "postgres")):
+        from wayline.store.postgres import PostgresStore
+
+        return PostgresStore(url, clock)
+    raise ConfigurationError(f"WAYLINE_DATABASE_URL: unsupported database {url.split(':')[0]!r}")
+
+
+__all__ = ["Store", "open_store"]

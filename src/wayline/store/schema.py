@@ -1,0 +1,169 @@
+"""The state store's tables (SQLAlchemy Core). Column names are persisted: choose with care.
+
+Every table of customer data carries ``workspace_id``; nothing is shared across workspaces.
+Changes to these tables ship as an Alembic migration in ``migrations/versions``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData()
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """An aware UTC datetime on every backend (SQLite keeps no time zone of its own)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: A 64-bit key that is SQLite's rowid on SQLite (so that it autoincrements there).
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+workspaces = sa.Table(
+    "workspaces",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("timezone", sa.String(64), nullable=False, server_default="UTC"),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+credentials = sa.Table(
+    "credentials",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("workspace_id", sa.String(40), sa.ForeignKey("workspaces.id"), nullable=False),
+    #: write_key | admin_token
+    sa.Column("kind", sa.String(20), nullable=False),
+    #: SHA-256 of the secret; the secret itself is shown once and never stored.
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+    #: The first characters of the secret, to tell keys apart in listings.
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("revoked_at", UtcDateTime(), nullable=True),
+)
+
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(40), nullable=False),
+    sa.Column("message_id", sa.String(255), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("event", sa.String(255), nullable=True),
+    sa.Column("user_id", sa.String(255), nullable=True),
+    sa.Column("anonymous_id", sa.String(255), nullable=True),
+    sa.Column("timestamp", UtcDateTime(), nullable=False),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    sa.Column("payload", sa.LargeBinary(), nullable=False),
+    #: PostgreSQL: the writing transaction's id, so that consumers never pass over a row
+    #: whose transaction commits after a later one. Empty on SQLite (one writer at a time).
+    sa.Column("txid", sa.BigInteger(), nullable=True),
+    sa.UniqueConstraint("workspace_id", "message_id", name="uq_inbox_message"),
+    sa.Index("ix_inbox_user", "workspace_id", "user_id"),
+    sa.Index("ix_inbox_anonymous", "workspace_id", "anonymous_id"),
+)
+
+rejections = sa.Table(
+    "rejections",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(40), nullable=False),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    #: api | import
+    sa.Column("source", sa.String(16), nullable=False),
+    #: The item's index in its batch, or its line in an imported file.
+    sa.Column("position", sa.Integer(), nullable=True),
+    sa.Column("message_id", sa.String(255), nullable=True),
+    sa.Column("field", sa.String(100), nullable=False),
+    sa.Column("error", sa.Text(), nullable=False),
+    #: The rejected item as sent, cut to 32 KB.
+    sa.Column("payload", sa.LargeBinary(), nullable=True),
+    sa.Index("ix_rejections_workspace", "workspace_id", "id"),
+)
+
+profiles = sa.Table(
+    "profiles",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("workspace_id", sa.String(40), nullable=False),
+    #: JSON object of the current traits.
+    sa.Column("traits", sa.Text(), nullable=False),
+    #: JSON object: trait name -> ISO time of the event that set it (last write wins).
+    sa.Column("trait_times", sa.Text(), nullable=False),
+    sa.Column("first_seen", UtcDateTime(), nullable=False),
+    sa.Column("last_seen", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_profiles_workspace", "workspace_id"),
+)
+
+identities = sa.Table(
+    "identities",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    #: user_id | anonymous_id | email | phone
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("value", sa.String(255), primary_key=True),
+    sa.Column("profile_id", sa.String(40), nullable=False),
+    sa.Column("first_seen", UtcDateTime(), nullable=False),
+    sa.Index("ix_identities_profile", "profile_id"),
+)
+
+profile_merges = sa.Table(
+    "profile_merges",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(40), nullable=False),
+    sa.Column("from_profile_id", sa.String(40), nullable=False),
+    sa.Column("into_profile_id", sa.String(40), nullable=False),
+    sa.Column("merged_at", UtcDateTime(), nullable=False),
+    #: The message that joined the two identities.
+    sa.Column("message_id", sa.String(255), nullable=False),
+    sa.Index("ix_profile_merges_from", "workspace_id", "from_profile_id"),
+)
+
+counters = sa.Table(
+    "counters",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    #: events | profiles
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("value", sa.BigInteger(), nullable=False),
+)
+
+consumer_cursors = sa.Table(
+    "consumer_cursors",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("txid", sa.BigInteger(), nullable=False),
+    sa.Column("seq", sa.BigInteger(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+erasures = sa.Table(
+    "erasures",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(40), nullable=False),
+    sa.Column("requested_at", UtcDateTime(), nullable=False),
+    #: JSON list of [kind, value]: the identities whose warehouse rows are still to go.
+    #: Deleted as soon as the warehouse has applied it.
+    sa.Column("identities", sa.Text(), nullable=False),
+)

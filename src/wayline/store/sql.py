@@ -1,0 +1,607 @@
+"""The store over SQLAlchemy Core. What differs between SQLite and PostgreSQL lives in
+``sqlite.py`` and ``postgres.py``; this module holds only what both share."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from wayline.clock import Clock
+from wayline.errors import WorkspaceExists
+from wayline.events import EventRow
+from wayline.store import schema
+from wayline.store.base import (
+    Credential,
+    CredentialKind,
+    Cursor,
+    ErasureReport,
+    Identity,
+    IdentityBatch,
+    IdentityChanges,
+    IdentityKind,
+    InboxEvent,
+    NewWorkspace,
+    PendingErasure,
+    Profile,
+    ProfileView,
+    Rejection,
+    Stats,
+    Workspace,
+)
+
+#: The consumer that turns inbox events into profiles and identities.
+PROFILES_CONSUMER = "profiles"
+#: Identity kinds searched, in order, when a profile is looked up by any id.
+LOOKUP_ORDER = (
+    IdentityKind.USER_ID,
+    IdentityKind.ANONYMOUS_ID,
+    IdentityKind.EMAIL,
+    IdentityKind.PHONE,
+)
+_SECRET_PREFIX = {CredentialKind.WRITE_KEY: "wk_", CredentialKind.ADMIN_TOKEN: "wa_"}
+
+
+def hash_secret(secret: str) -> str:
+    # Secrets are 256 random bits, so a fast hash is as safe as a slow one and lets every
+    # request be authenticated by one indexed lookup.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _profile(row: Any) -> Profile:
+    return Profile(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        traits=orjson.loads(row.traits),
+        trait_times=orjson.loads(row.trait_times),
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        updated_at=row.updated_at,
+    )
+
+
+def _inbox_event(row: Any) -> InboxEvent:
+    return InboxEvent(
+        seq=row.seq,
+        txid=row.txid or 0,
+        workspace_id=row.workspace_id,
+        message_id=row.message_id,
+        type=row.type,
+        event=row.event,
+        user_id=row.user_id,
+        anonymous_id=row.anonymous_id,
+        timestamp=row.timestamp,
+        received_at=row.received_at,
+        payload=bytes(row.payload),
+    )
+
+
+class SqlIdentityBatch:
+    """An open transaction of the profile consumer (see :class:`IdentityBatch`)."""
+
+    def __init__(self, store: SqlStore, conn: Connection, events: list[InboxEvent]) -> None:
+        self._store = store
+        self._conn = conn
+        self.events = events
+
+    def identities(self, keys: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
+        found: dict[tuple[str, str, str], str] = {}
+        t = schema.identities
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), 300):
+            chunk = ordered[start : start + 300]
+            rows = self._conn.execute(
+                sa.select(t.c.workspace_id, t.c.kind, t.c.value, t.c.profile_id).where(
+                    sa.tuple_(t.c.workspace_id, t.c.kind, t.c.value).in_(chunk)
+                )
+            )
+            for row in rows:
+                found[(row.workspace_id, row.kind, row.value)] = row.profile_id
+        return found
+
+    def profiles(self, ids: set[str]) -> dict[str, Profile]:
+        found: dict[str, Profile] = {}
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), 500):
+            rows = self._conn.execute(
+                sa.select(schema.profiles).where(
+                    schema.profiles.c.id.in_(ordered[start : start + 500])
+                )
+            )
+            for row in rows:
+                found[row.id] = _profile(row)
+        return found
+
+    def user_profiles(self, ids: set[str]) -> set[str]:
+        t = schema.identities
+        found: set[str] = set()
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), 500):
+            found.update(
+                self._conn.scalars(
+                    sa.select(t.c.profile_id)
+                    .distinct()
+                    .where(
+                        t.c.profile_id.in_(ordered[start : start + 500]),
+                        t.c.kind == IdentityKind.USER_ID.value,
+                    )
+                )
+            )
+        return found
+
+    def save(self, changes: IdentityChanges) -> None:
+        conn, store = self._conn, self._store
+        now = store.clock.now()
+        created: dict[str, int] = {}
+        for merge in changes.merges:
+            conn.execute(
+                sa.update(schema.identities)
+                .where(schema.identities.c.profile_id == merge.from_profile_id)
+                .values(profile_id=merge.into_profile_id)
+            )
+            deleted = conn.execute(
+                sa.delete(schema.profiles).where(schema.profiles.c.id == merge.from_profile_id)
+            ).rowcount
+            created[merge.workspace_id] = created.get(merge.workspace_id, 0) - deleted
+            conn.execute(
+                sa.insert(schema.profile_merges).values(
+                    workspace_id=merge.workspace_id,
+                    from_profile_id=merge.from_profile_id,
+                    into_profile_id=merge.into_profile_id,
+                    merged_at=merge.merged_at,
+                    message_id=merge.message_id,
+                )
+            )
+        if changes.profiles:
+            existing = set(
+                conn.scalars(
+                    sa.select(schema.profiles.c.id).where(
+                        schema.profiles.c.id.in_([p.id for p in changes.profiles])
+                    )
+                )
+            )
+            rows = [
+                {
+                    "id": p.id,
+                    "workspace_id": p.workspace_id,
+                    "traits": orjson.dumps(p.traits).decode(),
+                    "trait_times": orjson.dumps(p.trait_times).decode(),
+                    "first_seen": p.first_seen,
+                    "last_seen": p.last_seen,
+                    "updated_at": now,
+                }
+                for p in changes.profiles
+            ]
+            new = [r for r in rows if r["id"] not in existing]
+            old = [r for r in rows if r["id"] in existing]
+            if new:
+                conn.execute(sa.insert(schema.profiles), new)
+                for p in changes.profiles:
+                    if p.id not in existing:
+                        created[p.workspace_id] = created.get(p.workspace_id, 0) + 1
+            if old:
+                t = schema.profiles
+                conn.execute(
+                    sa.update(t)
+                    .where(t.c.id == sa.bindparam("b_id"))
+                    .values(
+                        traits=sa.bindparam("traits"),
+                        trait_times=sa.bindparam("trait_times"),
+                        first_seen=sa.bindparam("first_seen"),
+                        last_seen=sa.bindparam("last_seen"),
+                        updated_at=sa.bindparam("updated_at"),
+                    ),
+                    [{**r, "b_id": r["id"]} for r in old],
+                )
+        if changes.identities:
+            store._upsert_identities(conn, changes.identities, now)
+        for workspace_id, delta in created.items():
+            if delta:
+                store._bump(conn, workspace_id, "profiles", delta)
+
+
+class SqlStore:
+    """Shared implementation; a backend subclass supplies the dialect-specific pieces."""
+
+    dialect = "sql"
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    # -- what each backend provides ------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A transaction that will write (SQLite takes the write lock at its start)."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    def _insert_events(self, conn: Connection, rows: list[dict[str, Any]]) -> int:
+        raise NotImplementedError
+
+    def _upsert_identities(
+        self, conn: Connection, identities: Sequence[Identity], now: datetime
+    ) -> None:
+        raise NotImplementedError
+
+    def _bump(self, conn: Connection, workspace_id: str, name: str, delta: int) -> None:
+        raise NotImplementedError
+
+    def _inbox_after(self, after: Cursor, limit: int) -> sa.Select[Any]:
+        raise NotImplementedError
+
+    def migrate(self) -> None:
+        from wayline.store.migrations import upgrade
+
+        with self.engine.begin() as conn:
+            upgrade(conn)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- workspaces ----------------------------------------------------------------------
+
+    def create_workspace(self, name: str, *, timezone: str = "UTC") -> NewWorkspace:
+        now = self.clock.now()
+        workspace = Workspace(id=new_id(), name=name, timezone=timezone, created_at=now)
+        secrets_by_kind = {
+            kind: _SECRET_PREFIX[kind] + secrets.token_urlsafe(32) for kind in CredentialKind
+        }
+        with self._write() as conn:
+            if (
+                conn.scalar(
+                    sa.select(schema.workspaces.c.id).where(schema.workspaces.c.name == name)
+                )
+                is not None
+            ):
+                raise WorkspaceExists(f"a workspace named {name!r} already exists")
+            conn.execute(
+                sa.insert(schema.workspaces).values(
+                    id=workspace.id, name=name, timezone=timezone, created_at=now
+                )
+            )
+            conn.execute(
+                sa.insert(schema.credentials),
+                [
+                    {
+                        "id": new_id(),
+                        "workspace_id": workspace.id,
+                        "kind": kind.value,
+                        "secret_hash": hash_secret(secret),
+                        "prefix": secret[:10],
+                        "created_at": now,
+                    }
+                    for kind, secret in secrets_by_kind.items()
+                ],
+            )
+        return NewWorkspace(
+            workspace=workspace,
+            write_key=secrets_by_kind[CredentialKind.WRITE_KEY],
+            admin_token=secrets_by_kind[CredentialKind.ADMIN_TOKEN],
+        )
+
+    def workspace(self, name_or_id: str) -> Workspace | None:
+        t = schema.workspaces
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t).where(sa.or_(t.c.id == name_or_id, t.c.name == name_or_id))
+            ).first()
+        if row is None:
+            return None
+        return Workspace(id=row.id, name=row.name, timezone=row.timezone, created_at=row.created_at)
+
+    def list_workspaces(self) -> list[Workspace]:
+        t = schema.workspaces
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t).order_by(t.c.created_at)).all()
+        return [
+            Workspace(id=r.id, name=r.name, timezone=r.timezone, created_at=r.created_at)
+            for r in rows
+        ]
+
+    def iter_workspace_ids(self) -> Iterator[str]:
+        yield from (w.id for w in self.list_workspaces())
+
+    def authenticate(self, secret: str) -> Credential | None:
+        t = schema.credentials
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.c.workspace_id, t.c.kind).where(
+                    t.c.secret_hash == hash_secret(secret), t.c.revoked_at.is_(None)
+                )
+            ).first()
+        if row is None:
+            return None
+        return Credential(workspace_id=row.workspace_id, kind=CredentialKind(row.kind))
+
+    # -- ingestion -----------------------------------------------------------------------
+
+    def append_events(
+        self, workspace_id: str, events: Sequence[EventRow], rejections: Sequence[Rejection] = ()
+    ) -> int:
+        rows = [
+            {
+                "workspace_id": workspace_id,
+                "message_id": e.message_id,
+                "type": e.type,
+                "event": e.event,
+                "user_id": e.user_id,
+                "anonymous_id": e.anonymous_id,
+                "timestamp": e.timestamp,
+                "received_at": e.received_at,
+                "payload": e.payload,
+            }
+            for e in events
+        ]
+        with self._write() as conn:
+            inserted = self._insert_events(conn, rows) if rows else 0
+            if inserted:
+                self._bump(conn, workspace_id, "events", inserted)
+            if rejections:
+                self._insert_rejections(conn, workspace_id, rejections)
+        return inserted
+
+    def _insert_rejections(
+        self, conn: Connection, workspace_id: str, rejections: Sequence[Rejection]
+    ) -> None:
+        now = self.clock.now()
+        conn.execute(
+            sa.insert(schema.rejections),
+            [
+                {
+                    "workspace_id": workspace_id,
+                    "received_at": now,
+                    "source": r.source,
+                    "position": r.position,
+                    "message_id": r.message_id,
+                    "field": r.field[:100],
+                    "error": r.error,
+                    "payload": r.payload[:32768] if r.payload else None,
+                }
+                for r in rejections
+            ],
+        )
+        self._bump(conn, workspace_id, "rejected", len(rejections))
+
+    def rejections(self, workspace_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        t = schema.rejections
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    t.c.id,
+                    t.c.received_at,
+                    t.c.source,
+                    t.c.position,
+                    t.c.message_id,
+                    t.c.field,
+                    t.c.error,
+                )
+                .where(t.c.workspace_id == workspace_id)
+                .order_by(t.c.id.desc())
+                .limit(limit)
+            ).all()
+        return [
+            {
+                "id": r.id,
+                "received_at": r.received_at.isoformat(),
+                "source": r.source,
+                "position": r.position,
+                "message_id": r.message_id,
+                "field": r.field,
+                "error": r.error,
+            }
+            for r in rows
+        ]
+
+    def stats(self, workspace_id: str) -> Stats:
+        t = schema.counters
+        with self.engine.connect() as conn:
+            values = {
+                name: value
+                for name, value in conn.execute(
+                    sa.select(t.c.name, t.c.value).where(t.c.workspace_id == workspace_id)
+                )
+            }
+        return Stats(
+            events=values.get("events", 0),
+            profiles=values.get("profiles", 0),
+            rejected=values.get("rejected", 0),
+        )
+
+    # -- consumers -----------------------------------------------------------------------
+
+    def read_inbox(self, after: Cursor, limit: int) -> list[InboxEvent]:
+        with self.engine.connect() as conn:
+            return [_inbox_event(r) for r in conn.execute(self._inbox_after(after, limit))]
+
+    def _cursor(self, conn: Connection, name: str) -> Cursor:
+        row = conn.execute(
+            sa.select(schema.consumer_cursors.c.txid, schema.consumer_cursors.c.seq).where(
+                schema.consumer_cursors.c.name == name
+            )
+        ).first()
+        return Cursor() if row is None else Cursor(txid=row.txid, seq=row.seq)
+
+    def _set_cursor(self, conn: Connection, name: str, old: Cursor, new: Cursor) -> None:
+        t = schema.consumer_cursors
+        now = self.clock.now()
+        updated = conn.execute(
+            sa.update(t)
+            .where(t.c.name == name, t.c.txid == old.txid, t.c.seq == old.seq)
+            .values(txid=new.txid, seq=new.seq, updated_at=now)
+        ).rowcount
+        if not updated:
+            conn.execute(sa.insert(t).values(name=name, txid=new.txid, seq=new.seq, updated_at=now))
+
+    def _lock_cursor(self, conn: Connection, name: str) -> Cursor:
+        """Read a consumer's cursor, holding it so that no other process consumes the same
+        slice (SQLite: the write lock is already held; PostgreSQL: a row lock)."""
+        return self._cursor(conn, name)
+
+    @contextmanager
+    def identity_batch(self, limit: int) -> Iterator[IdentityBatch]:
+        with self._write() as conn:
+            cursor = self._lock_cursor(conn, PROFILES_CONSUMER)
+            events = [_inbox_event(r) for r in conn.execute(self._inbox_after(cursor, limit))]
+            batch = SqlIdentityBatch(self, conn, events)
+            yield batch
+            if events:
+                self._set_cursor(conn, PROFILES_CONSUMER, cursor, events[-1].cursor)
+
+    # -- profiles ------------------------------------------------------------------------
+
+    def find_profile(self, workspace_id: str, any_id: str) -> ProfileView | None:
+        t = schema.identities
+        with self.engine.connect() as conn:
+            profile_id = conn.scalar(
+                sa.select(schema.profiles.c.id).where(
+                    schema.profiles.c.id == any_id, schema.profiles.c.workspace_id == workspace_id
+                )
+            )
+            if profile_id is None:
+                candidates = {
+                    kind: owner
+                    for kind, owner in conn.execute(
+                        sa.select(t.c.kind, t.c.profile_id).where(
+                            t.c.workspace_id == workspace_id,
+                            t.c.value.in_({any_id, any_id.strip().lower()}),
+                        )
+                    )
+                }
+                profile_id = next(
+                    (candidates[k.value] for k in LOOKUP_ORDER if k.value in candidates), None
+                )
+            if profile_id is None:
+                return None
+            row = conn.execute(
+                sa.select(schema.profiles).where(schema.profiles.c.id == profile_id)
+            ).first()
+            if row is None:
+                return None
+            identities = [
+                Identity(
+                    workspace_id=r.workspace_id,
+                    kind=IdentityKind(r.kind),
+                    value=r.value,
+                    profile_id=r.profile_id,
+                )
+                for r in conn.execute(
+                    sa.select(t).where(t.c.profile_id == profile_id).order_by(t.c.kind, t.c.value)
+                )
+            ]
+        return ProfileView(profile=_profile(row), identities=identities)
+
+    def _event_filter(self, workspace_id: str, ids: list[tuple[str, str]]) -> Any:
+        users = [v for k, v in ids if k == IdentityKind.USER_ID]
+        anonymous = [v for k, v in ids if k == IdentityKind.ANONYMOUS_ID]
+        t = schema.inbox
+        return sa.and_(
+            t.c.workspace_id == workspace_id,
+            sa.or_(t.c.user_id.in_(users), t.c.anonymous_id.in_(anonymous)),
+        )
+
+    def _profile_ids(self, conn: Connection, profile_id: str) -> list[tuple[str, str]]:
+        t = schema.identities
+        return [
+            (r.kind, r.value)
+            for r in conn.execute(
+                sa.select(t.c.kind, t.c.value).where(t.c.profile_id == profile_id)
+            )
+        ]
+
+    def profile_events(
+        self,
+        workspace_id: str,
+        profile_id: str,
+        *,
+        limit: int,
+        before: tuple[datetime, int] | None = None,
+    ) -> list[InboxEvent]:
+        t = schema.inbox
+        with self.engine.connect() as conn:
+            ids = self._profile_ids(conn, profile_id)
+            query = sa.select(t).where(self._event_filter(workspace_id, ids))
+            if before is not None:
+                when, seq = before
+                query = query.where(
+                    sa.or_(t.c.timestamp < when, sa.and_(t.c.timestamp == when, t.c.seq < seq))
+                )
+            rows = conn.execute(query.order_by(t.c.timestamp.desc(), t.c.seq.desc()).limit(limit))
+            return [_inbox_event(r) for r in rows]
+
+    def erase_profile(self, workspace_id: str, profile_id: str) -> ErasureReport:
+        now = self.clock.now()
+        with self._write() as conn:
+            ids = self._profile_ids(conn, profile_id)
+            events = conn.execute(
+                sa.delete(schema.inbox).where(self._event_filter(workspace_id, ids))
+            ).rowcount
+            conn.execute(
+                sa.delete(schema.identities).where(
+                    schema.identities.c.profile_id == profile_id,
+                    schema.identities.c.workspace_id == workspace_id,
+                )
+            )
+            gone = conn.execute(
+                sa.delete(schema.profiles).where(
+                    schema.profiles.c.id == profile_id,
+                    schema.profiles.c.workspace_id == workspace_id,
+                )
+            ).rowcount
+            m = schema.profile_merges
+            merges = conn.execute(
+                sa.delete(m).where(
+                    m.c.workspace_id == workspace_id,
+                    sa.or_(m.c.from_profile_id == profile_id, m.c.into_profile_id == profile_id),
+                )
+            ).rowcount
+            if events:
+                self._bump(conn, workspace_id, "events", -events)
+            if gone:
+                self._bump(conn, workspace_id, "profiles", -gone)
+            erasure_id = conn.execute(
+                sa.insert(schema.erasures)
+                .values(
+                    workspace_id=workspace_id,
+                    requested_at=now,
+                    identities=orjson.dumps(ids).decode(),
+                )
+                .returning(schema.erasures.c.id)
+            ).scalar_one()
+        return ErasureReport(
+            profile_id=profile_id,
+            identities=ids,
+            events=events,
+            merges=merges,
+            erasure_id=erasure_id,
+        )
+
+    def pending_erasures(self) -> list[PendingErasure]:
+        t = schema.erasures
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t).order_by(t.c.id)).all()
+        return [
+            PendingErasure(
+                id=r.id,
+                workspace_id=r.workspace_id,
+                identities=[(k, v) for k, v in orjson.loads(r.identities)],
+            )
+            for r in rows
+        ]
+
+    def finish_erasure(self, erasure_id: int) -> None:
+        with self._write() as conn:
+            conn.execute(sa.delete(schema.erasures).where(schema.erasures.c.id == erasure_id))

@@ -1,0 +1,99 @@
+"""SQLite: the embedded default. One file in the data dir, WAL, one writer at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from wayline.clock import Clock
+from wayline.store import schema
+from wayline.store.base import Cursor, Identity
+from wayline.store.sql import SqlStore
+
+
+class SqliteStore(SqlStore):
+    dialect = "sqlite"
+
+    def __init__(self, url: str, clock: Clock, *, synchronous: str = "NORMAL") -> None:
+        database = sa.make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # The driver's own transaction handling is switched off so that every transaction
+        # begins explicitly: writers with BEGIN IMMEDIATE, which takes the write lock up front
+        # instead of failing half-way when a reader wants to become a writer.
+        engine = sa.create_engine(
+            url, connect_args={"isolation_level": None, "check_same_thread": False, "timeout": 30}
+        )
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            immediate = conn.get_execution_options().get("wayline_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        super().__init__(engine, clock)
+        self._writer = engine.execution_options(wayline_write=True)
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._writer.begin() as conn:
+            yield conn
+
+    def _insert_events(self, conn: Connection, rows: list[dict[str, Any]]) -> int:
+        stmt = sqlite_insert(schema.inbox).on_conflict_do_nothing(
+            index_elements=["workspace_id", "message_id"]
+        )
+        # executemany's rowcount is the number of rows actually inserted
+        return int(conn.execute(stmt, rows).rowcount)
+
+    def _upsert_identities(
+        self, conn: Connection, identities: Sequence[Identity], now: datetime
+    ) -> None:
+        stmt = sqlite_insert(schema.identities)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["workspace_id", "kind", "value"],
+                set_={"profile_id": stmt.excluded.profile_id},
+            ),
+            [
+                {
+                    "workspace_id": i.workspace_id,
+                    "kind": i.kind.value,
+                    "value": i.value,
+                    "profile_id": i.profile_id,
+                    "first_seen": now,
+                }
+                for i in identities
+            ],
+        )
+
+    def _bump(self, conn: Connection, workspace_id: str, name: str, delta: int) -> None:
+        stmt = sqlite_insert(schema.counters).values(
+            workspace_id=workspace_id, name=name, value=delta
+        )
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["workspace_id", "name"],
+                set_={"value": schema.counters.c.value + stmt.excluded.value},
+            )
+        )
+
+    def _inbox_after(self, after: Cursor, limit: int) -> sa.Select[Any]:
+        # One writer at a time: sequence order is commit order.
+        t = schema.inbox
+        return sa.select(t).where(t.c.seq > after.seq).order_by(t.c.seq).limit(limit)
