@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
+
+from wayline.profiles import process_inbox
+from wayline.store.base import Store
 
 
 class ManualClock:
@@ -25,3 +29,20 @@ class ManualClock:
     def set(self, when: datetime) -> None:
         with self._lock:
             self._now = when
+
+
+def drain_profiles(store: Store, *, timeout: float = 10.0, batch: int = 1000) -> None:
+    """Run the profile consumer until it has taken every event in the inbox.
+
+    On PostgreSQL a consumer may find nothing for a moment while any transaction of the
+    cluster older than the newest events is still running, so this waits rather than
+    assuming one step is enough.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if not process_inbox(store, batch):
+            if store.profiles_lag() == 0:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"profile consumer still {store.profiles_lag()} behind")
+            time.sleep(0.01)

@@ -214,6 +214,14 @@ class Store(Protocol):
 
     def identity_batch(self, limit: int) -> AbstractContextManager[IdentityBatch]: ...
 
+    def profiles_lag(self) -> int:
+        """How many inbox events the profile consumer has still to take."""
+        ...
+
+    def inbox_after(self, after: Cursor) -> int:
+        """How many inbox events lie after this cursor, committed or about to be."""
+        ...
+
     # profiles
     def find_profile(self, workspace_id: str, any_id: str) -> ProfileView | None: ...
 

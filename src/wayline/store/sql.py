@@ -451,6 +451,26 @@ class SqlStore:
         slice (SQLite: the write lock is already held; PostgreSQL: a row lock)."""
         return self._cursor(conn, name)
 
+    def inbox_after(self, after: Cursor) -> int:
+        t = schema.inbox
+        with self.engine.connect() as conn:
+            return int(
+                conn.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(t)
+                    .where(
+                        sa.tuple_(sa.func.coalesce(t.c.txid, 0), t.c.seq)
+                        > sa.tuple_(after.txid, after.seq)
+                    )
+                )
+                or 0
+            )
+
+    def profiles_lag(self) -> int:
+        with self.engine.connect() as conn:
+            cursor = self._cursor(conn, PROFILES_CONSUMER)
+        return self.inbox_after(cursor)
+
     @contextmanager
     def identity_batch(self, limit: int) -> Iterator[IdentityBatch]:
         with self._write() as conn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,16 @@ from wayline.clock import Clock
 from wayline.store import schema
 from wayline.store.base import Cursor, Identity
 from wayline.store.sql import SqlStore
+
+_INSERT_EVENTS = (
+    "INSERT INTO inbox (workspace_id, message_id, type, event, user_id, anonymous_id,"
+    " timestamp, received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (workspace_id, message_id) DO NOTHING"
+)
+
+
+def _sqlite_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 class SqliteStore(SqlStore):
@@ -55,11 +65,30 @@ class SqliteStore(SqlStore):
             yield conn
 
     def _insert_events(self, conn: Connection, rows: list[dict[str, Any]]) -> int:
-        stmt = sqlite_insert(schema.inbox).on_conflict_do_nothing(
-            index_elements=["workspace_id", "message_id"]
-        )
-        # executemany's rowcount is the number of rows actually inserted
-        return int(conn.execute(stmt, rows).rowcount)
+        # The hot path of ingestion: straight to the driver, which is about twice as fast as
+        # going through SQLAlchemy's parameter processing. Times are stored in the format
+        # SQLAlchemy's SQLite DateTime reads back.
+        params = [
+            (
+                r["workspace_id"],
+                r["message_id"],
+                r["type"],
+                r["event"],
+                r["user_id"],
+                r["anonymous_id"],
+                _sqlite_time(r["timestamp"]),
+                _sqlite_time(r["received_at"]),
+                r["payload"],
+            )
+            for r in rows
+        ]
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(_INSERT_EVENTS, params)
+            # executemany's rowcount is the number of rows actually inserted
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
 
     def _upsert_identities(
         self, conn: Connection, identities: Sequence[Identity], now: datetime
