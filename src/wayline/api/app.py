@@ -7,11 +7,11 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException
 
 from wayline import __version__
 from wayline.api.deps import CredentialCache, Services
+from wayline.api.responses import JSON
 from wayline.api.routes import admin, ingest, profiles
 from wayline.ingest import IngestError
 
@@ -27,28 +27,26 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
         title="Wayline",
         version=__version__,
         description="Segment-compatible tracking and the Wayline admin API.",
-        default_response_class=ORJSONResponse,
+        default_response_class=JSON,
         lifespan=lifespan or no_lifespan,
     )
     app.state.services = services
     app.state.credentials = CredentialCache(services.store)
 
     @app.exception_handler(IngestError)
-    async def ingest_error(_request: Request, exc: IngestError) -> ORJSONResponse:
-        return ORJSONResponse(exc.body, status_code=exc.status)
+    async def ingest_error(_request: Request, exc: IngestError) -> JSON:
+        return JSON(exc.body, status_code=exc.status)
 
     @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> ORJSONResponse:
-        return ORJSONResponse(
-            {"error": exc.detail}, status_code=exc.status_code, headers=exc.headers
-        )
+    async def http_error(_request: Request, exc: HTTPException) -> JSON:
+        return JSON({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSON:
         errors = exc.errors()
         first = errors[0] if errors else {}
         field = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path"))
-        return ORJSONResponse(
+        return JSON(
             {"error": f"{field}: {first.get('msg', 'invalid')}", "field": field},
             status_code=422,
         )

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from wayline.api.deps import ServicesDep, basic_username
+from wayline.api.responses import JSON
 from wayline.ingest import IngestError, decode_body
 from wayline.store.base import CredentialKind
 
@@ -33,10 +33,10 @@ async def _read(request: Request, services: ServicesDep) -> tuple[str, Any]:
 
 
 def _single(call: str) -> Any:
-    async def endpoint(request: Request, services: ServicesDep) -> ORJSONResponse:
+    async def endpoint(request: Request, services: ServicesDep) -> JSON:
         workspace_id, body = await _read(request, services)
         result = await run_in_threadpool(services.ingestor.single, workspace_id, call, body)
-        return ORJSONResponse(result.as_json())
+        return JSON(result.as_json())
 
     endpoint.__name__ = f"ingest_{call}"
     endpoint.__doc__ = f"Record one `{call}` call (the Segment spec)."
@@ -44,15 +44,13 @@ def _single(call: str) -> Any:
 
 
 for _call in CALLS:
-    router.add_api_route(
-        f"/v1/{_call}", _single(_call), methods=["POST"], response_class=ORJSONResponse
-    )
+    router.add_api_route(f"/v1/{_call}", _single(_call), methods=["POST"], response_class=JSON)
 
 
-@router.post("/v1/batch", response_class=ORJSONResponse)
-@router.post("/v1/import", response_class=ORJSONResponse, include_in_schema=False)
-async def ingest_batch(request: Request, services: ServicesDep) -> ORJSONResponse:
+@router.post("/v1/batch", response_class=JSON)
+@router.post("/v1/import", response_class=JSON, include_in_schema=False)
+async def ingest_batch(request: Request, services: ServicesDep) -> JSON:
     """Record a batch of calls. Valid items land even when others are rejected."""
     workspace_id, body = await _read(request, services)
     result = await run_in_threadpool(services.ingestor.batch, workspace_id, body)
-    return ORJSONResponse(result.as_json())
+    return JSON(result.as_json())
