@@ -111,6 +111,7 @@ class IdentityGraph:
     changes: IdentityChanges = field(default_factory=IdentityChanges)
     _dirty_profiles: set[str] = field(default_factory=set)
     _dirty_keys: set[Key] = field(default_factory=set)
+    _new: set[str] = field(default_factory=set)
     #: Profiles that carry at least one userId.
     user_profiles: set[str] = field(default_factory=set)
 
@@ -136,6 +137,7 @@ class IdentityGraph:
         )
         self.profiles[profile.id] = profile
         self._dirty_profiles.add(profile.id)
+        self._new.add(profile.id)
         return profile
 
     def _merge(self, source_id: str, target_id: str, event: InboxEvent) -> None:
@@ -238,6 +240,10 @@ class IdentityGraph:
         self.changes.profiles = [
             self.profiles[p] for p in sorted(self._dirty_profiles) if p in self.profiles
         ]
+        for p in self.changes.profiles:
+            if p.id in self._new:
+                created = self.changes.created
+                created[p.workspace_id] = created.get(p.workspace_id, 0) + 1
         self.changes.identities = [
             Identity(
                 workspace_id=k[0], kind=IdentityKind(k[1]), value=k[2], profile_id=self.owners[k]

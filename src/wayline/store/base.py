@@ -127,6 +127,8 @@ class IdentityChanges:
     identities: list[Identity] = field(default_factory=list)
     #: Profiles folded into others, in the order it happened.
     merges: list[Merge] = field(default_factory=list)
+    #: How many of ``profiles`` are new, per workspace.
+    created: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

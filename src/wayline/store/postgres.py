@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -12,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from wayline.clock import Clock
 from wayline.store import schema
-from wayline.store.base import Cursor, Identity
+from wayline.store.base import Cursor, Identity, Profile
 from wayline.store.sql import SqlStore
 
 
@@ -32,6 +33,9 @@ class PostgresStore(SqlStore):
             normalise_url(url), pool_size=pool_size, max_overflow=20, pool_pre_ping=True
         )
         super().__init__(engine, clock)
+        self._growth_lock = threading.Lock()
+        self._grown = 0
+        self._size_at_analyze = 0
 
     def _insert_events(self, conn: Connection, rows: list[dict[str, Any]]) -> int:
         stmt = (
@@ -63,6 +67,21 @@ class PostgresStore(SqlStore):
             ],
         )
 
+    def _upsert_profiles(
+        self, conn: Connection, profiles: Sequence[Profile], now: datetime
+    ) -> None:
+        stmt = pg_insert(schema.profiles)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["id"],
+                set_={
+                    c: stmt.excluded[c]
+                    for c in ("traits", "trait_times", "first_seen", "last_seen", "updated_at")
+                },
+            ),
+            self._profile_rows(profiles, now),
+        )
+
     def _bump(self, conn: Connection, workspace_id: str, name: str, delta: int) -> None:
         stmt = pg_insert(schema.counters).values(workspace_id=workspace_id, name=name, value=delta)
         conn.execute(
@@ -85,6 +104,29 @@ class PostgresStore(SqlStore):
             .order_by(t.c.txid, t.c.seq)
             .limit(limit)
         )
+
+    def _tables_grew(self, rows: int) -> None:
+        # The consumer looks identities up by `value IN (…)` on the primary key. Until a
+        # table has statistics the planner believes it nearly empty and filters the whole
+        # workspace instead, which costs a second per batch once there are a few hundred
+        # thousand identities. Autovacuum analyses only after up to a minute, so a store
+        # that has grown by half since the last look refreshes the statistics itself.
+        with self._growth_lock:
+            self._grown += rows
+            if self._grown < max(1000, self._size_at_analyze // 2):
+                return
+            self._size_at_analyze += self._grown
+            self._grown = 0
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE identities, profiles, inbox")
+
+    def _prepare_inbox_read(self, conn: Connection) -> None:
+        # A consumer must walk the (txid, seq) index from its cursor and stop after `limit`
+        # rows. On a young or fast-growing table the planner's statistics are stale and it
+        # prefers a bitmap scan of the whole backlog plus a sort: each batch then costs as
+        # much as the backlog. The read is only ever this one shape, so the plan is pinned.
+        conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
 
     def _lock_cursor(self, conn: Connection, name: str) -> Cursor:
         t = schema.consumer_cursors

@@ -95,20 +95,27 @@ class SqlIdentityBatch:
         self._store = store
         self._conn = conn
         self.events = events
+        #: rows this batch added to the identity tables
+        self.grown = 0
 
     def identities(self, keys: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
+        # grouped by (workspace, kind) so that each lookup is `value IN (…)` on the key
+        groups: dict[tuple[str, str], list[str]] = {}
+        for workspace_id, kind, value in keys:
+            groups.setdefault((workspace_id, kind), []).append(value)
         found: dict[tuple[str, str, str], str] = {}
         t = schema.identities
-        ordered = sorted(keys)
-        for start in range(0, len(ordered), 300):
-            chunk = ordered[start : start + 300]
-            rows = self._conn.execute(
-                sa.select(t.c.workspace_id, t.c.kind, t.c.value, t.c.profile_id).where(
-                    sa.tuple_(t.c.workspace_id, t.c.kind, t.c.value).in_(chunk)
+        for (workspace_id, kind), values in groups.items():
+            for start in range(0, len(values), 500):
+                rows = self._conn.execute(
+                    sa.select(t.c.value, t.c.profile_id).where(
+                        t.c.workspace_id == workspace_id,
+                        t.c.kind == kind,
+                        t.c.value.in_(values[start : start + 500]),
+                    )
                 )
-            )
-            for row in rows:
-                found[(row.workspace_id, row.kind, row.value)] = row.profile_id
+                for value, profile_id in rows:
+                    found[(workspace_id, kind, value)] = profile_id
         return found
 
     def profiles(self, ids: set[str]) -> dict[str, Profile]:
@@ -165,48 +172,12 @@ class SqlIdentityBatch:
                 )
             )
         if changes.profiles:
-            existing = set(
-                conn.scalars(
-                    sa.select(schema.profiles.c.id).where(
-                        schema.profiles.c.id.in_([p.id for p in changes.profiles])
-                    )
-                )
-            )
-            rows = [
-                {
-                    "id": p.id,
-                    "workspace_id": p.workspace_id,
-                    "traits": orjson.dumps(p.traits).decode(),
-                    "trait_times": orjson.dumps(p.trait_times).decode(),
-                    "first_seen": p.first_seen,
-                    "last_seen": p.last_seen,
-                    "updated_at": now,
-                }
-                for p in changes.profiles
-            ]
-            new = [r for r in rows if r["id"] not in existing]
-            old = [r for r in rows if r["id"] in existing]
-            if new:
-                conn.execute(sa.insert(schema.profiles), new)
-                for p in changes.profiles:
-                    if p.id not in existing:
-                        created[p.workspace_id] = created.get(p.workspace_id, 0) + 1
-            if old:
-                t = schema.profiles
-                conn.execute(
-                    sa.update(t)
-                    .where(t.c.id == sa.bindparam("b_id"))
-                    .values(
-                        traits=sa.bindparam("traits"),
-                        trait_times=sa.bindparam("trait_times"),
-                        first_seen=sa.bindparam("first_seen"),
-                        last_seen=sa.bindparam("last_seen"),
-                        updated_at=sa.bindparam("updated_at"),
-                    ),
-                    [{**r, "b_id": r["id"]} for r in old],
-                )
+            store._upsert_profiles(conn, changes.profiles, now)
+        for workspace_id, count in changes.created.items():
+            created[workspace_id] = created.get(workspace_id, 0) + count
         if changes.identities:
             store._upsert_identities(conn, changes.identities, now)
+        self.grown = len(changes.identities) + sum(changes.created.values())
         for workspace_id, delta in created.items():
             if delta:
                 store._bump(conn, workspace_id, "profiles", delta)
@@ -240,8 +211,31 @@ class SqlStore:
     def _bump(self, conn: Connection, workspace_id: str, name: str, delta: int) -> None:
         raise NotImplementedError
 
+    def _upsert_profiles(
+        self, conn: Connection, profiles: Sequence[Profile], now: datetime
+    ) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def _profile_rows(profiles: Sequence[Profile], now: datetime) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": p.id,
+                "workspace_id": p.workspace_id,
+                "traits": orjson.dumps(p.traits).decode(),
+                "trait_times": orjson.dumps(p.trait_times).decode(),
+                "first_seen": p.first_seen,
+                "last_seen": p.last_seen,
+                "updated_at": now,
+            }
+            for p in profiles
+        ]
+
     def _inbox_after(self, after: Cursor, limit: int) -> sa.Select[Any]:
         raise NotImplementedError
+
+    def _prepare_inbox_read(self, conn: Connection) -> None:
+        """Called in the transaction of an inbox read, before the read."""
 
     def migrate(self) -> None:
         from wayline.store.migrations import upgrade
@@ -425,6 +419,7 @@ class SqlStore:
 
     def read_inbox(self, after: Cursor, limit: int) -> list[InboxEvent]:
         with self.engine.connect() as conn:
+            self._prepare_inbox_read(conn)
             return [_inbox_event(r) for r in conn.execute(self._inbox_after(after, limit))]
 
     def _cursor(self, conn: Connection, name: str) -> Cursor:
@@ -475,11 +470,17 @@ class SqlStore:
     def identity_batch(self, limit: int) -> Iterator[IdentityBatch]:
         with self._write() as conn:
             cursor = self._lock_cursor(conn, PROFILES_CONSUMER)
+            self._prepare_inbox_read(conn)
             events = [_inbox_event(r) for r in conn.execute(self._inbox_after(cursor, limit))]
             batch = SqlIdentityBatch(self, conn, events)
             yield batch
             if events:
                 self._set_cursor(conn, PROFILES_CONSUMER, cursor, events[-1].cursor)
+        if batch.grown:
+            self._tables_grew(batch.grown)
+
+    def _tables_grew(self, rows: int) -> None:
+        """The identity tables gained ``rows`` rows (a backend may refresh statistics)."""
 
     # -- profiles ------------------------------------------------------------------------
 

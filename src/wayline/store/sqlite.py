@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from wayline.clock import Clock
 from wayline.store import schema
-from wayline.store.base import Cursor, Identity
+from wayline.store.base import Cursor, Identity, Profile
 from wayline.store.sql import SqlStore
 
 _INSERT_EVENTS = (
@@ -109,6 +109,21 @@ class SqliteStore(SqlStore):
                 }
                 for i in identities
             ],
+        )
+
+    def _upsert_profiles(
+        self, conn: Connection, profiles: Sequence[Profile], now: datetime
+    ) -> None:
+        stmt = sqlite_insert(schema.profiles)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["id"],
+                set_={
+                    c: stmt.excluded[c]
+                    for c in ("traits", "trait_times", "first_seen", "last_seen", "updated_at")
+                },
+            ),
+            self._profile_rows(profiles, now),
         )
 
     def _bump(self, conn: Connection, workspace_id: str, name: str, delta: int) -> None:
