@@ -47,7 +47,7 @@ DataDirOpt = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
-        help="Where the embedded store lives [env: WAYLINE_DATA_DIR]",
+        help="Where the embedded store lives \\[env: WAYLINE_DATA_DIR]",
         show_default=False,
     ),
 ]
