@@ -20,7 +20,7 @@ Rules (documented in docs/identity.md):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -107,7 +107,9 @@ class IdentityGraph:
     """The slice of the identity graph a batch touches, changed in memory, then saved."""
 
     owners: dict[Key, str]
-    profiles: dict[str, Profile]
+    #: Loads stored profiles by id, when a call needs one (traits to set, a merge).
+    load: Callable[[set[str]], dict[str, Profile]]
+    profiles: dict[str, Profile] = field(default_factory=dict)
     changes: IdentityChanges = field(default_factory=IdentityChanges)
     _dirty_profiles: set[str] = field(default_factory=set)
     _dirty_keys: set[Key] = field(default_factory=set)
@@ -125,14 +127,23 @@ class IdentityGraph:
             self.owners[key] = profile_id
             self._dirty_keys.add(key)
 
+    def _get(self, profile_id: str) -> Profile:
+        if profile_id not in self.profiles:
+            self.profiles.update(self.load({profile_id}))
+        return self.profiles[profile_id]
+
+    def preload(self, profile_ids: set[str]) -> None:
+        missing = profile_ids - self.profiles.keys()
+        if missing:
+            self.profiles.update(self.load(missing))
+
     def _new_profile(self, workspace_id: str, at: datetime) -> Profile:
         profile = Profile(
             id=uuid.uuid4().hex,
             workspace_id=workspace_id,
             traits={},
             trait_times={},
-            first_seen=at,
-            last_seen=at,
+            created_at=at,
             updated_at=at,
         )
         self.profiles[profile.id] = profile
@@ -141,14 +152,13 @@ class IdentityGraph:
         return profile
 
     def _merge(self, source_id: str, target_id: str, event: InboxEvent) -> None:
-        source, target = self.profiles[source_id], self.profiles[target_id]
+        source, target = self._get(source_id), self._get(target_id)
         for name, value in source.traits.items():
             when = source.trait_times.get(name, "")
             if name not in target.traits or when > target.trait_times.get(name, ""):
                 target.traits[name] = value
                 target.trait_times[name] = when
-        target.first_seen = min(target.first_seen, source.first_seen)
-        target.last_seen = max(target.last_seen, source.last_seen)
+        target.created_at = min(target.created_at, source.created_at)
         for key, owner in list(self.owners.items()):
             if owner == source_id:
                 self.owners[key] = target_id  # the store repoints every identity of source
@@ -214,18 +224,14 @@ class IdentityGraph:
                 self._link(anon_key, anon_profile)
             profile_id = anon_profile
 
-        profile = self.profiles[profile_id]
-        self._touch(profile, event.timestamp, parsed.traits)
+        if parsed.traits:
+            self._set_traits(self._get(profile_id), event.timestamp, parsed.traits)
         for key in _external_keys(ws, parsed.traits):
             self._link(key, profile_id)
         return profile_id
 
-    def _touch(self, profile: Profile, at: datetime, traits: dict[str, Any]) -> None:
+    def _set_traits(self, profile: Profile, at: datetime, traits: dict[str, Any]) -> None:
         changed = False
-        if at > profile.last_seen:
-            profile.last_seen, changed = at, True
-        if at < profile.first_seen:
-            profile.first_seen, changed = at, True
         when = at.isoformat()
         for name, value in traits.items():
             if when >= profile.trait_times.get(name, ""):
@@ -253,17 +259,23 @@ class IdentityGraph:
         return self.changes
 
 
+def _event_keys(p: _Parsed) -> list[Key]:
+    ws = p.event.workspace_id
+    keys: list[Key] = []
+    if p.user_id:
+        keys.append((ws, USER, p.user_id))
+    if p.anonymous_id:
+        keys.append((ws, ANON, p.anonymous_id))
+    if p.previous_id:
+        keys += [(ws, USER, p.previous_id), (ws, ANON, p.previous_id)]
+    return keys
+
+
 def _keys(parsed: Iterable[_Parsed]) -> set[Key]:
     keys: set[Key] = set()
     for p in parsed:
-        ws = p.event.workspace_id
-        if p.user_id:
-            keys.add((ws, USER, p.user_id))
-        if p.anonymous_id:
-            keys.add((ws, ANON, p.anonymous_id))
-        if p.previous_id:
-            keys.update({(ws, USER, p.previous_id), (ws, ANON, p.previous_id)})
-        keys.update(_external_keys(ws, p.traits))
+        keys.update(_event_keys(p))
+        keys.update(_external_keys(p.event.workspace_id, p.traits))
     return keys
 
 
@@ -273,7 +285,17 @@ def resolve(batch: IdentityBatch) -> IdentityChanges:
     owners = batch.identities(_keys(parsed))
     known = set(owners.values())
     graph = IdentityGraph(
-        owners=owners, profiles=batch.profiles(known), user_profiles=batch.user_profiles(known)
+        owners=owners, load=batch.profiles, user_profiles=batch.user_profiles(known)
+    )
+    # profiles whose traits this batch sets, in one query rather than one each
+    graph.preload(
+        {
+            owner
+            for p in parsed
+            if p.traits
+            for key in _event_keys(p)
+            if (owner := owners.get(key)) is not None
+        }
     )
     for p in parsed:
         graph.apply(p)

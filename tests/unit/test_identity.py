@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,8 @@ class MemoryGraph:
         self.profiles: dict[str, Profile] = {}
         self.merged: list[tuple[str, str]] = []
         self._seq = 0
+        self.loads = 0
+        self.on_save: Callable[[IdentityChanges], None] = lambda _changes: None
 
     def run(self, *messages: dict[str, Any]) -> None:
         events = []
@@ -57,13 +60,16 @@ class _Batch:
         return {k: self.graph.owners[k] for k in keys if k in self.graph.owners}
 
     def profiles(self, ids: set[str]) -> dict[str, Profile]:
-        return {i: self.graph.profiles[i] for i in ids}
+        if ids:
+            self.graph.loads += 1
+        return {i: copy.deepcopy(self.graph.profiles[i]) for i in ids}
 
     def user_profiles(self, ids: set[str]) -> set[str]:
         return {o for k, o in self.graph.owners.items() if k[1] == "user_id" and o in ids}
 
     def save(self, changes: IdentityChanges) -> None:
         g = self.graph
+        g.on_save(changes)
         for m in changes.merges:
             for k, o in list(g.owners.items()):
                 if o == m.from_profile_id:
@@ -163,11 +169,16 @@ def test_context_traits_count_as_traits() -> None:
     assert g.profile_of("user_id", "u").traits == {"tier": "gold"}
 
 
-def test_first_and_last_seen_follow_event_time() -> None:
+def test_plain_events_of_known_customers_write_nothing() -> None:
     g = MemoryGraph()
+    g.run({"type": "identify", "userId": "u", "anonymousId": "a", "traits": {"plan": "pro"}})
+    saved: list[IdentityChanges] = []
+    g.on_save = saved.append
+    loads_before = g.loads
     g.run(
-        {"type": "track", "userId": "u", "event": "E", "at": T0 + timedelta(days=3)},
-        {"type": "track", "userId": "u", "event": "E", "at": T0 + timedelta(days=1)},
+        {"type": "track", "userId": "u", "anonymousId": "a", "event": "E"},
+        {"type": "page", "anonymousId": "a"},
     )
-    p = g.profile_of("user_id", "u")
-    assert (p.first_seen, p.last_seen) == (T0 + timedelta(days=1), T0 + timedelta(days=3))
+    assert saved[0].profiles == []
+    assert saved[0].identities == []
+    assert g.loads == loads_before  # no profile was read either

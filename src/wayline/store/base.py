@@ -95,8 +95,7 @@ class Profile:
     traits: dict[str, Any]
     #: trait name -> ISO time of the event that set it
     trait_times: dict[str, str]
-    first_seen: datetime
-    last_seen: datetime
+    created_at: datetime
     updated_at: datetime
 
 
@@ -135,6 +134,9 @@ class IdentityChanges:
 class ProfileView:
     profile: Profile
     identities: list[Identity]
+    #: Times of the profile's earliest and latest events (None before any is stored).
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

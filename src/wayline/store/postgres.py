@@ -74,10 +74,7 @@ class PostgresStore(SqlStore):
         conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=["id"],
-                set_={
-                    c: stmt.excluded[c]
-                    for c in ("traits", "trait_times", "first_seen", "last_seen", "updated_at")
-                },
+                set_={c: stmt.excluded[c] for c in ("traits", "trait_times", "updated_at")},
             ),
             self._profile_rows(profiles, now),
         )

@@ -108,8 +108,9 @@ profiles = sa.Table(
     sa.Column("traits", sa.Text(), nullable=False),
     #: JSON object: trait name -> ISO time of the event that set it (last write wins).
     sa.Column("trait_times", sa.Text(), nullable=False),
-    sa.Column("first_seen", UtcDateTime(), nullable=False),
-    sa.Column("last_seen", UtcDateTime(), nullable=False),
+    #: Event time of the call that created the profile. First and last seen are read from
+    #: the profile's events, so that an ordinary event never has to rewrite its profile.
+    sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.Index("ix_profiles_workspace", "workspace_id"),
 )

@@ -8,7 +8,7 @@ import secrets
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -66,10 +66,17 @@ def _profile(row: Any) -> Profile:
         workspace_id=row.workspace_id,
         traits=orjson.loads(row.traits),
         trait_times=orjson.loads(row.trait_times),
-        first_seen=row.first_seen,
-        last_seen=row.last_seen,
+        created_at=row.created_at,
         updated_at=row.updated_at,
     )
+
+
+def _aware(value: Any) -> datetime | None:
+    """An aggregate over a time column comes back untyped from SQLite."""
+    if value is None:
+        return None
+    when: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def _inbox_event(row: Any) -> InboxEvent:
@@ -224,8 +231,7 @@ class SqlStore:
                 "workspace_id": p.workspace_id,
                 "traits": orjson.dumps(p.traits).decode(),
                 "trait_times": orjson.dumps(p.trait_times).decode(),
-                "first_seen": p.first_seen,
-                "last_seen": p.last_seen,
+                "created_at": p.created_at,
                 "updated_at": now,
             }
             for p in profiles
@@ -523,7 +529,18 @@ class SqlStore:
                     sa.select(t).where(t.c.profile_id == profile_id).order_by(t.c.kind, t.c.value)
                 )
             ]
-        return ProfileView(profile=_profile(row), identities=identities)
+            ids = [(i.kind.value, i.value) for i in identities]
+            first, last = conn.execute(
+                sa.select(
+                    sa.func.min(schema.inbox.c.timestamp), sa.func.max(schema.inbox.c.timestamp)
+                ).where(self._event_filter(workspace_id, ids))
+            ).one()
+        return ProfileView(
+            profile=_profile(row),
+            identities=identities,
+            first_seen=_aware(first),
+            last_seen=_aware(last),
+        )
 
     def _event_filter(self, workspace_id: str, ids: list[tuple[str, str]]) -> Any:
         users = [v for k, v in ids if k == IdentityKind.USER_ID]

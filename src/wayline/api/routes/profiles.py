@@ -24,8 +24,9 @@ def _view(view: ProfileView) -> dict[str, Any]:
         "user_id": user_ids[0] if user_ids else None,
         "traits": p.traits,
         "identities": [{"kind": i.kind.value, "value": i.value} for i in view.identities],
-        "first_seen": p.first_seen.isoformat(),
-        "last_seen": p.last_seen.isoformat(),
+        "first_seen": view.first_seen.isoformat() if view.first_seen else None,
+        "last_seen": view.last_seen.isoformat() if view.last_seen else None,
+        "created_at": p.created_at.isoformat(),
         "updated_at": p.updated_at.isoformat(),
     }
 

@@ -75,8 +75,7 @@ def upgrade() -> None:
         sa.Column("workspace_id", sa.String(40), nullable=False),
         sa.Column("traits", sa.Text(), nullable=False),
         sa.Column("trait_times", sa.Text(), nullable=False),
-        sa.Column("first_seen", UtcDateTime(), nullable=False),
-        sa.Column("last_seen", UtcDateTime(), nullable=False),
+        sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
     )
     op.create_index("ix_profiles_workspace", "profiles", ["workspace_id"])
