@@ -13,8 +13,31 @@ from sqlalchemy.engine import Connection
 
 from wayline.clock import Clock
 from wayline.store import schema
-from wayline.store.base import Cursor, Identity, Profile
-from wayline.store.sql import SqlStore
+from wayline.store.base import Cursor, Identity, InboxEvent, Profile
+from wayline.store.sql import SqlStore, inbox_event
+
+#: The oldest transaction id (64-bit, as txid_current() gives it) of the transactions now
+#: holding a write lock on the inbox, or the next id to be given out when there are none.
+#: Every insert into the inbox takes that lock before its transaction gets an id (the insert
+#: is the first write of the transactions that make it), so a transaction missing from this
+#: list either has finished or will get a newer id. pg_locks shows 32-bit ids: they are
+#: widened with the epoch of the next id.
+_INBOX_HORIZON = """
+WITH next AS (SELECT txid_snapshot_xmax(txid_current_snapshot()) AS xmax),
+writers AS (
+  SELECT x.transactionid::text::bigint AS xid
+  FROM pg_locks r JOIN pg_locks x
+    ON x.virtualtransaction = r.virtualtransaction AND x.locktype = 'transactionid'
+  WHERE r.locktype = 'relation' AND r.mode = 'RowExclusiveLock'
+    AND r.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    AND r.relation = 'inbox'::regclass
+)
+SELECT COALESCE(MIN(CASE WHEN ((next.xmax >> 32) << 32) + writers.xid >= next.xmax
+                         THEN ((next.xmax >> 32) << 32) + writers.xid - 4294967296
+                         ELSE ((next.xmax >> 32) << 32) + writers.xid END),
+                MIN(next.xmax))
+FROM next LEFT JOIN writers ON TRUE
+"""
 
 
 def normalise_url(url: str) -> str:
@@ -88,42 +111,28 @@ class PostgresStore(SqlStore):
             )
         )
 
-    def _inbox_after(self, after: Cursor, limit: int) -> sa.Select[Any]:
+    def _read_inbox(self, conn: Connection, after: Cursor, limit: int) -> list[InboxEvent]:
         # Sequence numbers are taken before commit, so a later number can become visible
-        # first. Reading only below the oldest transaction still running means no row can
-        # appear behind the cursor afterwards.
+        # first. A consumer therefore reads only rows written by transactions older than
+        # every transaction still writing the inbox: no row can appear behind it later.
+        # The horizon is found in its own statement, before the read, so that the read's
+        # snapshot (READ COMMITTED: one per statement) sees everything below it.
+        horizon = conn.exec_driver_sql(_INBOX_HORIZON).scalar_one()
+        # The read must walk the (txid, seq) index from the cursor and stop after `limit`
+        # rows. On a young or fast-growing table the planner's statistics are stale and it
+        # prefers a bitmap scan of the whole backlog plus a sort, so each batch would cost
+        # as much as the backlog. The read is only ever this one shape: the plan is pinned.
+        conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
         t = schema.inbox
-        horizon = sa.func.txid_snapshot_xmin(sa.func.txid_current_snapshot())
-        return (
+        rows = conn.execute(
             sa.select(t)
             .where(sa.tuple_(t.c.txid, t.c.seq) > sa.tuple_(after.txid, after.seq))
             .where(t.c.txid < horizon)
             .order_by(t.c.txid, t.c.seq)
             .limit(limit)
         )
-
-    def _tables_grew(self, rows: int) -> None:
-        # The consumer looks identities up by `value IN (…)` on the primary key. Until a
-        # table has statistics the planner believes it nearly empty and filters the whole
-        # workspace instead, which costs a second per batch once there are a few hundred
-        # thousand identities. Autovacuum analyses only after up to a minute, so a store
-        # that has grown by half since the last look refreshes the statistics itself.
-        with self._growth_lock:
-            self._grown += rows
-            if self._grown < max(1000, self._size_at_analyze // 2):
-                return
-            self._size_at_analyze += self._grown
-            self._grown = 0
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("ANALYZE identities, profiles, inbox")
-
-    def _prepare_inbox_read(self, conn: Connection) -> None:
-        # A consumer must walk the (txid, seq) index from its cursor and stop after `limit`
-        # rows. On a young or fast-growing table the planner's statistics are stale and it
-        # prefers a bitmap scan of the whole backlog plus a sort: each batch then costs as
-        # much as the backlog. The read is only ever this one shape, so the plan is pinned.
-        conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
-        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        return [inbox_event(r) for r in rows]
 
     def _lock_cursor(self, conn: Connection, name: str) -> Cursor:
         t = schema.consumer_cursors

@@ -79,7 +79,7 @@ def _aware(value: Any) -> datetime | None:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
-def _inbox_event(row: Any) -> InboxEvent:
+def inbox_event(row: Any) -> InboxEvent:
     return InboxEvent(
         seq=row.seq,
         txid=row.txid or 0,
@@ -237,11 +237,9 @@ class SqlStore:
             for p in profiles
         ]
 
-    def _inbox_after(self, after: Cursor, limit: int) -> sa.Select[Any]:
+    def _read_inbox(self, conn: Connection, after: Cursor, limit: int) -> list[InboxEvent]:
+        """The next ``limit`` events after the cursor that no later commit can precede."""
         raise NotImplementedError
-
-    def _prepare_inbox_read(self, conn: Connection) -> None:
-        """Called in the transaction of an inbox read, before the read."""
 
     def migrate(self) -> None:
         from wayline.store.migrations import upgrade
@@ -425,8 +423,7 @@ class SqlStore:
 
     def read_inbox(self, after: Cursor, limit: int) -> list[InboxEvent]:
         with self.engine.connect() as conn:
-            self._prepare_inbox_read(conn)
-            return [_inbox_event(r) for r in conn.execute(self._inbox_after(after, limit))]
+            return self._read_inbox(conn, after, limit)
 
     def _cursor(self, conn: Connection, name: str) -> Cursor:
         row = conn.execute(
@@ -476,8 +473,7 @@ class SqlStore:
     def identity_batch(self, limit: int) -> Iterator[IdentityBatch]:
         with self._write() as conn:
             cursor = self._lock_cursor(conn, PROFILES_CONSUMER)
-            self._prepare_inbox_read(conn)
-            events = [_inbox_event(r) for r in conn.execute(self._inbox_after(cursor, limit))]
+            events = self._read_inbox(conn, cursor, limit)
             batch = SqlIdentityBatch(self, conn, events)
             yield batch
             if events:
@@ -578,7 +574,7 @@ class SqlStore:
                     sa.or_(t.c.timestamp < when, sa.and_(t.c.timestamp == when, t.c.seq < seq))
                 )
             rows = conn.execute(query.order_by(t.c.timestamp.desc(), t.c.seq.desc()).limit(limit))
-            return [_inbox_event(r) for r in rows]
+            return [inbox_event(r) for r in rows]
 
     def erase_profile(self, workspace_id: str, profile_id: str) -> ErasureReport:
         now = self.clock.now()

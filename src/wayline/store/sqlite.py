@@ -15,8 +15,8 @@ from sqlalchemy.engine import Connection
 
 from wayline.clock import Clock
 from wayline.store import schema
-from wayline.store.base import Cursor, Identity, Profile
-from wayline.store.sql import SqlStore
+from wayline.store.base import Cursor, Identity, InboxEvent, Profile
+from wayline.store.sql import SqlStore, inbox_event
 
 _INSERT_EVENTS = (
     "INSERT INTO inbox (workspace_id, message_id, type, event, user_id, anonymous_id,"
@@ -134,7 +134,8 @@ class SqliteStore(SqlStore):
             )
         )
 
-    def _inbox_after(self, after: Cursor, limit: int) -> sa.Select[Any]:
+    def _read_inbox(self, conn: Connection, after: Cursor, limit: int) -> list[InboxEvent]:
         # One writer at a time: sequence order is commit order.
         t = schema.inbox
-        return sa.select(t).where(t.c.seq > after.seq).order_by(t.c.seq).limit(limit)
+        rows = conn.execute(sa.select(t).where(t.c.seq > after.seq).order_by(t.c.seq).limit(limit))
+        return [inbox_event(r) for r in rows]
