@@ -17,6 +17,7 @@ from wayline.errors import WaylineError
 from wayline.import_cli import import_app
 from wayline.report_cli import report_app
 from wayline.runtime import ALL_ROLES, Role
+from wayline.sample_cli import sample_app
 from wayline.settings import Settings
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 workspace_app = typer.Typer(no_args_is_help=True, help="Create and list workspaces.")
 app.add_typer(workspace_app, name="workspace")
+app.add_typer(sample_app, name="sample")
 app.add_typer(report_app, name="report")
 app.add_typer(import_app, name="import")
 
