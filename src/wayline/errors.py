@@ -22,6 +22,10 @@ class WorkspaceNotFound(WaylineError):
     """No workspace with this name or id."""
 
 
+class ConsumerConflict(WaylineError):
+    """Another process changed what this consumer batch was based on; it will be retried."""
+
+
 class InvalidMessage(WaylineError):
     """The message does not follow the Segment spec."""
 

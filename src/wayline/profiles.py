@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from wayline.errors import ConsumerConflict
 from wayline.store.base import (
     Identity,
     IdentityBatch,
@@ -246,6 +247,7 @@ class IdentityGraph:
         self.changes.profiles = [
             self.profiles[p] for p in sorted(self._dirty_profiles) if p in self.profiles
         ]
+        self.changes.new_ids = set(self._new)
         for p in self.changes.profiles:
             if p.id in self._new:
                 created = self.changes.created
@@ -306,7 +308,10 @@ def resolve(batch: IdentityBatch) -> IdentityChanges:
 
 def process_inbox(store: Store, limit: int) -> int:
     """One step of the profile consumer. Returns how many events it took."""
-    with store.identity_batch(limit) as batch:
-        if batch.events:
-            resolve(batch)
-        return len(batch.events)
+    try:
+        with store.identity_batch(limit) as batch:
+            if batch.events:
+                resolve(batch)
+            return len(batch.events)
+    except ConsumerConflict:
+        return 0  # the next step reads again and sees what changed

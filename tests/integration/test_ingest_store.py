@@ -3,7 +3,11 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+import pytest
+
+from wayline.errors import ConsumerConflict
 from wayline.events import parse_message
+from wayline.profiles import resolve
 from wayline.store import Store
 from wayline.store.base import Cursor
 from wayline.testing import ManualClock, drain_profiles
@@ -147,3 +151,42 @@ def test_erase_removes_profile_identities_and_events(store: Store, clock: Manual
     assert store.stats(ws).events == 1
     assert store.stats(ws).profiles == 1
     assert [e.identities for e in store.pending_erasures()] == [report.identities]
+
+
+def test_erase_during_a_consumer_batch_does_not_bring_the_profile_back(
+    store: Store, clock: ManualClock
+) -> None:
+    ws = store.create_workspace("a").workspace.id
+    identify = {"type": "identify", "userId": "u1", "anonymousId": "a1"}
+    store.append_events(
+        ws,
+        [
+            parse_message(
+                {**identify, "traits": {"plan": "free"}, "messageId": "i1"}, received_at=clock.now()
+            )
+        ],
+    )
+    drain_profiles(store)
+    view = store.find_profile(ws, "u1")
+    assert view is not None
+    store.append_events(
+        ws,
+        [
+            parse_message(
+                {**identify, "traits": {"plan": "pro"}, "messageId": "i2"}, received_at=clock.now()
+            )
+        ],
+    )
+    for _ in range(500):  # PostgreSQL: wait until the consumer can see the new event
+        if store.read_inbox(Cursor(seq=0, txid=0), 10)[-1].message_id == "i2":
+            break
+        time.sleep(0.01)
+    with store.identity_batch(100) as batch:
+        assert [e.message_id for e in batch.events] == ["i2"]
+        store.erase_profile(ws, view.profile.id)
+        with pytest.raises(ConsumerConflict):
+            resolve(batch)
+    drain_profiles(store)
+    assert store.find_profile(ws, "u1") is None
+    assert store.find_profile(ws, "a1") is None
+    assert store.stats(ws).profiles == 0

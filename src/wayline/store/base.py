@@ -128,6 +128,14 @@ class IdentityChanges:
     merges: list[Merge] = field(default_factory=list)
     #: How many of ``profiles`` are new, per workspace.
     created: dict[str, int] = field(default_factory=dict)
+    #: Ids of the profiles this batch created (the others were stored before).
+    new_ids: set[str] = field(default_factory=set)
+
+    def stored_ids(self) -> set[str]:
+        """Ids of stored profiles these changes write to or point at."""
+        ids = {p.id for p in self.profiles} | {i.profile_id for i in self.identities}
+        ids |= {m.into_profile_id for m in self.merges}
+        return ids - self.new_ids
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

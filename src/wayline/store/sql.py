@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from wayline.clock import Clock
-from wayline.errors import WorkspaceExists
+from wayline.errors import ConsumerConflict, WorkspaceExists
 from wayline.events import EventRow
 from wayline.store import schema
 from wayline.store.base import (
@@ -38,6 +38,8 @@ from wayline.store.base import (
     Workspace,
 )
 
+#: The counter every erase bumps (workspace, name): consumers check it before they save.
+ERASURES = ("*", "erasures")
 #: The consumer that turns inbox events into profiles and identities.
 PROFILES_CONSUMER = "profiles"
 #: Identity kinds searched, in order, when a profile is looked up by any id.
@@ -98,10 +100,18 @@ def inbox_event(row: Any) -> InboxEvent:
 class SqlIdentityBatch:
     """An open transaction of the profile consumer (see :class:`IdentityBatch`)."""
 
-    def __init__(self, store: SqlStore, conn: Connection, events: list[InboxEvent]) -> None:
+    def __init__(
+        self, store: SqlStore, conn: Connection, events: list[InboxEvent], cursor: Cursor
+    ) -> None:
         self._store = store
         self._conn = conn
         self.events = events
+        #: where the consumer stood when it read ``events``
+        self.cursor = cursor
+        #: how many erases had happened when it read them
+        self.erasure_mark = store._erasure_mark(conn, lock=False)
+        #: the cursor moves past ``events`` only once their changes are saved
+        self.saved = False
         #: rows this batch added to the identity tables
         self.grown = 0
 
@@ -156,7 +166,20 @@ class SqlIdentityBatch:
         return found
 
     def save(self, changes: IdentityChanges) -> None:
-        conn, store = self._conn, self._store
+        self._store._save_identities(self, self._conn, changes)
+        self.saved = True
+
+    def apply(self, conn: Connection, changes: IdentityChanges) -> None:
+        """Write the changes in ``conn``'s transaction.
+
+        An erase since the batch was read (it may have removed events of this batch, or
+        profiles it writes to) makes the batch start again rather than bring the erased
+        customer back. Erases bump a counter first thing; the row lock taken here orders
+        the two on PostgreSQL, SQLite's single writer does on SQLite.
+        """
+        store = self._store
+        if store._erasure_mark(conn, lock=True) != self.erasure_mark:
+            raise ConsumerConflict("a customer was erased while this batch was worked out")
         now = store.clock.now()
         created: dict[str, int] = {}
         for merge in changes.merges:
@@ -474,12 +497,23 @@ class SqlStore:
         with self._write() as conn:
             cursor = self._lock_cursor(conn, PROFILES_CONSUMER)
             events = self._read_inbox(conn, cursor, limit)
-            batch = SqlIdentityBatch(self, conn, events)
+            batch = SqlIdentityBatch(self, conn, events, cursor)
             yield batch
-            if events:
+            if events and batch.saved:
                 self._set_cursor(conn, PROFILES_CONSUMER, cursor, events[-1].cursor)
         if batch.grown:
             self._tables_grew(batch.grown)
+
+    def _erasure_mark(self, conn: Connection, *, lock: bool) -> int:
+        t = schema.counters
+        query = sa.select(t.c.value).where(t.c.workspace_id == ERASURES[0], t.c.name == ERASURES[1])
+        return int(conn.scalar(query.with_for_update(read=True) if lock else query) or 0)
+
+    def _save_identities(
+        self, batch: SqlIdentityBatch, conn: Connection, changes: IdentityChanges
+    ) -> None:
+        """Write a batch's changes; by default in the transaction that read the batch."""
+        batch.apply(conn, changes)
 
     def _tables_grew(self, rows: int) -> None:
         """The identity tables gained ``rows`` rows (a backend may refresh statistics)."""
@@ -579,6 +613,9 @@ class SqlStore:
     def erase_profile(self, workspace_id: str, profile_id: str) -> ErasureReport:
         now = self.clock.now()
         with self._write() as conn:
+            # first thing: a consumer batch either committed before (and everything it
+            # linked is seen below) or sees the mark move and starts again
+            self._bump(conn, *ERASURES, 1)
             ids = self._profile_ids(conn, profile_id)
             events = conn.execute(
                 sa.delete(schema.inbox).where(self._event_filter(workspace_id, ids))

@@ -14,9 +14,17 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from wayline.clock import Clock
+from wayline.errors import ConsumerConflict
 from wayline.store import schema
-from wayline.store.base import Cursor, Identity, InboxEvent, Profile
-from wayline.store.sql import SqlStore, inbox_event
+from wayline.store.base import (
+    Cursor,
+    Identity,
+    IdentityBatch,
+    IdentityChanges,
+    InboxEvent,
+    Profile,
+)
+from wayline.store.sql import PROFILES_CONSUMER, SqlIdentityBatch, SqlStore, inbox_event
 
 _INSERT_EVENTS = (
     "INSERT INTO inbox (workspace_id, message_id, type, event, user_id, anonymous_id,"
@@ -133,6 +141,29 @@ class SqliteStore(SqlStore):
                 set_={"value": schema.counters.c.value + stmt.excluded.value},
             )
         )
+
+    @contextmanager
+    def identity_batch(self, limit: int) -> Iterator[IdentityBatch]:
+        # SQLite has one writer at a time, and ingestion is a writer. The batch is read and
+        # worked out in a snapshot; the write lock is taken only to save, after checking
+        # that nothing it was based on has moved: the cursor (another consumer) and the
+        # stored profiles it writes to (an erase in between).
+        with self.engine.connect() as conn, conn.begin():
+            cursor = self._cursor(conn, PROFILES_CONSUMER)
+            events = self._read_inbox(conn, cursor, limit)
+            batch = SqlIdentityBatch(self, conn, events, cursor)
+            yield batch
+
+    def _save_identities(
+        self, batch: SqlIdentityBatch, conn: Connection, changes: IdentityChanges
+    ) -> None:
+        if not batch.events:
+            return
+        with self._write() as writer:
+            if self._cursor(writer, PROFILES_CONSUMER) != batch.cursor:
+                raise ConsumerConflict("another consumer took this slice of the inbox")
+            batch.apply(writer, changes)
+            self._set_cursor(writer, PROFILES_CONSUMER, batch.cursor, batch.events[-1].cursor)
 
     def _read_inbox(self, conn: Connection, after: Cursor, limit: int) -> list[InboxEvent]:
         # One writer at a time: sequence order is commit order.
