@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from wayline.clock import Clock
 from wayline.store import schema
-from wayline.store.base import Cursor, Identity, InboxEvent, Profile
+from wayline.store.base import Cursor, InboxEvent
 from wayline.store.sql import SqlStore, inbox_event
 
 #: The oldest transaction id (64-bit, as txid_current() gives it) of the transactions now
@@ -50,6 +48,7 @@ def normalise_url(url: str) -> str:
 
 class PostgresStore(SqlStore):
     dialect = "postgresql"
+    _insert = staticmethod(pg_insert)
 
     def __init__(self, url: str, clock: Clock, *, pool_size: int = 10) -> None:
         engine = sa.create_engine(
@@ -68,48 +67,6 @@ class PostgresStore(SqlStore):
             .returning(schema.inbox.c.seq)
         )
         return len(conn.execute(stmt, rows).all())
-
-    def _upsert_identities(
-        self, conn: Connection, identities: Sequence[Identity], now: datetime
-    ) -> None:
-        stmt = pg_insert(schema.identities)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["workspace_id", "kind", "value"],
-                set_={"profile_id": stmt.excluded.profile_id},
-            ),
-            [
-                {
-                    "workspace_id": i.workspace_id,
-                    "kind": i.kind.value,
-                    "value": i.value,
-                    "profile_id": i.profile_id,
-                    "first_seen": now,
-                }
-                for i in identities
-            ],
-        )
-
-    def _upsert_profiles(
-        self, conn: Connection, profiles: Sequence[Profile], now: datetime
-    ) -> None:
-        stmt = pg_insert(schema.profiles)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["id"],
-                set_={c: stmt.excluded[c] for c in ("traits", "trait_times", "updated_at")},
-            ),
-            self._profile_rows(profiles, now),
-        )
-
-    def _bump(self, conn: Connection, workspace_id: str, name: str, delta: int) -> None:
-        stmt = pg_insert(schema.counters).values(workspace_id=workspace_id, name=name, value=delta)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["workspace_id", "name"],
-                set_={"value": schema.counters.c.value + stmt.excluded.value},
-            )
-        )
 
     def _read_inbox(self, conn: Connection, after: Cursor, limit: int) -> list[InboxEvent]:
         # Sequence numbers are taken before commit, so a later number can become visible

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -233,18 +233,52 @@ class SqlStore:
     def _insert_events(self, conn: Connection, rows: list[dict[str, Any]]) -> int:
         raise NotImplementedError
 
+    #: The dialect's INSERT, which offers ON CONFLICT on both SQLite and PostgreSQL.
+    _insert: Callable[[sa.Table], Any]
+
     def _upsert_identities(
         self, conn: Connection, identities: Sequence[Identity], now: datetime
     ) -> None:
-        raise NotImplementedError
-
-    def _bump(self, conn: Connection, workspace_id: str, name: str, delta: int) -> None:
-        raise NotImplementedError
+        stmt = self._insert(schema.identities)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["workspace_id", "kind", "value"],
+                set_={"profile_id": stmt.excluded.profile_id},
+            ),
+            [
+                {
+                    "workspace_id": i.workspace_id,
+                    "kind": i.kind.value,
+                    "value": i.value,
+                    "profile_id": i.profile_id,
+                    "first_seen": now,
+                }
+                for i in identities
+            ],
+        )
 
     def _upsert_profiles(
         self, conn: Connection, profiles: Sequence[Profile], now: datetime
     ) -> None:
-        raise NotImplementedError
+        stmt = self._insert(schema.profiles)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["id"],
+                set_={c: stmt.excluded[c] for c in ("traits", "trait_times", "updated_at")},
+            ),
+            self._profile_rows(profiles, now),
+        )
+
+    def _bump(self, conn: Connection, workspace_id: str, name: str, delta: int) -> None:
+        stmt = self._insert(schema.counters).values(
+            workspace_id=workspace_id, name=name, value=delta
+        )
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["workspace_id", "name"],
+                set_={"value": schema.counters.c.value + stmt.excluded.value},
+            )
+        )
 
     @staticmethod
     def _profile_rows(profiles: Sequence[Profile], now: datetime) -> list[dict[str, Any]]:

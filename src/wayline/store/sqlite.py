@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,11 +18,9 @@ from wayline.errors import ConsumerConflict
 from wayline.store import schema
 from wayline.store.base import (
     Cursor,
-    Identity,
     IdentityBatch,
     IdentityChanges,
     InboxEvent,
-    Profile,
 )
 from wayline.store.sql import PROFILES_CONSUMER, SqlIdentityBatch, SqlStore, inbox_event
 
@@ -39,6 +37,7 @@ def _sqlite_time(value: datetime) -> str:
 
 class SqliteStore(SqlStore):
     dialect = "sqlite"
+    _insert = staticmethod(sqlite_insert)
 
     def __init__(self, url: str, clock: Clock, *, synchronous: str = "NORMAL") -> None:
         database = sa.make_url(url).database
@@ -97,50 +96,6 @@ class SqliteStore(SqlStore):
             return int(cursor.rowcount)
         finally:
             cursor.close()
-
-    def _upsert_identities(
-        self, conn: Connection, identities: Sequence[Identity], now: datetime
-    ) -> None:
-        stmt = sqlite_insert(schema.identities)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["workspace_id", "kind", "value"],
-                set_={"profile_id": stmt.excluded.profile_id},
-            ),
-            [
-                {
-                    "workspace_id": i.workspace_id,
-                    "kind": i.kind.value,
-                    "value": i.value,
-                    "profile_id": i.profile_id,
-                    "first_seen": now,
-                }
-                for i in identities
-            ],
-        )
-
-    def _upsert_profiles(
-        self, conn: Connection, profiles: Sequence[Profile], now: datetime
-    ) -> None:
-        stmt = sqlite_insert(schema.profiles)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["id"],
-                set_={c: stmt.excluded[c] for c in ("traits", "trait_times", "updated_at")},
-            ),
-            self._profile_rows(profiles, now),
-        )
-
-    def _bump(self, conn: Connection, workspace_id: str, name: str, delta: int) -> None:
-        stmt = sqlite_insert(schema.counters).values(
-            workspace_id=workspace_id, name=name, value=delta
-        )
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["workspace_id", "name"],
-                set_={"value": schema.counters.c.value + stmt.excluded.value},
-            )
-        )
 
     @contextmanager
     def identity_batch(self, limit: int) -> Iterator[IdentityBatch]:
