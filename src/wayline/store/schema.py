@@ -168,3 +168,145 @@ erasures = sa.Table(
     #: Deleted as soon as the warehouse has applied it.
     sa.Column("identities", sa.Text(), nullable=False),
 )
+
+# -- journeys ------------------------------------------------------------------------------
+
+journeys = sa.Table(
+    "journeys",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    sa.Column("journey_id", sa.String(100), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    #: active | paused | archived
+    sa.Column("status", sa.String(16), nullable=False),
+    #: The version new customers enter.
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+journey_versions = sa.Table(
+    "journey_versions",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    sa.Column("journey_id", sa.String(100), primary_key=True),
+    sa.Column("version", sa.Integer(), primary_key=True),
+    #: The spec as JSON; a version never changes once stored.
+    sa.Column("spec", sa.Text(), nullable=False),
+    #: SHA-256 of the canonical spec: applying an unchanged file stores nothing.
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+journey_instances = sa.Table(
+    "journey_instances",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(40), nullable=False),
+    sa.Column("journey_id", sa.String(100), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("profile_id", sa.String(40), nullable=False),
+    #: The correlation key of the entry (e.g. the cart id); empty when the entry has none.
+    sa.Column("entry_key", sa.String(255), nullable=False),
+    #: The node the customer is at.
+    sa.Column("node", sa.String(100), nullable=False),
+    #: ready (a worker should advance it) | waiting | done
+    sa.Column("state", sa.String(16), nullable=False),
+    #: completed | exited | goal | failed, once done
+    sa.Column("outcome", sa.String(16), nullable=True),
+    #: When a worker should look at it: now for ready, the timeout for a wait, else empty.
+    sa.Column("wake_at", UtcDateTime(), nullable=True),
+    #: JSON: the entry key, the triggering event, split variants, webhook responses.
+    sa.Column("context", sa.Text(), nullable=False),
+    sa.Column("entered_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_journey_instances_due", "wake_at"),
+    sa.Index("ix_journey_instances_profile", "workspace_id", "journey_id", "profile_id"),
+)
+
+journey_waits = sa.Table(
+    "journey_waits",
+    metadata,
+    sa.Column("instance_id", sa.BigInteger(), primary_key=True),
+    #: wait (wait_for_event) | goal | exit (exit_when)
+    sa.Column("kind", sa.String(8), primary_key=True),
+    sa.Column("event", sa.String(255), primary_key=True),
+    sa.Column("workspace_id", sa.String(40), nullable=False),
+    #: Which property of the event must match (e.g. properties.cart_id); empty means the
+    #: event must come from the same customer.
+    sa.Column("key_path", sa.String(200), nullable=False),
+    #: The value it must have: the instance's key, or its profile id when key_path is empty.
+    sa.Column("key_value", sa.String(255), nullable=False),
+    sa.Index("ix_journey_waits_match", "workspace_id", "event", "key_path", "key_value"),
+)
+
+journey_enrolments = sa.Table(
+    "journey_enrolments",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    sa.Column("journey_id", sa.String(100), primary_key=True),
+    sa.Column("profile_id", sa.String(40), primary_key=True),
+    sa.Column("entry_key", sa.String(255), primary_key=True),
+    sa.Column("entries", sa.Integer(), nullable=False),
+    sa.Column("last_entered_at", UtcDateTime(), nullable=False),
+    #: The instance inside the journey now, if any: one at a time per customer and key.
+    sa.Column("active_instance_id", sa.BigInteger(), nullable=True),
+)
+
+journey_steps = sa.Table(
+    "journey_steps",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(40), nullable=False),
+    sa.Column("instance_id", sa.BigInteger(), nullable=False),
+    sa.Column("journey_id", sa.String(100), nullable=False),
+    sa.Column("profile_id", sa.String(40), nullable=False),
+    sa.Column("node", sa.String(100), nullable=False),
+    #: entered | passed | branched | waiting | resumed | timed_out | queued | postponed |
+    #: dropped | goal | exited | completed | failed
+    sa.Column("kind", sa.String(16), nullable=False),
+    #: Why, in words a person reads in a trace.
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Index("ix_journey_steps_instance", "instance_id", "id"),
+    sa.Index("ix_journey_steps_journey", "workspace_id", "journey_id", "node"),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(40), nullable=False),
+    #: One message per (instance, node, visit): a retried step writes nothing new.
+    sa.Column("idempotency_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("instance_id", sa.BigInteger(), nullable=True),
+    sa.Column("journey_id", sa.String(100), nullable=True),
+    sa.Column("node", sa.String(100), nullable=True),
+    sa.Column("profile_id", sa.String(40), nullable=True),
+    #: log | webhook | email | sms | inapp
+    sa.Column("channel", sa.String(16), nullable=False),
+    #: JSON: what to deliver (rendered body, url, headers, template, …).
+    sa.Column("payload", sa.Text(), nullable=False),
+    #: pending | sending (claimed by a dispatcher until next_attempt_at) | sent | dead
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    #: pending: not before this time; sending: the claim lapses at this time.
+    sa.Column("next_attempt_at", UtcDateTime(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    #: JSON: the channel's answer (e.g. the webhook response), once sent.
+    sa.Column("result", sa.Text(), nullable=True),
+    sa.Index("ix_outbox_due", "state", "next_attempt_at"),
+)
+
+workspace_secrets = sa.Table(
+    "workspace_secrets",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    #: webhook_signing (Standard Webhooks, "whsec_…")
+    sa.Column("name", sa.String(40), primary_key=True),
+    #: Kept as given: it signs, so it must be readable. Never logged, never in the API.
+    sa.Column("value", sa.Text(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
