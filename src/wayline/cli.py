@@ -104,6 +104,10 @@ def workspace_list(data_dir: DataDir = None) -> None:
         store.close()
 
 
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 @app.command()
 def serve(
     data_dir: DataDir = None,
@@ -125,6 +129,11 @@ def serve(
     process = Process(settings_for(data_dir), roles)
     process.migrate()
     if Role.API in roles:
+        # uvicorn stops gracefully on SIGTERM, then raises the signal again for the handler
+        # that was there before it. Left at the default, that handler ends the process as
+        # "killed by SIGTERM" (status 143), which supervisors report as a failure; a stop
+        # that was asked for and carried out is a success.
+        signal.signal(signal.SIGTERM, _exit_cleanly)
         err.print(f"Wayline listening on http://{host}:{port} (roles: {', '.join(sorted(roles))})")
         uvicorn.run(
             process.app(),
