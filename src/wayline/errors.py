@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from wayline.journeys.problems import Problem
+
 
 class WaylineError(Exception):
     """Something went wrong in Wayline."""
@@ -37,3 +44,11 @@ class InvalidMessage(WaylineError):
 
 class MessageTooLarge(InvalidMessage):
     """The message is over the size limit."""
+
+
+class JourneyInvalid(WaylineError):
+    """The journey is not valid."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems) or None)
