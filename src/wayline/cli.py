@@ -15,6 +15,7 @@ from rich.console import Console
 
 from wayline.errors import WaylineError
 from wayline.import_cli import import_app
+from wayline.journeys_cli import journeys_app
 from wayline.report_cli import report_app
 from wayline.runtime import ALL_ROLES, Role
 from wayline.sample_cli import sample_app
@@ -28,6 +29,7 @@ app.add_typer(workspace_app, name="workspace")
 app.add_typer(sample_app, name="sample")
 app.add_typer(report_app, name="report")
 app.add_typer(import_app, name="import")
+app.add_typer(journeys_app, name="journeys")
 
 console = Console()
 err = Console(stderr=True)
