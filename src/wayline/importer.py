@@ -13,6 +13,9 @@ How a file becomes events (the CLI is in ``import_cli.py``):
    in one transaction with its rejected rows. An interrupted import keeps the chunks it
    committed; running it again finishes it.
 
+Reading, mapping and validating run in a thread up to two chunks ahead of the commits
+(:func:`read_ahead`), so that they overlap with the database's share of each commit.
+
 Re-importing adds nothing. A row that carries a ``messageId`` keeps it. A row without one
 gets ``imp-`` + the BLAKE2b hash of its message (canonical JSON, keys sorted), followed by
 ``-N`` for the N-th earlier row of the file with the very same message: duplicate lines in
@@ -21,7 +24,7 @@ name, or grown by rows added at its end) maps every row to the id it had the fir
 The hash is of the mapped message, so the same file imported with another ``--map``,
 ``--set`` or ``--timezone`` is other events. A row without a timestamp happened "now"
 (the time of validation), and that time is not part of the hash. The count of earlier
-identical rows costs one dict entry per row (about 100 bytes).
+identical rows costs a dict entry (about 100 bytes) per row without a ``messageId``.
 
 Rejected rows are reported with their line, field and reason (and kept in the store's
 ``rejections`` table, ``source = "import"``, ``position`` = the line).
@@ -30,20 +33,34 @@ Rejected rows are reported with their line, field and reason (and kept in the st
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 import orjson
 
 from wayline.errors import InvalidMessage
-from wayline.import_files import BadRow, Format, ImportFileError, Record, detect_format, open_source
+from wayline.events import EventRow
+from wayline.import_files import (
+    BadRow,
+    Format,
+    ImportFileError,
+    Record,
+    Source,
+    detect_format,
+    open_source,
+)
 from wayline.import_mapping import ColumnMap
 from wayline.ingest import Ingestor
-from wayline.store.base import Rejection
+from wayline.store.base import Rejection, Store
+
+T = TypeVar("T")
 
 #: How many rejected rows a report keeps to show; ``on_reject`` sees every one.
 REPORT_LIMIT: Final = 100
@@ -127,17 +144,84 @@ def _chunks(rows: Iterator[tuple[int, Record]], size: int) -> Iterator[list[tupl
         yield chunk
 
 
-class _Chunk:
-    """One chunk on its way to the store: the messages, and the rows that failed."""
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    error: BaseException
 
-    def __init__(self) -> None:
+
+_DONE: Final = object()
+
+
+def read_ahead(items: Iterator[T], *, depth: int) -> Generator[T, None, None]:
+    """Produce ``items`` in a thread, up to ``depth`` ahead of the caller, in order.
+
+    The database does its part of a commit without holding the GIL, so reading, mapping and
+    validating the next chunk overlaps with storing this one. Errors of the producer are
+    raised in the caller; closing the iterator stops the thread.
+    """
+    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+        except BaseException as exc:
+            put(_Failed(exc))
+            return
+        put(_DONE)
+
+    thread = threading.Thread(target=produce, name="wayline-import-reader", daemon=True)
+    thread.start()
+    try:
+        while (item := slots.get()) is not _DONE:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+class _Chunk:
+    """One chunk on its way to the store: its events, and the rows that failed."""
+
+    def __init__(self, *, read: int, position: int) -> None:
+        #: Rows of the file in this chunk, and how far into the file it ends.
+        self.read = read
+        self.position = position
         self.messages: list[dict[str, Any]] = []
         self.lines: list[int] = []
         self.records: dict[int, Any] = {}
         self.failed: list[RejectedRow] = []
+        self.events: list[EventRow] = []
+        self.rejections: list[Rejection] = []
 
     def fail(self, line: int, field: str, error: str, row: Any) -> None:
         self.failed.append(RejectedRow(line=line, field=field, error=error, row=row))
+
+    def validate(self, ingestor: Ingestor) -> None:
+        """The API's own validation; afterwards ``failed`` is every rejected row, by line."""
+        self.events, errors, self.rejections = ingestor.validate(
+            self.messages, source="import", positions=self.lines
+        )
+        self.rejections.extend(_rejection(r) for r in self.failed)
+        self.failed.extend(
+            RejectedRow(line=e.index, field=e.field, error=e.error, row=self.records[e.index])
+            for e in errors
+        )
+        self.failed.sort(key=lambda r: r.line)
+        self.messages, self.records = [], {}
 
 
 def _rejection(row: RejectedRow) -> Rejection:
@@ -173,14 +257,13 @@ def run_import(
             columns.check_columns(source.columns, path.name)
         if progress is not None:
             progress.start(source.total, source.unit)
-        ids = MessageIds()
+        prepared = _prepared(source, ingestor, columns, batch_size)
         try:
-            for rows in _chunks(iter(source), batch_size):
-                chunk = _prepare(rows, columns, ids, cells=form == "csv", ndjson=form == "ndjson")
-                _commit(ingestor, workspace_id, chunk, report, on_reject)
-                report.read += len(rows)
-                if progress is not None:
-                    progress.update(source.position(), report.read)
+            with closing(read_ahead(prepared, depth=2)) as chunks:
+                for chunk in chunks:
+                    _commit(ingestor.store, workspace_id, chunk, report, on_reject)
+                    if progress is not None:
+                        progress.update(chunk.position, report.read)
         except ImportFileError as exc:
             if not report.read:
                 raise
@@ -192,54 +275,46 @@ def run_import(
     return report
 
 
-def _prepare(
-    rows: list[tuple[int, Record]],
-    columns: ColumnMap,
-    ids: MessageIds,
-    *,
-    cells: bool,
-    ndjson: bool,
-) -> _Chunk:
-    chunk = _Chunk()
-    for line, record in rows:
-        if isinstance(record, BadRow):
-            chunk.fail(line, "", record.reason, record.raw)
-            continue
-        try:
-            message = columns.message(record, cells=cells, passthrough=ndjson)
-            ids.assign(message)
-        except InvalidMessage as exc:
-            chunk.fail(line, exc.field, exc.reason, record)
-            continue
-        chunk.messages.append(message)
-        chunk.lines.append(line)
-        chunk.records[line] = record
-    return chunk
+def _prepared(
+    source: Source, ingestor: Ingestor, columns: ColumnMap, batch_size: int
+) -> Iterator[_Chunk]:
+    """The file as chunks read, mapped and validated, ready to store."""
+    ids = MessageIds()
+    cells, ndjson = source.format == "csv", source.format == "ndjson"
+    for rows in _chunks(iter(source), batch_size):
+        chunk = _Chunk(read=len(rows), position=source.position())
+        for line, record in rows:
+            if isinstance(record, BadRow):
+                chunk.fail(line, "", record.reason, record.raw)
+                continue
+            try:
+                message = columns.message(record, cells=cells, passthrough=ndjson)
+                ids.assign(message)
+            except InvalidMessage as exc:
+                chunk.fail(line, exc.field, exc.reason, record)
+                continue
+            chunk.messages.append(message)
+            chunk.lines.append(line)
+            chunk.records[line] = record
+        chunk.validate(ingestor)
+        yield chunk
 
 
 def _commit(
-    ingestor: Ingestor,
+    store: Store,
     workspace_id: str,
     chunk: _Chunk,
     report: ImportReport,
     on_reject: Callable[[RejectedRow], None] | None,
 ) -> None:
-    events, errors, rejections = ingestor.validate(
-        chunk.messages, source="import", positions=chunk.lines
-    )
-    rejected = chunk.failed + [
-        RejectedRow(line=e.index, field=e.field, error=e.error, row=chunk.records[e.index])
-        for e in errors
-    ]
-    rejections.extend(_rejection(r) for r in chunk.failed)
-    new = ingestor.store.append_events(workspace_id, events, rejections)
+    new = store.append_events(workspace_id, chunk.events, chunk.rejections)
+    report.read += chunk.read
     report.landed += new
-    report.present += len(events) - new
-    report.rejected += len(rejected)
-    rejected.sort(key=lambda r: r.line)
+    report.present += len(chunk.events) - new
+    report.rejected += len(chunk.failed)
     room = REPORT_LIMIT - len(report.rejections)
     if room > 0:
-        report.rejections.extend(rejected[:room])
+        report.rejections.extend(chunk.failed[:room])
     if on_reject is not None:
-        for row in rejected:
+        for row in chunk.failed:
             on_reject(row)

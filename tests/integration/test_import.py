@@ -326,3 +326,28 @@ def test_file_and_mapping_errors_are_one_line(
     # one message; the console may wrap it at the terminal's width
     assert says in " ".join(output.split())
     assert store.stats(workspace).events == 0
+
+
+def test_a_file_cut_short_keeps_what_landed_and_says_so(
+    store: Store, workspace: str, run: Any, tmp_path: Path
+) -> None:
+    lines = b"".join(
+        orjson.dumps({"userId": f"u{n}", "event": "Viewed", "messageId": f"m{n}"}) + b"\n"
+        for n in range(2000)
+    )
+    packed = gzip.compress(lines)
+    path = tmp_path / "cut.ndjson.gz"
+    path.write_bytes(packed[: len(packed) * 3 // 4])
+
+    result = run("events", str(path), "--batch-size", "100", "--json")
+
+    assert result.exit_code != 0
+    message = str(result.exception)
+    assert "cannot read past line" in message
+    assert "landed before it" in message
+    landed = store.stats(workspace).events
+    assert 0 < landed < 2000
+    # the rest of the file, complete this time, adds only what was missing
+    path.write_bytes(packed)
+    again = _report(run("events", str(path), "--json"))
+    assert (again["landed"], again["already_present"]) == (2000 - landed, landed)

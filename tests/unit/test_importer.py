@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import gzip
+import threading
+from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +12,7 @@ import pytest
 from wayline.errors import InvalidMessage
 from wayline.import_files import BadRow, ImportFileError, detect_format, open_source
 from wayline.import_mapping import ColumnMap, FieldMap, MappingError, cell, parse_set
-from wayline.importer import MessageIds
+from wayline.importer import MessageIds, read_ahead
 
 
 def _events(*maps: str, sets: tuple[str, ...] = (), timezone: str | None = None) -> ColumnMap:
@@ -292,3 +295,29 @@ def test_a_mapped_object_joins_the_other_columns() -> None:
         {"userId": "u", "event": "E", "plan": "pro", "extra": '{"a": 1}'}, cells=True
     )
     assert message["properties"] == {"plan": "pro", "a": 1}
+
+
+# reading ahead in a thread
+
+
+def test_read_ahead_keeps_order_and_raises_the_producers_error() -> None:
+    def numbers() -> Iterator[int]:
+        yield from range(50)
+        raise ImportFileError("cut short")
+
+    items = read_ahead(numbers(), depth=2)
+    assert [next(items) for _ in range(50)] == list(range(50))
+    with pytest.raises(ImportFileError, match="cut short"):
+        next(items)
+
+
+def test_closing_read_ahead_stops_its_thread() -> None:
+    def forever() -> Iterator[int]:
+        n = 0
+        while True:
+            yield n
+            n += 1
+
+    with closing(read_ahead(forever(), depth=2)) as items:
+        assert [next(items) for _ in range(3)] == [0, 1, 2]
+    assert not [t for t in threading.enumerate() if t.name == "wayline-import-reader"]
