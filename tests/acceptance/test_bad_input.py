@@ -1,0 +1,283 @@
+"""Bad input to the tracking API gets a clear 4xx JSON error that names what is wrong.
+
+A request that is refused stores nothing; in a batch with some invalid items the valid ones
+land, the answer is 200 with a ``rejected`` list, and the rejected items are readable at
+``GET /api/v1/rejections`` (the policy in ``wayline/ingest.py``).
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from tests.acceptance.harness import WaylineServer, Workspace
+
+OK_TRACK = {"type": "track", "userId": "u1", "event": "Signed Up", "messageId": "m-ok"}
+JSON = {"Content-Type": "application/json"}
+BIG = {"blob": "x" * 40_000}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Case:
+    path: str
+    #: A JSON body, or raw bytes as they go on the wire.
+    body: Any = None
+    raw: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    #: "write" sends the workspace's write key; "admin" its admin token; "none" nothing;
+    #: anything else is sent as the key.
+    key: str = "write"
+    status: int = 400
+    #: The field the answer must name, if it can name one.
+    field: str | None = None
+    #: Words the error message must contain.
+    says: tuple[str, ...] = ()
+
+    def content(self) -> bytes:
+        return self.raw if self.raw is not None else orjson.dumps(self.body)
+
+
+def track(**changes: Any) -> dict[str, Any]:
+    return {**OK_TRACK, **changes}
+
+
+CASES: dict[str, Case] = {
+    # the body as a whole
+    "malformed JSON": Case(path="/v1/track", raw=b'{"userId": "u1", "event": ', says=("JSON",)),
+    "not UTF-8": Case(
+        path="/v1/track", raw=b'{"userId": "\xff\xfe", "event": "X"}', says=("UTF-8",)
+    ),
+    "not UTF-8, gzipped": Case(
+        path="/v1/batch",
+        raw=gzip.compress(b'{"batch": [{"type": "track", "userId": "\xc3\x28"}]}'),
+        headers={"Content-Encoding": "gzip"},
+        says=("UTF-8",),
+    ),
+    "empty body": Case(path="/v1/track", raw=b"", says=("empty",)),
+    "body not an object": Case(path="/v1/track", body=[OK_TRACK], says=("object",)),
+    "claims gzip, is not": Case(
+        path="/v1/batch",
+        raw=b'{"batch": []}',
+        headers={"Content-Encoding": "gzip"},
+        says=("gzip",),
+    ),
+    "unsupported encoding": Case(
+        path="/v1/batch",
+        raw=b'{"batch": []}',
+        headers={"Content-Encoding": "br"},
+        status=415,
+        says=("br",),
+    ),
+    # the key
+    "no key": Case(path="/v1/track", body=OK_TRACK, key="none", status=401, says=("write key",)),
+    "wrong key": Case(path="/v1/track", body=OK_TRACK, key="wk_not-a-key", status=401),
+    "admin token as write key": Case(path="/v1/track", body=OK_TRACK, key="admin", status=401),
+    "wrong writeKey in the body": Case(
+        path="/v1/batch",
+        body={"writeKey": "wk_nope", "batch": [OK_TRACK]},
+        key="none",
+        status=401,
+    ),
+    # sizes
+    "oversize event": Case(
+        path="/v1/track",
+        body=track(messageId="big", properties={"blob": "x" * 40_000}),
+        status=413,
+        says=("limit",),
+    ),
+    "oversize batch": Case(
+        path="/v1/batch",
+        body={
+            "batch": [track(messageId=f"b{i}", properties={"p": "y" * 20_000}) for i in range(30)]
+        },
+        status=413,
+        field="batch",
+        says=("limit",),
+    ),
+    "oversize batch, gzipped small": Case(
+        path="/v1/batch",
+        raw=gzip.compress(orjson.dumps({"batch": [track(properties={"p": "z" * 600_000})]})),
+        headers={"Content-Encoding": "gzip"},
+        status=413,
+        field="batch",
+    ),
+    # required fields
+    "track without event": Case(
+        path="/v1/track", body={"userId": "u1", "messageId": "m2"}, field="event"
+    ),
+    "no userId or anonymousId": Case(
+        path="/v1/track", body={"event": "X", "messageId": "m3"}, field="userId"
+    ),
+    "alias without previousId": Case(
+        path="/v1/alias", body={"userId": "u1", "messageId": "m4"}, field="previousId"
+    ),
+    "group without groupId": Case(
+        path="/v1/group", body={"userId": "u1", "messageId": "m5"}, field="groupId"
+    ),
+    "batch without batch": Case(path="/v1/batch", body={"items": [OK_TRACK]}, field="batch"),
+    # wrong types
+    "properties not an object": Case(
+        path="/v1/track", body=track(properties=["a", "b"]), field="properties"
+    ),
+    "traits not an object": Case(
+        path="/v1/identify", body={"userId": "u1", "traits": "vip"}, field="traits"
+    ),
+    "context not an object": Case(path="/v1/page", body=track(context=7), field="context"),
+    "userId an object": Case(path="/v1/track", body=track(userId={"id": 1}), field="userId"),
+    "event a number": Case(path="/v1/track", body=track(event=42), field="event"),
+    "messageId a number": Case(path="/v1/track", body=track(messageId=12), field="messageId"),
+    "batch not a list": Case(path="/v1/batch", body={"batch": {"a": 1}}, field="batch"),
+    # call types and times
+    "unknown call type": Case(
+        path="/v1/batch",
+        body={"batch": [{"type": "explode", "userId": "u1", "messageId": "m6"}]},
+        field="batch[0].type",
+        says=("explode",),
+    ),
+    "unparseable timestamp": Case(
+        path="/v1/track", body=track(timestamp="yesterday-ish"), field="timestamp"
+    ),
+    "unparseable sentAt": Case(path="/v1/track", body=track(sentAt="soon"), field="sentAt"),
+    "timestamp of the wrong type": Case(
+        path="/v1/track", body=track(originalTimestamp=True), field="originalTimestamp"
+    ),
+    "unparseable batch sentAt": Case(
+        path="/v1/batch", body={"batch": [OK_TRACK], "sentAt": "2025-13-45"}, field="sentAt"
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def ws(server: WaylineServer) -> Workspace:
+    return server.create_workspace("bad-input")
+
+
+def post(server: WaylineServer, ws: Workspace, case: Case) -> httpx.Response:
+    headers = {**JSON, **case.headers}
+    auth: tuple[str, str] | None = None
+    if case.key == "write":
+        auth = ws.auth
+    elif case.key == "admin":
+        auth = (ws.admin_token, "")
+    elif case.key != "none":
+        auth = (case.key, "")
+    return server.http.post(case.path, content=case.content(), headers=headers, auth=auth)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_gets_a_clear_4xx_json_error_and_stores_nothing(
+    server: WaylineServer, ws: Workspace, name: str
+) -> None:
+    case = CASES[name]
+    before = server.stats(ws)
+
+    r = post(server, ws, case)
+
+    assert r.status_code == case.status, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    body = r.json()
+    assert body["success"] is False
+    assert isinstance(body["error"], str)
+    assert len(body["error"]) > 5
+    if case.field is not None:
+        # A batch-level field may be reported on the items it spoils ("batch[0].sentAt").
+        assert body["field"] == case.field or body["field"].endswith(f".{case.field}"), body
+    for word in case.says:
+        assert word.lower() in body["error"].lower(), body
+    assert server.stats(ws) == before
+    assert server.http.get("/health").status_code == 200
+
+
+def test_mixed_batch_lands_the_valid_items_and_names_the_rest(
+    server: WaylineServer, ws: Workspace
+) -> None:
+    # The refused requests of the other tests store no event and no rejection.
+    before = server.stats(ws)
+    items: list[Any] = [
+        {"type": "track", "userId": "mix", "event": "Good One", "messageId": "mix-0"},
+        {"type": "track", "userId": "mix", "messageId": "mix-1"},
+        {"type": "page", "userId": "mix", "name": "Home", "messageId": "mix-2"},
+        {"type": "explode", "userId": "mix", "messageId": "mix-3"},
+        {"type": "track", "userId": "mix", "event": "E", "timestamp": "soon", "messageId": "mix-4"},
+        {"type": "track", "userId": "mix", "event": "E", "messageId": "mix-5", "properties": BIG},
+        {"type": "identify", "userId": "mix", "traits": {"plan": "pro"}, "messageId": "mix-6"},
+        {"type": "track", "userId": "mix", "event": "E", "properties": [1], "messageId": "mix-7"},
+        "not a message",
+    ]  # fmt: skip
+    rejected = {1: "event", 3: "type", 4: "timestamp", 5: "", 7: "properties", 8: ""}
+
+    r = server.http.post(
+        "/v1/batch",
+        content=gzip.compress(orjson.dumps({"batch": items})),
+        headers={**JSON, "Content-Encoding": "gzip"},
+        auth=ws.auth,
+    )
+
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["success"] is True
+    assert body["accepted"] == 3
+    assert {e["index"]: e["field"] for e in body["rejected"]} == rejected
+    for e in body["rejected"]:
+        assert e["error"]
+        assert e["messageId"] == (f"mix-{e['index']}" if e["index"] < 8 else None)
+    after = server.stats(ws)
+    assert after["events"] - before["events"] == 3
+    assert after["rejected"] - before["rejected"] == len(rejected)
+
+    kept = server.http.get("/api/v1/rejections", headers=ws.admin)
+    assert kept.status_code == 200, kept.text
+    assert {(e["position"], e["field"], e["message_id"]) for e in kept.json()["data"]} == {
+        (i, f, f"mix-{i}" if i < 8 else None) for i, f in rejected.items()
+    }
+
+    # A retry of the same batch (an SDK would not retry a 200, but a proxy might) adds no
+    # event twice.
+    again = server.http.post("/v1/batch", json={"batch": items}, auth=ws.auth)
+    assert again.status_code == 200
+    assert server.stats(ws)["events"] == after["events"]
+
+    server.barrier()
+    timeline = server.timeline(ws, "mix")
+    assert sorted(e["messageId"] for e in timeline) == ["mix-0", "mix-2", "mix-6"]
+    profile = server.profile(ws, "mix")
+    assert profile is not None
+    assert profile["traits"] == {"plan": "pro"}
+
+
+def test_batch_with_no_valid_item_is_refused_naming_each(
+    server: WaylineServer, ws: Workspace
+) -> None:
+    before = server.stats(ws)
+    items = [
+        {"type": "track", "userId": "u", "messageId": "a"},
+        {"type": "page", "messageId": "b"},
+        {"type": 7, "userId": "u", "messageId": "c"},
+    ]
+
+    r = server.http.post("/v1/batch", json={"batch": items}, auth=ws.auth)
+
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["success"] is False
+    assert body["field"] == "batch[0].event"
+    assert [(e["index"], e["field"], e["messageId"]) for e in body["rejected"]] == [
+        (0, "event", "a"),
+        (1, "userId", "b"),
+        (2, "type", "c"),
+    ]
+    assert server.stats(ws) == before
+
+
+def test_rejections_are_not_readable_without_an_admin_token(
+    server: WaylineServer, ws: Workspace
+) -> None:
+    assert server.http.get("/api/v1/rejections").status_code == 401
+    r = server.http.get("/api/v1/rejections", headers={"Authorization": f"Bearer {ws.write_key}"})
+    assert r.status_code == 403
+    assert "error" in r.json()
