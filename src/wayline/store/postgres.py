@@ -91,6 +91,11 @@ class PostgresStore(SqlStore):
         )
         return [inbox_event(r) for r in rows]
 
+    def _claim_rows(self, query: sa.Select[Any]) -> sa.Select[Any]:
+        # Several dispatchers claim at once: each skips the rows another holds instead of
+        # waiting for its commit and then finding them taken.
+        return query.with_for_update(skip_locked=True)
+
     def _lock_cursor(self, conn: Connection, name: str) -> Cursor:
         t = schema.consumer_cursors
         conn.execute(

@@ -298,6 +298,13 @@ class SqlStore:
         """The next ``limit`` events after the cursor that no later commit can precede."""
         raise NotImplementedError
 
+    def _claim_rows(self, query: sa.Select[Any]) -> sa.Select[Any]:
+        """The rows a claim (outbox, …) takes, kept from other claimers until it commits.
+
+        As is by default: a claim runs in a write transaction, and SQLite has one writer.
+        """
+        return query
+
     def migrate(self) -> None:
         from wayline.store.migrations import upgrade
 

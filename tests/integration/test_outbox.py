@@ -1,0 +1,180 @@
+"""The outbox on both stores: idempotent adds, leased claims, and claimers that never share
+a message."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from wayline.store import Store, schema
+from wayline.store.outbox import NewMessage, OutboxState, OutboxStore
+from wayline.store.postgres import PostgresStore, normalise_url
+from wayline.store.sql import SqlStore
+from wayline.testing import ManualClock
+
+LEASE = timedelta(minutes=5)
+
+
+def _message(key: str, workspace_id: str = "ws", channel: str = "log") -> NewMessage:
+    return NewMessage(
+        workspace_id=workspace_id, idempotency_key=key, channel=channel, payload={"n": key}
+    )
+
+
+def _add(store: Store, messages: list[NewMessage]) -> int:
+    assert isinstance(store, SqlStore)
+    outbox = OutboxStore(store)
+    with store._write() as conn:
+        return outbox.add(conn, messages)
+
+
+def test_adding_a_message_again_adds_nothing(store: Store) -> None:
+    assert _add(store, [_message("a"), _message("b")]) == 2
+    assert _add(store, [_message("b"), _message("c")]) == 1
+    assert _add(store, [_message("a")]) == 0
+    assert OutboxStore(store).pending_count() == 3
+
+
+def test_an_add_belongs_to_the_callers_transaction(store: Store) -> None:
+    assert isinstance(store, SqlStore)
+    outbox = OutboxStore(store)
+
+    def failing_step() -> None:
+        with store._write() as conn:
+            outbox.add(conn, [_message("a")])
+            raise RuntimeError("the step failed")
+
+    with pytest.raises(RuntimeError):
+        failing_step()
+    assert outbox.pending_count() == 0
+
+
+def test_a_claim_is_a_lease_taken_again_once_it_lapses(store: Store, clock: ManualClock) -> None:
+    outbox = OutboxStore(store)
+    _add(store, [_message("a"), _message("b")])
+    first = outbox.claim(10, LEASE)
+    assert [m.idempotency_key for m in first] == ["a", "b"]
+    assert all(m.state is OutboxState.SENDING and m.attempts == 1 for m in first)
+    assert first[0].payload == {"n": "a"}
+    assert outbox.claim(10, LEASE) == []
+
+    clock.advance(LEASE - timedelta(seconds=1))
+    assert outbox.claim(10, LEASE) == []
+    clock.advance(seconds=2)
+    again = outbox.claim(10, LEASE)
+    assert [(m.idempotency_key, m.attempts) for m in again] == [("a", 2), ("b", 2)]
+
+
+def test_a_claim_takes_the_oldest_due_first_and_leaves_the_rest(
+    store: Store, clock: ManualClock
+) -> None:
+    outbox = OutboxStore(store)
+    later = clock.now() + timedelta(minutes=1)  # before the claims below lapse
+    _add(store, [_message("late")])
+    assert isinstance(store, SqlStore)
+    with store._write() as conn:
+        conn.execute(
+            sa.update(schema.outbox)
+            .where(schema.outbox.c.idempotency_key == "late")
+            .values(next_attempt_at=later)
+        )
+    _add(store, [_message(f"m{i}") for i in range(5)])
+    assert [m.idempotency_key for m in outbox.claim(3, LEASE)] == ["m0", "m1", "m2"]
+    assert [m.idempotency_key for m in outbox.claim(3, LEASE)] == ["m3", "m4"]
+    clock.set(later)
+    assert [m.idempotency_key for m in outbox.claim(3, LEASE)] == ["late"]
+
+
+def test_outcomes_are_recorded_and_dead_letters_listed(store: Store, clock: ManualClock) -> None:
+    outbox = OutboxStore(store)
+    _add(store, [_message("ok"), _message("retry"), _message("dead"), _message("other", "ws2")])
+    claimed = {m.idempotency_key: m for m in outbox.claim(10, LEASE)}
+
+    assert outbox.mark_sent(claimed["ok"].id, {"status": 200})
+    assert not outbox.mark_sent(claimed["ok"].id, {"status": 200})  # once only
+    at = clock.now() + timedelta(minutes=1)
+    assert outbox.retry_later(claimed["retry"].id, "HTTP 500", at, attempt=1)
+    assert outbox.mark_dead(claimed["dead"].id, "HTTP 400: no such cart", attempt=1)
+    assert outbox.mark_dead(claimed["other"].id, "elsewhere")
+
+    sent = outbox.get(claimed["ok"].id)
+    assert sent is not None
+    assert (sent.state, sent.result) == (OutboxState.SENT, {"status": 200})
+    retry = outbox.get(claimed["retry"].id)
+    assert retry is not None
+    assert (retry.state, retry.last_error, retry.next_attempt_at) == (
+        OutboxState.PENDING,
+        "HTTP 500",
+        at,
+    )
+    dead = outbox.dead_letters("ws")
+    assert [(m.idempotency_key, m.last_error) for m in dead] == [("dead", "HTTP 400: no such cart")]
+    assert outbox.pending_count() == 1
+
+
+def test_an_outcome_of_a_lapsed_claim_leaves_the_newer_claim_alone(
+    store: Store, clock: ManualClock
+) -> None:
+    outbox = OutboxStore(store)
+    _add(store, [_message("a")])
+    (old,) = outbox.claim(1, LEASE)
+    clock.advance(LEASE + timedelta(seconds=1))
+    (new,) = outbox.claim(1, LEASE)
+    assert new.attempts == old.attempts + 1
+    assert not outbox.retry_later(old.id, "late failure", clock.now(), attempt=old.attempts)
+    assert not outbox.mark_dead(old.id, "late failure", attempt=old.attempts)
+    current = outbox.get(new.id)
+    assert current is not None
+    assert (current.state, current.attempts) == (OutboxState.SENDING, new.attempts)
+
+
+def test_concurrent_claimers_never_take_the_same_message(store: Store) -> None:
+    outbox = OutboxStore(store)
+    _add(store, [_message(f"m{i:03}") for i in range(300)])
+    taken: list[list[int]] = [[] for _ in range(4)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(taken))
+
+    def claimer(mine: list[int]) -> None:
+        try:
+            start.wait()
+            while batch := outbox.claim(7, LEASE):
+                mine.extend(m.id for m in batch)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=claimer, args=(mine,)) for mine in taken]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    every = [i for mine in taken for i in mine]
+    assert len(every) == len(set(every)) == 300
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_postgres_claimers_skip_what_another_holds(store: Store, database_url: str) -> None:
+    assert isinstance(store, PostgresStore)
+    outbox = OutboxStore(store)
+    _add(store, [_message(f"m{i}") for i in range(4)])
+    other = sa.create_engine(normalise_url(database_url), poolclass=sa.NullPool)
+    try:
+        with other.connect() as conn, conn.begin():
+            # another dispatcher, mid-claim, holds the two oldest messages
+            t = schema.outbox
+            held = conn.scalars(
+                sa.select(t.c.id)
+                .order_by(t.c.next_attempt_at, t.c.id)
+                .limit(2)
+                .with_for_update(skip_locked=True)
+            ).all()
+            mine = outbox.claim(10, LEASE)
+            assert [m.idempotency_key for m in mine] == ["m2", "m3"]
+            assert not {m.id for m in mine} & set(held)
+    finally:
+        other.dispose()
+    assert [m.idempotency_key for m in outbox.claim(10, LEASE)] == ["m0", "m1"]
