@@ -87,7 +87,7 @@ _VARIANT = _Matching(
     "a variant name",
     "letters, digits, _ and -, starting with a letter or _, at most 64 characters",
 )
-_URL = _Matching(r"https?://\S+", "an http(s) URL", "like https://crm.example.com/hooks/cart")
+_URL = _Matching(r"https?://\S.*", "an http(s) URL", "like https://crm.example.com/hooks/cart")
 _NAME = _Matching(r"\S(?:.*\S)?", "a name", "it must not be empty or start or end with a space")
 
 #: A node's id: what ``next``, ``default`` and the other links name.

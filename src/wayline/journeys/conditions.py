@@ -13,7 +13,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final
 
-from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    BeforeValidator,
+    Discriminator,
+    Field,
+    StrictBool,
+    StrictInt,
+    Tag,
+    model_validator,
+)
 
 from wayline.journeys.base import FieldPath, Name, NodeId, SegmentId, SpecModel, by_key, problem
 from wayline.journeys.durations import Duration
@@ -37,9 +45,9 @@ class EventCondition(SpecModel):
     """Only events that pass this filter count (paths into the event)."""
     within: Duration | None = None
     """Only events in this window before now count; without it, all of history."""
-    at_least: int = Field(1, ge=1)
+    at_least: StrictInt = Field(1, ge=1)
     """How many such events are needed."""
-    not_: bool = Field(False, alias="not")
+    not_: StrictBool = Field(False, alias="not")
     """``true``: the condition holds when the customer did NOT do it (that often)."""
 
 
@@ -48,7 +56,7 @@ class SegmentCondition(SpecModel):
 
     segment: SegmentId
     """The segment's id."""
-    not_: bool = Field(False, alias="not")
+    not_: StrictBool = Field(False, alias="not")
     """``true``: holds when the customer is not in the segment."""
 
 
@@ -61,9 +69,9 @@ class MessageCondition(SpecModel):
 
     message: NodeId
     """The id of the ``send`` node."""
-    opened: bool | None = None
+    opened: StrictBool | None = None
     """``true``: the message was opened; ``false``: it was not (yet)."""
-    clicked: bool | None = None
+    clicked: StrictBool | None = None
     """``true``: a link in the message was clicked; ``false``: none was (yet)."""
 
     @model_validator(mode="after")

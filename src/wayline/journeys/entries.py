@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Final, Literal
 
-from pydantic import Discriminator, Tag, model_validator
+from pydantic import Discriminator, StrictBool, Tag, model_validator
 
 from wayline.journeys.base import FieldPath, Name, SegmentId, SpecModel, by_key, problem
 from wayline.journeys.durations import Duration
@@ -132,5 +132,5 @@ class Goal(SpecModel):
     """Only events whose value at this path equals the instance's key (``entry.key``)."""
     within: Duration | None = None
     """Counts only within this time after entering; without it, while in the journey."""
-    exit: bool = False
+    exit: StrictBool = False
     """``true``: a customer who converts leaves the journey at once."""

@@ -25,6 +25,7 @@ from pydantic import (
     JsonValue,
     PlainSerializer,
     PrivateAttr,
+    StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
@@ -53,7 +54,7 @@ Orderable = Annotated[
     StrictInt | StrictFloat | StrictStr,
     BeforeValidator(_orderable, json_schema_input_type=StrictInt | StrictFloat | StrictStr),
 ]
-Scalar = StrictStr | StrictInt | StrictFloat | bool | None
+Scalar = StrictStr | StrictInt | StrictFloat | StrictBool | None
 
 
 class Check(SpecModel):
@@ -77,7 +78,7 @@ class Check(SpecModel):
     """None of these values."""
     contains: JsonValue = None
     """Text that contains this text, or a list that has this item."""
-    exists: bool | None = None
+    exists: StrictBool | None = None
     """``true``: the field is present and not null; ``false``: it is missing or null."""
 
     _tests: tuple[tuple[str, Any], ...] = PrivateAttr(default=())

@@ -162,6 +162,8 @@ def _message(error: ErrorDetails, loc: Loc) -> str:
     ctx: dict[str, Any] = dict(error.get("ctx") or {})
     if kind == "extra_forbidden":
         field = str(loc[-1])
+        if field in _field_names():
+            return f"unknown field {field!r} here"
         close = difflib.get_close_matches(field, _field_names(), n=1, cutoff=0.75)
         return f"unknown field {field!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
     if kind == "union_tag_invalid":

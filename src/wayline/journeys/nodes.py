@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import Field, JsonValue, model_validator
+from pydantic import Field, JsonValue, StrictBool, StrictInt, model_validator
 
 from wayline.journeys.base import (
     FieldPath,
@@ -47,6 +47,7 @@ class DelayNode(BaseNode):
     """Wait for a time (``duration``), or until a moment (``until``, ± ``offset``)."""
 
     type: Literal["delay"]
+    """The node type, ``delay``."""
     duration: Duration | None = None
     """How long to wait: ``30s``, ``15m``, ``1h``, ``7d``, ``PT1H``."""
     until: datetime | FieldPath | None = Field(None, union_mode="left_to_right")
@@ -85,6 +86,7 @@ class WaitUntilNode(BaseNode):
     """
 
     type: Literal["wait_until"]
+    """The node type, ``wait_until``."""
     days: list[Weekday] = Field(
         default=["mon", "tue", "wed", "thu", "fri", "sat", "sun"], min_length=1
     )
@@ -119,6 +121,7 @@ class WaitForEventNode(BaseNode):
     """Wait for an event from the customer, up to a timeout."""
 
     type: Literal["wait_for_event"]
+    """The node type, ``wait_for_event``."""
     event: Name
     """The event name."""
     where: Where | None = None
@@ -150,6 +153,7 @@ class BranchNode(BaseNode):
     """Take the first way whose condition holds, else the default."""
 
     type: Literal["branch"]
+    """The node type, ``branch``."""
     branches: list[Branch] = Field(min_length=1)
     """The ways, tried in order."""
     default: NodeId
@@ -173,7 +177,8 @@ class SplitNode(BaseNode):
     """
 
     type: Literal["split"]
-    variants: dict[Variant, int]
+    """The node type, ``split``."""
+    variants: dict[Variant, StrictInt]
     """Variant name → weight in percent; the weights add up to 100."""
     next: dict[Variant, NodeId]
     """Variant name → the node it leads to, for every variant."""
@@ -193,11 +198,12 @@ class SendNode(BaseNode):
     """Send a message from a template through a channel."""
 
     type: Literal["send"]
+    """The node type, ``send``."""
     channel: Name
     """``log``, ``email``, ``sms``, ``webhook`` or ``inapp`` (or a channel the workspace adds)."""
     template: Name
     """The template's name."""
-    transactional: bool = False
+    transactional: StrictBool = False
     """``true``: a message the customer asked for (a receipt, a password reset), exempt
     from frequency caps and marketing opt-outs."""
     topic: Name | None = None
@@ -213,6 +219,7 @@ class UpdateProfileNode(BaseNode):
     """Set or remove traits on the customer's profile."""
 
     type: Literal["update_profile"]
+    """The node type, ``update_profile``."""
     set: dict[Name, JsonValue] = Field(default_factory=dict)
     """Trait → value; text may be a template, like ``"{{ journey.key }}"``."""
     unset: list[Name] = Field(default_factory=list)
@@ -237,6 +244,7 @@ class ScoreNode(BaseNode):
     """Add to a numeric trait (a lead score); a missing trait counts as 0."""
 
     type: Literal["score"]
+    """The node type, ``score``."""
     trait: Name
     """The trait."""
     add: Number
@@ -256,6 +264,7 @@ class WebhookNode(BaseNode):
     """Call a URL, signed; optionally keep the response in the instance context."""
 
     type: Literal["webhook"]
+    """The node type, ``webhook``."""
     url: Url
     """``http://`` or ``https://`` URL; may hold templates."""
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
@@ -287,6 +296,7 @@ class GotoNode(BaseNode):
     """Jump to another node of this journey, or enrol into another journey and leave this one."""
 
     type: Literal["goto"]
+    """The node type, ``goto``."""
     node: NodeId | None = None
     """A node of this journey."""
     journey: JourneyId | None = None
@@ -306,6 +316,7 @@ class ExitNode(BaseNode):
     """Leave the journey."""
 
     type: Literal["exit"]
+    """The node type, ``exit``."""
 
 
 Node = Annotated[

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from wayline.journeys.base import JourneyId, SpecModel
 from wayline.journeys.conditions import ExitWhen
@@ -36,7 +36,7 @@ class Journey(SpecModel):
     """The conversion event, counted per node; with ``exit: true`` it ends the journey."""
     exit_when: ExitWhen = Field(default_factory=list)
     """Conditions that end the journey early, like ``{event: Unsubscribed}``."""
-    priority: int = 0
+    priority: StrictInt = 0
     """Higher goes first when journeys compete for the same frequency cap."""
     send_rate: Rate | None = None
     """At most this many messages from this journey, like ``100/m``."""

@@ -314,7 +314,7 @@ def _check_graph(parts: _Parts) -> None:
     for index, node in parts.nodes:
         if node.id not in reached and index_of[node.id] == index:
             parts.add(
-                ("nodes", index, "id"),
+                ("nodes", index),
                 f"never reached: nothing leads here from the first node {first!r}",
             )
     moving = {
@@ -325,7 +325,7 @@ def _check_graph(parts: _Parts) -> None:
     for loop in _loops(moving, order=[node.id for _, node in parts.nodes]):
         path = " → ".join([*loop, loop[0]])
         parts.add(
-            ("nodes", index_of[loop[0]], "id"),
+            ("nodes", index_of[loop[0]]),
             f"a loop with no wait in it: {path}; a customer would go round it forever "
             "(add a delay, wait_until or wait_for_event to the loop)",
         )
