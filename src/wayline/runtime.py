@@ -23,6 +23,8 @@ class Role(StrEnum):
     PROFILES = "profiles"
     #: The warehouse loader: inbox events become warehouse rows.
     LOADER = "loader"
+    #: The outbox dispatcher: queued messages go out through their channels.
+    DISPATCHER = "dispatcher"
 
 
 ALL_ROLES = frozenset(Role)

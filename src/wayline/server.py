@@ -52,6 +52,13 @@ class Process:
             self.services.eraser = loader
             self.runtime.add("loader", loader.step, idle)
             self.runtime.on_stop(warehouse.close)
+        if Role.DISPATCHER in self.roles:
+            from wayline.channels.dispatcher import Dispatcher, standard_channels
+
+            channels = standard_channels(self.store, settings, self.clock)
+            dispatcher = Dispatcher(self.store, settings, self.clock, channels)
+            self.runtime.add("dispatcher", dispatcher.step, idle)
+            self.runtime.on_stop(dispatcher.close)
 
     def migrate(self) -> None:
         self.store.migrate()

@@ -34,6 +34,16 @@ class Settings(BaseSettings):
     consumer_batch_size: int = 2000
     #: How long an idle consumer sleeps before it looks at the inbox again, in seconds.
     consumer_idle_seconds: float = Field(default=0.05, ge=0.001)
+    #: Webhook targets allowed although they are on loopback or private networks: host
+    #: names or IP addresses, comma-separated (e.g. ``127.0.0.1``). Empty allows none.
+    webhook_allowed_hosts: str = ""
+    #: Seconds a webhook may take to connect, to send, and to answer.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    #: Delivery attempts of an outbox message before it becomes a dead letter.
+    dispatch_max_attempts: int = Field(default=12, ge=1)
+    #: Outbox messages a dispatcher claims at once, and how many it delivers in parallel.
+    dispatch_batch_size: int = Field(default=100, ge=1)
+    dispatch_concurrency: int = Field(default=16, ge=1)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -1,0 +1,46 @@
+"""Per-workspace secrets of the channels, created on first need.
+
+A secret signs; it must stay readable, so it is stored as is, never logged and never
+returned by the API (``workspace_secrets``).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from wayline.channels.signing import new_secret
+from wayline.store import schema
+from wayline.store.base import Store
+from wayline.store.sql import SqlStore
+
+#: The Standard Webhooks signing secret (``whsec_…``).
+WEBHOOK_SIGNING = "webhook_signing"
+
+
+def webhook_secret(store: Store, workspace_id: str) -> str:
+    """The workspace's webhook signing secret, created the first time it is asked for.
+
+    Two processes asking at once both insert, one wins, and both read the winner's.
+    """
+    if not isinstance(store, SqlStore):
+        raise TypeError(f"secrets live in a SQL store, not in {type(store).__name__}")
+    t = schema.workspace_secrets
+    query = sa.select(t.c.value).where(
+        t.c.workspace_id == workspace_id, t.c.name == WEBHOOK_SIGNING
+    )
+    with store.engine.connect() as conn:
+        found = conn.scalar(query)
+    if found is not None:
+        return str(found)
+    with store._write() as conn:
+        conn.execute(
+            store._insert(t)
+            .values(
+                workspace_id=workspace_id,
+                name=WEBHOOK_SIGNING,
+                value=new_secret(),
+                created_at=store.clock.now(),
+            )
+            .on_conflict_do_nothing(index_elements=["workspace_id", "name"])
+        )
+        return str(conn.execute(query).scalar_one())
