@@ -91,7 +91,7 @@ class Sink:
                 self.end_headers()
                 self.wfile.write(answer)
 
-            do_PUT = do_POST
+            do_PUT = do_GET = do_POST
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -220,6 +220,15 @@ def test_a_text_answer_is_kept_as_text_and_put_is_a_method(
     assert delivery.result["body"] == "thanks"
     assert sink.requests[0]["method"] == "PUT"
     assert sink.requests[0]["verified"]
+
+
+@one_store
+def test_a_get_sends_no_body(store: Store, sink: Sink, ws: str, channel: WebhookChannel) -> None:
+    payload = {"url": f"{sink.url}/ok", "method": "GET", "body": None}
+    assert channel.deliver(_claimed(store, "k", payload, ws)).outcome is Outcome.OK
+    (request,) = sink.requests
+    assert (request["method"], request["body"], request["verified"]) == ("GET", b"", True)
+    assert "content-type" not in request["headers"]
 
 
 @one_store

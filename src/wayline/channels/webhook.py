@@ -5,7 +5,7 @@ The payload of a webhook outbox row::
     {"url": "https://crm.example.com/hooks/cart",   # required, http or https
      "method": "POST",                              # POST (default), PUT, PATCH, DELETE, GET
      "headers": {"X-Team": "growth"},               # optional, strings
-     "body": {"cart": "c-1"},                       # optional, any JSON; sent as JSON
+     "body": {"cart": "c-1"},                       # optional JSON (null: none); as JSON
      "timeout": 5}                                  # optional, seconds, at most the setting
 
 The answer is kept as the message's result, ``{"status", "headers", "body"}`` (the body as
@@ -138,7 +138,8 @@ class WebhookChannel:
             for k, v in given.items()
             if str(k).lower() not in _RESERVED and not str(k).lower().startswith("webhook-")
         }
-        body = orjson.dumps(payload["body"]) if "body" in payload else b""
+        # no body, or null (a node without one): nothing is sent
+        body = b"" if payload.get("body") is None else orjson.dumps(payload["body"])
         headers["user-agent"] = f"Wayline-Webhooks/{__version__}"
         if body:
             headers["content-type"] = "application/json"
