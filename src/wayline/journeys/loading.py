@@ -96,8 +96,9 @@ def _locate(source: Source, name: str, loc: Loc, message: str, *, named: bool = 
     if named and written and written[-1] == loc[-1]:
         written = written[:-1]
     node = None
-    if len(written) >= 2 and written[0] == "nodes":
-        raw = source.data["nodes"][written[1]]
+    raw_nodes = source.data.get("nodes")
+    if len(written) >= 2 and written[0] == "nodes" and isinstance(raw_nodes, list):
+        raw = raw_nodes[int(written[1])]
         raw_id = raw.get("id") if isinstance(raw, Mapping) else None
         if isinstance(raw_id, str):
             node, written = raw_id, written[2:]
