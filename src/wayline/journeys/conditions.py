@@ -162,14 +162,14 @@ ExitWhen = Annotated[
 
 def leaves(condition: Any) -> list[tuple[tuple[str | int, ...], Any]]:
     """Every condition inside ``all`` and ``any`` (or ``condition`` itself), with its path."""
-    found: list[tuple[tuple[str | int, ...], Any]] = []
-    for key in ("all", "any"):
-        inner_list = (
-            getattr(condition, key, None)
-            if isinstance(condition, AllCondition | AnyCondition)
-            else None
-        )
-        for index, inner in enumerate(inner_list or ()):
-            for path, leaf in leaves(inner):
-                found.append(((key, index, *path), leaf))
-    return found or [((), condition)]
+    if isinstance(condition, AllCondition):
+        key, inner = "all", condition.all
+    elif isinstance(condition, AnyCondition):
+        key, inner = "any", condition.any
+    else:
+        return [((), condition)]
+    return [
+        ((key, index, *path), leaf)
+        for index, item in enumerate(inner)
+        for path, leaf in leaves(item)
+    ]

@@ -8,7 +8,7 @@ graph checks (and the runtime) never need to know each node type's fields.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import Field, JsonValue, StrictBool, StrictInt, model_validator
 
@@ -351,8 +351,3 @@ NODE_MODELS: Final[dict[str, type[BaseNode]]] = {
 
 #: Node types that hold a customer until time passes or an event comes.
 WAITING_TYPES: Final = frozenset({"delay", "wait_until", "wait_for_event"})
-
-
-def node_type(node: Any) -> str:
-    """The ``type`` of a node model."""
-    return str(node.type)

@@ -23,6 +23,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from wayline.journeys.conditions import ExitCondition, SegmentCondition, leaves
 from wayline.journeys.entries import Entry, EventEntry, Goal, ScheduleEntry, SegmentEntry
+from wayline.journeys.graph import loops, reachable
 from wayline.journeys.nodes import (
     WAITING_TYPES,
     BranchNode,
@@ -214,10 +215,11 @@ def _check_node(parts: _Parts, known: Known, index: int, node: Node) -> None:
     if isinstance(node, SendNode):
         if node.channel not in known.channels:
             names = ", ".join(sorted(known.channels))
+            close = difflib.get_close_matches(node.channel, list(known.channels), n=1)
             parts.add(
                 ("nodes", index, "channel"),
                 f"unknown channel {node.channel!r} (known: {names})"
-                + _suggest(node.channel, known.channels).replace(" (", "; ", 1).rstrip(")"),
+                + (f"; did you mean {close[0]!r}?" if close else ""),
             )
         if known.templates is not None and node.template not in known.templates:
             parts.add(
@@ -310,7 +312,7 @@ def _check_graph(parts: _Parts) -> None:
         node_id: [t for _, t in node.targets() if t in by_id] for node_id, node in by_id.items()
     }
     first = parts.nodes[0][1].id
-    reached = _reachable(edges, first)
+    reached = reachable(edges, first)
     for index, node in parts.nodes:
         if node.id not in reached and index_of[node.id] == index:
             parts.add(
@@ -322,7 +324,7 @@ def _check_graph(parts: _Parts) -> None:
         for n, ts in edges.items()
         if by_id[n].type not in WAITING_TYPES
     }
-    for loop in _loops(moving, order=[node.id for _, node in parts.nodes]):
+    for loop in loops(moving, order=[node.id for _, node in parts.nodes]):
         path = " → ".join([*loop, loop[0]])
         parts.add(
             ("nodes", index_of[loop[0]]),
@@ -336,96 +338,8 @@ def _check_graph(parts: _Parts) -> None:
             for path_in, leaf in leaves(branch.when):
                 sent = getattr(leaf, "message", None)
                 sends = isinstance(sent, str) and isinstance(by_id.get(sent), SendNode)
-                if sends and node.id not in _reachable(edges, str(sent)):
+                if sends and node.id not in reachable(edges, str(sent)):
                     parts.add(
                         ("nodes", index, "branches", b, "when", *path_in, "message"),
                         f"{sent!r} is never sent before this branch, so the answer is always no",
                     )
-
-
-def _reachable(edges: Mapping[str, list[str]], start: str) -> set[str]:
-    """``start`` and every node reachable from it."""
-    seen = {start}
-    stack = [start]
-    while stack:
-        for target in edges.get(stack.pop(), ()):
-            if target not in seen:
-                seen.add(target)
-                stack.append(target)
-    return seen
-
-
-def _groups(edges: Mapping[str, list[str]]) -> list[set[str]]:
-    """The strongly connected groups of a graph (Kosaraju, without recursion)."""
-    finished: list[str] = []
-    visited: set[str] = set()
-    for root in edges:
-        if root in visited:
-            continue
-        visited.add(root)
-        path = [(root, iter(edges[root]))]
-        while path:
-            current, targets = path[-1]
-            for target in targets:
-                if target in edges and target not in visited:
-                    visited.add(target)
-                    path.append((target, iter(edges[target])))
-                    break
-            else:
-                finished.append(current)
-                path.pop()
-    reverse: dict[str, list[str]] = {n: [] for n in edges}
-    for source, sources_targets in edges.items():
-        for target in sources_targets:
-            if target in reverse:
-                reverse[target].append(source)
-    groups: list[set[str]] = []
-    assigned: set[str] = set()
-    for root in reversed(finished):
-        if root in assigned:
-            continue
-        group = {root}
-        stack = [root]
-        while stack:
-            for source in reverse[stack.pop()]:
-                if source not in assigned and source not in group:
-                    group.add(source)
-                    stack.append(source)
-        assigned |= group
-        groups.append(group)
-    return groups
-
-
-def _loops(edges: Mapping[str, list[str]], order: list[str]) -> list[list[str]]:
-    """One loop for each strongly connected group of ``edges`` that has one, starting at
-    its node that comes first in the file."""
-    position = {node_id: i for i, node_id in reversed(list(enumerate(order)))}
-    loops = []
-    for group in _groups(edges):
-        start = min(group, key=lambda n: position.get(n, len(order)))
-        loop = _path_back(edges, start, group)
-        if loop:
-            loops.append(loop)
-    return sorted(loops, key=lambda loop: position.get(loop[0], len(order)))
-
-
-def _path_back(edges: Mapping[str, list[str]], start: str, group: set[str]) -> list[str] | None:
-    """The shortest way from ``start`` back to itself inside ``group``, or ``None``."""
-    came_from: dict[str, str] = {}
-    frontier = [start]
-    while frontier:
-        following = []
-        for current in frontier:
-            for target in edges.get(current, ()):
-                if target not in group:
-                    continue
-                if target == start:
-                    path = [current]
-                    while path[-1] != start:
-                        path.append(came_from[path[-1]])
-                    return list(reversed(path))
-                if target not in came_from:
-                    came_from[target] = current
-                    following.append(target)
-        frontier = following
-    return None

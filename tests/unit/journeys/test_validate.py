@@ -342,3 +342,32 @@ def test_check_journey_gives_located_issues_without_a_file() -> None:
     assert check_journey(journey) == [
         Issue(("nodes", 1), "never reached: nothing leads here from the first node 'a'")
     ]
+
+
+def test_each_wait_free_loop_is_reported() -> None:
+    found = problems(
+        HEAD
+        + "  - {id: a, type: goto, node: b}\n"
+        + "  - {id: b, type: goto, node: a}\n"
+        + "  - {id: c, type: goto, node: c}\n"
+    )
+    assert found == [
+        "j.yaml:4:5: node 'a': a loop with no wait in it: a → b → a; a customer would go round "
+        "it forever (add a delay, wait_until or wait_for_event to the loop)",
+        "j.yaml:6:5: node 'c': never reached: nothing leads here from the first node 'a'",
+        "j.yaml:6:5: node 'c': a loop with no wait in it: c → c; a customer would go round it "
+        "forever (add a delay, wait_until or wait_for_event to the loop)",
+    ]
+
+
+def test_a_long_journey_is_checked_without_recursion() -> None:
+    # Longer than Python's recursion limit, so a recursive graph walk would fail.
+    count = 1200
+    steps = "".join(
+        f"  - {{id: n{i}, type: score, trait: s, add: 1, next: n{i + 1}}}\n" for i in range(count)
+    )
+    journey = load(HEAD + steps + f"  - {{id: n{count}, type: exit}}\n")
+    assert len(journey.nodes) == count + 1
+    [problem] = problems(HEAD + steps + f"  - {{id: n{count}, type: goto, node: n0}}\n")
+    assert problem.startswith("j.yaml:4:5: node 'n0': a loop with no wait in it: n0 → n1 → ")
+    assert f"n{count} → n0; a customer would go round it forever" in problem
