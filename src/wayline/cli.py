@@ -32,7 +32,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(journeys_app, name="journeys")
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 DataDir = Annotated[
     Path | None,
@@ -159,7 +159,10 @@ def serve(
 def main() -> None:
     """Entry point: errors are one line and a non-zero exit, never a traceback."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click hands back an exit code instead of exiting with it.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            raise SystemExit(code)
     except WaylineError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise SystemExit(1) from None

@@ -22,6 +22,8 @@ from wayline.events import EventRow, parse_message
 from wayline.settings import Settings
 from wayline.store.base import Rejection, Store
 
+_CODES = {401: "unauthorized", 413: "payload_too_large", 415: "unsupported_encoding"}
+
 
 class IngestError(Exception):
     """The request as a whole cannot be taken; nothing of it was stored."""
@@ -29,7 +31,13 @@ class IngestError(Exception):
     def __init__(self, status: int, error: str, *, field: str | None = None, **detail: Any) -> None:
         super().__init__(error)
         self.status = status
-        self.body: dict[str, Any] = {"success": False, "error": error}
+        # `code` and `message` are what the Segment and RudderStack SDKs read from an error
+        self.body: dict[str, Any] = {
+            "success": False,
+            "error": error,
+            "code": _CODES.get(status, "invalid_request"),
+            "message": error,
+        }
         if field is not None:
             self.body["field"] = field
         self.body.update(detail)
@@ -43,12 +51,16 @@ def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> An
             inflater = zlib.decompressobj(wbits=47 if encoding != "deflate" else 15)
             data = inflater.decompress(body, max_bytes + 1)
             if not inflater.eof and len(data) <= max_bytes:
-                raise IngestError(400, f"body claims Content-Encoding {encoding} but is cut short")
+                raise IngestError(
+                    400, f"body claims Content-Encoding {encoding} but is cut short", field="body"
+                )
         except zlib.error:
-            raise IngestError(400, f"body claims Content-Encoding {encoding} but is not") from None
+            raise IngestError(
+                400, f"body claims Content-Encoding {encoding} but is not", field="body"
+            ) from None
         body = data
     elif encoding not in ("", "identity"):
-        raise IngestError(415, f"unsupported Content-Encoding {encoding!r}; use gzip")
+        raise IngestError(415, f"unsupported Content-Encoding {encoding!r}; use gzip", field="body")
     if len(body) > max_bytes:
         raise IngestError(
             413,
@@ -57,13 +69,13 @@ def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> An
             limit=max_bytes,
         )
     if not body.strip():
-        raise IngestError(400, "empty body; expected a JSON object")
+        raise IngestError(400, "empty body; expected a JSON object", field="body")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         if isinstance(exc.__cause__, UnicodeDecodeError) or "utf-8" in str(exc).lower():
-            raise IngestError(400, "body is not valid UTF-8") from None
-        raise IngestError(400, f"malformed JSON: {exc}") from None
+            raise IngestError(400, "body is not valid UTF-8", field="body") from None
+        raise IngestError(400, f"malformed JSON: {exc}", field="body") from None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -160,19 +172,21 @@ class Ingestor:
     def single(self, workspace_id: str, call_type: str, body: Any) -> IngestResult:
         """``POST /v1/{call}``: one message; invalid means 4xx and nothing stored."""
         if not isinstance(body, dict):
-            raise IngestError(400, "body must be a JSON object")
+            raise IngestError(400, "body must be a JSON object", field="body")
         rows, errors, _ = self.validate([body], call_type=call_type)
         if errors:
             err = errors[0]
             status = 413 if err.too_large else 400
-            raise IngestError(status, err.error, field=err.field or None)
+            raise IngestError(
+                status, err.error, field=err.field or ("body" if err.too_large else None)
+            )
         stored = self.store.append_events(workspace_id, rows)
         return IngestResult(accepted=1, stored=stored)
 
     def batch(self, workspace_id: str, body: Any) -> IngestResult:
         """``POST /v1/batch``: valid items land, invalid ones are named (see module doc)."""
         if not isinstance(body, dict):
-            raise IngestError(400, "body must be a JSON object with a 'batch' list")
+            raise IngestError(400, "body must be a JSON object with a 'batch' list", field="body")
         items = body.get("batch")
         if not isinstance(items, list):
             raise IngestError(400, "'batch' must be a list of messages", field="batch")

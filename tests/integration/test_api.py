@@ -139,7 +139,12 @@ def test_bad_single_calls_get_a_clear_json_error(
     client, created = wl
     r = client.post("/v1/track", auth=_auth(created), **kwargs)
     assert r.status_code == status
-    assert needle in r.json()["error"]
+    body = r.json()
+    assert needle in body["error"]
+    # what the SDKs read from an error
+    assert body["message"] == body["error"]
+    assert body["code"] == ("payload_too_large" if status == 413 else "invalid_request")
+    assert "field" in body
 
 
 def test_oversize_batch_is_413(wl: Any) -> None:
