@@ -1,0 +1,1 @@
+"""The journey runtime: triggers enrol and resume customers, workers advance them."""

@@ -1,0 +1,165 @@
+"""The node handlers, one per node type (see ``steps`` for the contract)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wayline.engine.steps import (
+    BRANCHED,
+    COMPLETED,
+    DROPPED,
+    PASSED,
+    QUEUED,
+    TIMED_OUT,
+    WAITING,
+    Draft,
+    Transition,
+    Visit,
+    WaitFor,
+    handles,
+    render,
+    scope_of,
+    sticky_variant,
+)
+from wayline.journeys.conditions import (
+    AllCondition,
+    AnyCondition,
+    MessageCondition,
+    WhereCondition,
+)
+from wayline.journeys.filters import matches
+
+#: A control (holdout) group receives nothing: its sends are dropped, and recorded.
+HOLDOUT = "holdout"
+
+
+@handles("exit")
+def exit_node(v: Visit) -> Transition:
+    return Transition(kind=COMPLETED, reason="reached the end", done="completed")
+
+
+@handles("delay")
+def delay(v: Visit) -> Transition:
+    if v.woke:
+        return Transition(kind=PASSED, reason="delay over", next=v.node.next)
+    duration = getattr(v.node, "duration", None)
+    if duration is None:
+        raise ValueError("this kind of delay is not supported by the runtime yet")
+    until = v.now + duration
+    return Transition(
+        kind=WAITING, reason=f"waiting {duration} until {until.isoformat()}", wait_until=until
+    )
+
+
+@handles("wait_for_event")
+def wait_for_event(v: Visit) -> Transition:
+    node = v.node
+    if v.resumed_by is not None:
+        return Transition(kind=PASSED, reason=f"{node.event} arrived", next=node.on_event)
+    if v.woke:
+        return Transition(
+            kind=TIMED_OUT, reason=f"no {node.event} within {node.timeout}", next=node.on_timeout
+        )
+    if node.match_key:
+        key = v.instance.entry_key
+        wait = WaitFor(event=node.event, key_path=node.match_key, key_value=key)
+        what = f"{node.match_key} = {key}"
+    else:
+        wait = WaitFor(event=node.event, key_path="", key_value=v.instance.profile_id)
+        what = "from this customer"
+    until = v.now + node.timeout if node.timeout is not None else None
+    reason = f"waiting for {node.event} ({what})"
+    if until is not None:
+        reason += f" until {until.isoformat()}"
+    return Transition(kind=WAITING, reason=reason, wait_until=until, waits=[wait])
+
+
+@handles("split")
+def split(v: Visit) -> Transition:
+    variants: dict[str, Any] = dict(v.node.variants)
+    chosen = sticky_variant(v.instance, v.node.id, variants)
+    context: dict[str, Any] = {
+        "variants": {**v.instance.context.get("variants", {}), v.node.id: chosen}
+    }
+    if chosen == "control":
+        context[HOLDOUT] = True
+    return Transition(
+        kind=BRANCHED, reason=f"variant {chosen}", next=v.node.next[chosen], context=context
+    )
+
+
+@handles("send")
+def send(v: Visit) -> Transition:
+    node = v.node
+    if v.instance.context.get(HOLDOUT) and not getattr(node, "transactional", False):
+        return Transition(kind=DROPPED, reason="control group: receives nothing", next=node.next)
+    payload = {
+        "template": node.template,
+        "profile_id": v.instance.profile_id,
+        "journey_id": v.instance.journey_id,
+        "node": node.id,
+        "transactional": bool(getattr(node, "transactional", False)),
+        "scope": scope_of(v),
+    }
+    return Transition(
+        kind=QUEUED,
+        reason=f"{node.channel} message {node.template} queued",
+        next=node.next,
+        messages=[Draft(channel=node.channel, payload=payload)],
+    )
+
+
+@handles("webhook")
+def webhook(v: Visit) -> Transition:
+    node = v.node
+    scope = scope_of(v)
+    payload = {
+        "url": render(str(node.url), scope, v.liquid),
+        "method": getattr(node, "method", "POST"),
+        "headers": render(dict(getattr(node, "headers", None) or {}), scope, v.liquid),
+        "body": render(getattr(node, "body", None), scope, v.liquid),
+    }
+    return Transition(
+        kind=QUEUED,
+        reason=f"webhook to {payload['url']} queued",
+        next=node.next,
+        messages=[Draft(channel="webhook", payload=payload)],
+    )
+
+
+@handles("goto")
+def goto(v: Visit) -> Transition:
+    target = getattr(v.node, "node", None)
+    if target is None:
+        raise ValueError("goto another journey is not supported by the runtime yet")
+    return Transition(kind=PASSED, reason=f"go to {target}", next=target)
+
+
+@handles("branch")
+def branch(v: Visit) -> Transition:
+    for i, option in enumerate(v.node.branches):
+        held, why = condition_holds(option.when, v)
+        if held:
+            return Transition(kind=BRANCHED, reason=f"branch {i + 1}: {why}", next=option.next)
+    return Transition(kind=BRANCHED, reason="no condition held: default", next=v.node.default)
+
+
+def condition_holds(when: Any, v: Visit) -> tuple[bool, str]:
+    """Decide a branch condition from what the worker holds: traits, context, engagement."""
+    if isinstance(when, WhereCondition):
+        data = {
+            "traits": v.traits,
+            "journey": {"key": v.instance.entry_key or None, **v.instance.context},
+        }
+        held = matches(when.where, data)
+        return held, ("" if held else "not ") + "matched " + ", ".join(when.where)
+    if isinstance(when, AllCondition):
+        results = [condition_holds(c, v) for c in when.all]
+        return all(r for r, _ in results), "; ".join(w for _, w in results)
+    if isinstance(when, AnyCondition):
+        results = [condition_holds(c, v) for c in when.any]
+        return any(r for r, _ in results), "; ".join(w for _, w in results)
+    if isinstance(when, MessageCondition):
+        # engagement events (opens, clicks) arrive with the messaging channels
+        return False, f"no engagement with {when.message} recorded"
+    raise ValueError(f"{type(when).__name__} is not supported by the runtime yet")

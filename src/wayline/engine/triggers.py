@@ -1,0 +1,278 @@
+"""The trigger consumer: inbox events enrol customers, resume their waits, reach goals.
+
+It reads the inbox behind the profile consumer (so every event's customer is known) and
+finds the instances an event concerns through the wait index on (workspace, event, key
+path, key value): never by scanning instances. Each batch, with the instances it enrols
+or wakes and its cursor, is one transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from wayline.clock import Clock
+from wayline.engine.catalog import Catalog, CompiledJourney
+from wayline.engine.steps import GOAL, RESUMED
+from wayline.journeys.filters import lookup, matches
+from wayline.store import schema
+from wayline.store.base import InboxEvent
+from wayline.store.journeys import InstanceState, JourneyStore, Step, Wait
+from wayline.store.sql import PROFILES_CONSUMER, SqlStore
+
+TRIGGERS_CONSUMER = "triggers"
+ENTERED = "entered"
+
+
+def _key(value: Any) -> str | None:
+    if value is None or isinstance(value, dict | list):
+        return None
+    return str(value)[:255]
+
+
+class Triggers:
+    def __init__(
+        self, store: SqlStore, catalog: Catalog, clock: Clock, *, batch_size: int = 2000
+    ) -> None:
+        self.store = store
+        self.journeys = JourneyStore(store)
+        self.catalog = catalog
+        self.clock = clock
+        self.batch_size = batch_size
+
+    def step(self) -> int:
+        store = self.store
+        now = self.clock.now()
+        with store._write() as conn:
+            cursor = store._lock_cursor(conn, TRIGGERS_CONSUMER)
+            ceiling = store._cursor(conn, PROFILES_CONSUMER)
+            if not cursor < ceiling:
+                return 0
+            events = [
+                e for e in store._read_inbox(conn, cursor, self.batch_size) if e.cursor <= ceiling
+            ]
+            if not events:
+                return 0
+            owners = self._owners(conn, events)
+            paths = self.journeys.wait_paths(conn)
+            steps: list[Step] = []
+            for event in events:
+                if event.type != "track" or not event.event:
+                    continue
+                profile_id = owners.get((event.workspace_id, event.user_id or "")) or owners.get(
+                    (event.workspace_id, "\0" + (event.anonymous_id or ""))
+                )
+                if profile_id is None:
+                    continue
+                payload = orjson.loads(event.payload)
+                self._resume(conn, event, payload, profile_id, paths, now, steps)
+                self._enter(conn, event, payload, profile_id, now, steps)
+            self.journeys.add_steps(conn, steps)
+            store._set_cursor(conn, TRIGGERS_CONSUMER, cursor, events[-1].cursor)
+        return len(events)
+
+    def _owners(self, conn: Connection, events: list[InboxEvent]) -> dict[tuple[str, str], str]:
+        """(workspace, userId) and (workspace, "\\0" + anonymousId) -> profile id."""
+        t = schema.identities
+        found: dict[tuple[str, str], str] = {}
+        for kind, attr, prefix in (
+            ("user_id", "user_id", ""),
+            ("anonymous_id", "anonymous_id", "\0"),
+        ):
+            by_ws: dict[str, set[str]] = {}
+            for e in events:
+                value = getattr(e, attr)
+                if value:
+                    by_ws.setdefault(e.workspace_id, set()).add(value)
+            for ws, values in by_ws.items():
+                ordered = sorted(values)
+                for start in range(0, len(ordered), 500):
+                    for value, profile_id in conn.execute(
+                        sa.select(t.c.value, t.c.profile_id).where(
+                            t.c.workspace_id == ws,
+                            t.c.kind == kind,
+                            t.c.value.in_(ordered[start : start + 500]),
+                        )
+                    ):
+                        found[(ws, prefix + value)] = profile_id
+        return found
+
+    def _resume(
+        self,
+        conn: Connection,
+        event: InboxEvent,
+        payload: dict[str, Any],
+        profile_id: str,
+        paths: dict[tuple[str, str], set[str]],
+        now: datetime,
+        steps: list[Step],
+    ) -> None:
+        name = event.event or ""
+        for path in sorted(paths.get((event.workspace_id, name), ())):
+            value = profile_id if path == "" else _key(lookup(payload, path))
+            if value is None:
+                continue
+            waits = self.journeys.matching_waits(conn, event.workspace_id, name, path, [value])
+            # a wait resumes before a goal of the same instance is counted
+            for wait in sorted(waits, key=lambda w: (w.instance_id, w.kind != "wait")):
+                self._wake(conn, wait, event, payload, now, steps)
+
+    def _wake(
+        self,
+        conn: Connection,
+        wait: Wait,
+        event: InboxEvent,
+        payload: dict[str, Any],
+        now: datetime,
+        steps: list[Step],
+    ) -> None:
+        (inst,) = self.journeys.lock(conn, [wait.instance_id]) or (None,)
+        if inst is None or inst.state is InstanceState.DONE:
+            return
+        compiled = self.catalog.version(inst.workspace_id, inst.journey_id, inst.version)
+
+        def record(kind: str, reason: str) -> None:
+            steps.append(
+                Step(
+                    instance_id=inst.id,
+                    workspace_id=inst.workspace_id,
+                    journey_id=inst.journey_id,
+                    profile_id=inst.profile_id,
+                    node=inst.node,
+                    kind=kind,
+                    reason=reason,
+                    at=now,
+                )
+            )
+
+        if wait.kind == "wait":
+            node = compiled.nodes.get(inst.node)
+            if inst.state is not InstanceState.WAITING or getattr(node, "event", None) != (
+                event.event
+            ):
+                return
+            where = getattr(node, "where", None)
+            if where and not matches(where, payload):
+                return
+            inst.state, inst.wake_at = InstanceState.READY, now
+            inst.context["_resumed"] = _summary(event, payload)
+            self.journeys.remove_waits(conn, inst.id, ["wait"])
+            record(RESUMED, f"{event.event} arrived ({_describe(wait)})")
+            self.journeys.save(conn, inst, now)
+        elif wait.kind == "goal":
+            within = compiled.goal_within
+            if within is not None and event.timestamp - inst.entered_at > within:
+                return
+            self.journeys.remove_waits(conn, inst.id, ["goal"])
+            inst.context["converted_at"] = now.isoformat()
+            record(GOAL, f"goal reached: {event.event} ({_describe(wait)})")
+            if compiled.goal_exits:
+                inst.state, inst.outcome, inst.wake_at = InstanceState.DONE, "goal", None
+                w = schema.journey_waits
+                conn.execute(sa.delete(w).where(w.c.instance_id == inst.id))
+            self.journeys.save(conn, inst, now)
+
+    def _enter(
+        self,
+        conn: Connection,
+        event: InboxEvent,
+        payload: dict[str, Any],
+        profile_id: str,
+        now: datetime,
+        steps: list[Step],
+    ) -> None:
+        for journey in self.catalog.entries_for(event.workspace_id, event.event or ""):
+            if journey.entry_where and not matches(journey.entry_where, payload):
+                continue
+            key = ""
+            if journey.entry_key:
+                found = _key(lookup(payload, journey.entry_key))
+                if found is None:
+                    continue  # no correlation key, no entry: documented
+                key = found
+            self.enrol(
+                conn,
+                journey,
+                profile_id,
+                key,
+                _summary(event, payload),
+                now,
+                steps,
+                reason=f"{event.event} (message {event.message_id})",
+            )
+
+    def enrol(
+        self,
+        conn: Connection,
+        journey: CompiledJourney,
+        profile_id: str,
+        key: str,
+        trigger: dict[str, Any],
+        now: datetime,
+        steps: list[Step],
+        *,
+        reason: str,
+    ) -> int | None:
+        result = self.journeys.enrol(
+            conn,
+            workspace_id=journey.workspace_id,
+            journey_id=journey.journey_id,
+            version=journey.version,
+            profile_id=profile_id,
+            entry_key=key,
+            node=journey.first,
+            context={"key": key or None, "event": trigger, "visits": {journey.first: 1}},
+            now=now,
+            policy=journey.re_entry,
+            cooldown=journey.cooldown,
+        )
+        if isinstance(result, str):
+            return None
+        steps.append(
+            Step(
+                instance_id=result,
+                workspace_id=journey.workspace_id,
+                journey_id=journey.journey_id,
+                profile_id=profile_id,
+                node=journey.first,
+                kind=ENTERED,
+                reason=f"entered on {reason}",
+                at=now,
+            )
+        )
+        if journey.goal_event:
+            path = journey.goal_match_key or ""
+            value = key if path else profile_id
+            if value:
+                self.journeys.add_waits(
+                    conn,
+                    [
+                        Wait(
+                            instance_id=result,
+                            kind="goal",
+                            event=journey.goal_event,
+                            workspace_id=journey.workspace_id,
+                            key_path=path,
+                            key_value=value,
+                        )
+                    ],
+                )
+        return result
+
+
+def _summary(event: InboxEvent, payload: dict[str, Any]) -> dict[str, Any]:
+    """What templates and traces need of an event, not the whole message."""
+    return {
+        "event": event.event,
+        "message_id": event.message_id,
+        "timestamp": event.timestamp.isoformat(),
+        "properties": payload.get("properties") or {},
+    }
+
+
+def _describe(wait: Wait) -> str:
+    return f"{wait.key_path} = {wait.key_value}" if wait.key_path else "same customer"

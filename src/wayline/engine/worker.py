@@ -1,0 +1,162 @@
+"""The journey worker: claims instances that are due and advances them through their nodes.
+
+One transaction per batch: the claimed instances are locked (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, so workers never take the same instance; SQLite has one writer), every node
+they pass is recorded as a step, messages go to the outbox, and the instances are saved
+where they now wait. A worker killed mid-batch leaves everything as it was before it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import liquid
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from wayline.clock import Clock
+from wayline.engine.catalog import Catalog
+from wayline.engine.steps import FAILED, HANDLERS, Transition, Visit, message_key
+from wayline.store import schema
+from wayline.store.journeys import Instance, InstanceState, JourneyStore, Step, Wait, traits_of
+from wayline.store.outbox import NewMessage, OutboxStore
+from wayline.store.sql import SqlStore
+
+log = logging.getLogger("wayline.engine")
+
+#: Nodes passed in one go before the worker concludes the journey loops without waiting.
+MAX_HOPS = 100
+WAIT = "wait"
+
+
+class Worker:
+    def __init__(
+        self, store: SqlStore, catalog: Catalog, clock: Clock, *, batch_size: int = 500
+    ) -> None:
+        self.store = store
+        self.journeys = JourneyStore(store)
+        self.outbox = OutboxStore(store)
+        self.catalog = catalog
+        self.clock = clock
+        self.batch_size = batch_size
+        self.liquid = liquid.Environment()
+
+    def step(self) -> int:
+        now = self.clock.now()
+        with self.store._write() as conn:
+            instances = self.journeys.claim_due(conn, now, self.batch_size)
+            if not instances:
+                return 0
+            traits = traits_of(conn, (i.profile_id for i in instances))
+            steps: list[Step] = []
+            messages: list[NewMessage] = []
+            for instance in instances:
+                self.advance(
+                    conn, instance, now, traits.get(instance.profile_id, {}), steps, messages
+                )
+            self.journeys.add_steps(conn, steps)
+            self.outbox.add(conn, messages)
+        return len(instances)
+
+    def advance(
+        self,
+        conn: Connection,
+        inst: Instance,
+        now: datetime,
+        traits: dict[str, Any],
+        steps: list[Step],
+        messages: list[NewMessage],
+    ) -> None:
+        compiled = self.catalog.version(inst.workspace_id, inst.journey_id, inst.version)
+        resumed = inst.context.pop("_resumed", None)
+        woke = inst.state is InstanceState.WAITING
+        if woke or resumed is not None:
+            self.journeys.remove_waits(conn, inst.id, [WAIT])
+
+        def record(node: str, kind: str, reason: str) -> None:
+            steps.append(
+                Step(
+                    instance_id=inst.id,
+                    workspace_id=inst.workspace_id,
+                    journey_id=inst.journey_id,
+                    profile_id=inst.profile_id,
+                    node=node,
+                    kind=kind,
+                    reason=reason,
+                    at=now,
+                )
+            )
+
+        for _ in range(MAX_HOPS):
+            node = compiled.nodes.get(inst.node)
+            handler = HANDLERS.get(getattr(node, "type", "")) if node is not None else None
+            if node is None or handler is None:
+                record(inst.node, FAILED, f"no handler for node {inst.node!r}")
+                self._finish(conn, inst, "failed", now)
+                return
+            visit = Visit(
+                instance=inst,
+                node=node,
+                now=now,
+                resumed_by=resumed,
+                woke=woke,
+                traits=traits,
+                liquid=self.liquid,
+            )
+            try:
+                t: Transition = handler(visit)
+            except Exception as exc:  # a bug or bad data must not stop the whole batch
+                log.exception("journey %s node %s failed", inst.journey_id, inst.node)
+                record(inst.node, FAILED, f"{type(exc).__name__}: {exc}")
+                self._finish(conn, inst, "failed", now)
+                return
+            record(inst.node, t.kind, t.reason)
+            inst.context.update(t.context)
+            for draft in t.messages:
+                messages.append(
+                    NewMessage(
+                        workspace_id=inst.workspace_id,
+                        idempotency_key=message_key(inst, inst.node),
+                        channel=draft.channel,
+                        payload=draft.payload,
+                        instance_id=inst.id,
+                        journey_id=inst.journey_id,
+                        node=inst.node,
+                        profile_id=inst.profile_id,
+                    )
+                )
+            if t.done is not None:
+                self._finish(conn, inst, t.done, now)
+                return
+            if t.next is not None:
+                visits = inst.context.setdefault("visits", {})
+                visits[t.next] = visits.get(t.next, 0) + 1
+                inst.node, resumed, woke = t.next, None, False
+                continue
+            inst.state, inst.wake_at = InstanceState.WAITING, t.wait_until
+            self.journeys.add_waits(
+                conn,
+                [
+                    Wait(
+                        instance_id=inst.id,
+                        kind=WAIT,
+                        event=w.event,
+                        workspace_id=inst.workspace_id,
+                        key_path=w.key_path,
+                        key_value=w.key_value,
+                    )
+                    for w in t.waits
+                ],
+            )
+            self.journeys.save(conn, inst, now)
+            return
+        record(inst.node, FAILED, f"passed {MAX_HOPS} nodes without waiting: a loop?")
+        self._finish(conn, inst, "failed", now)
+
+    def _finish(self, conn: Connection, inst: Instance, outcome: str, now: datetime) -> None:
+        inst.state, inst.outcome, inst.wake_at = InstanceState.DONE, outcome, None
+        w = schema.journey_waits
+        conn.execute(sa.delete(w).where(w.c.instance_id == inst.id))
+        self.journeys.save(conn, inst, now)

@@ -1,0 +1,515 @@
+"""The journey runtime's domain operations on the state store.
+
+Everything here runs inside a transaction the caller holds (a ``Connection``), so that a
+worker or trigger step writes its instances, waits, steps and outbox rows in one commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from wayline.store import schema
+from wayline.store.sql import SqlStore
+
+
+class JourneyStatus(StrEnum):
+    #: Customers enter and move on.
+    ACTIVE = "active"
+    #: Nobody enters; customers inside wait where they are.
+    PAUSED = "paused"
+    #: Nobody enters; customers inside are let out.
+    ARCHIVED = "archived"
+
+
+class InstanceState(StrEnum):
+    #: A worker should advance it now.
+    READY = "ready"
+    #: Waiting for a time, an event, or a message to be delivered.
+    WAITING = "waiting"
+    #: Out of the journey (see the outcome).
+    DONE = "done"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class JourneyRecord:
+    workspace_id: str
+    journey_id: str
+    name: str
+    status: JourneyStatus
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> JourneyRecord:
+        return cls(
+            workspace_id=row.workspace_id,
+            journey_id=row.journey_id,
+            name=row.name,
+            status=JourneyStatus(row.status),
+            version=row.version,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+@dataclass(kw_only=True, slots=True)
+class Instance:
+    id: int
+    workspace_id: str
+    journey_id: str
+    version: int
+    profile_id: str
+    entry_key: str
+    node: str
+    state: InstanceState
+    outcome: str | None
+    wake_at: datetime | None
+    context: dict[str, Any]
+    entered_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> Instance:
+        return cls(
+            id=row.id,
+            workspace_id=row.workspace_id,
+            journey_id=row.journey_id,
+            version=row.version,
+            profile_id=row.profile_id,
+            entry_key=row.entry_key,
+            node=row.node,
+            state=InstanceState(row.state),
+            outcome=row.outcome,
+            wake_at=row.wake_at,
+            context=orjson.loads(row.context),
+            entered_at=row.entered_at,
+            updated_at=row.updated_at,
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Wait:
+    """An instance listening for an event: its own (``wait``), its goal, or an exit rule."""
+
+    instance_id: int
+    kind: str
+    event: str
+    workspace_id: str
+    key_path: str
+    key_value: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Step:
+    instance_id: int
+    workspace_id: str
+    journey_id: str
+    profile_id: str
+    node: str
+    kind: str
+    reason: str
+    at: datetime
+
+
+def spec_digest(spec: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+class JourneyStore:
+    """Journeys, versions, instances, waits and steps, over the shared SQL store."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+
+    # -- journeys and versions -----------------------------------------------------------
+
+    def apply(
+        self, workspace_id: str, journey_id: str, name: str, spec: dict[str, Any]
+    ) -> tuple[int, bool]:
+        """Store the spec as a new version unless it equals the latest. Returns
+        (version, whether a new version was stored)."""
+        digest = spec_digest(spec)
+        now = self.store.clock.now()
+        v = schema.journey_versions
+        with self.store._write() as conn:
+            latest = conn.execute(
+                sa.select(v.c.version, v.c.digest)
+                .where(v.c.workspace_id == workspace_id, v.c.journey_id == journey_id)
+                .order_by(v.c.version.desc())
+                .limit(1)
+            ).first()
+            if latest is not None and latest.digest == digest:
+                return int(latest.version), False
+            version = 1 if latest is None else int(latest.version) + 1
+            conn.execute(
+                sa.insert(v).values(
+                    workspace_id=workspace_id,
+                    journey_id=journey_id,
+                    version=version,
+                    spec=orjson.dumps(spec).decode(),
+                    digest=digest,
+                    created_at=now,
+                )
+            )
+            j = schema.journeys
+            if latest is None:
+                conn.execute(
+                    sa.insert(j).values(
+                        workspace_id=workspace_id,
+                        journey_id=journey_id,
+                        name=name,
+                        status=JourneyStatus.ACTIVE.value,
+                        version=version,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            else:
+                conn.execute(
+                    sa.update(j)
+                    .where(j.c.workspace_id == workspace_id, j.c.journey_id == journey_id)
+                    .values(name=name, version=version, updated_at=now)
+                )
+        return version, True
+
+    def journey(self, workspace_id: str, journey_id: str) -> JourneyRecord | None:
+        j = schema.journeys
+        with self.store.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(j).where(j.c.workspace_id == workspace_id, j.c.journey_id == journey_id)
+            ).first()
+        return None if row is None else JourneyRecord.from_row(row)
+
+    def journeys(self, workspace_id: str | None = None) -> list[JourneyRecord]:
+        j = schema.journeys
+        query = sa.select(j).order_by(j.c.workspace_id, j.c.journey_id)
+        if workspace_id is not None:
+            query = query.where(j.c.workspace_id == workspace_id)
+        with self.store.engine.connect() as conn:
+            return [JourneyRecord.from_row(r) for r in conn.execute(query)]
+
+    def spec(self, workspace_id: str, journey_id: str, version: int) -> dict[str, Any]:
+        v = schema.journey_versions
+        with self.store.engine.connect() as conn:
+            text = conn.scalar(
+                sa.select(v.c.spec).where(
+                    v.c.workspace_id == workspace_id,
+                    v.c.journey_id == journey_id,
+                    v.c.version == version,
+                )
+            )
+        if text is None:
+            raise KeyError(f"{journey_id} v{version}")
+        spec: dict[str, Any] = orjson.loads(text)
+        return spec
+
+    def set_status(self, workspace_id: str, journey_id: str, status: JourneyStatus) -> bool:
+        j = schema.journeys
+        with self.store._write() as conn:
+            return bool(
+                conn.execute(
+                    sa.update(j)
+                    .where(j.c.workspace_id == workspace_id, j.c.journey_id == journey_id)
+                    .values(status=status.value, updated_at=self.store.clock.now())
+                ).rowcount
+            )
+
+    # -- instances -----------------------------------------------------------------------
+
+    def enrol(
+        self,
+        conn: Connection,
+        *,
+        workspace_id: str,
+        journey_id: str,
+        version: int,
+        profile_id: str,
+        entry_key: str,
+        node: str,
+        context: dict[str, Any],
+        now: datetime,
+        policy: str,
+        cooldown: timedelta | None,
+    ) -> int | str:
+        """Start an instance, or say why not (``once``, cooldown, already inside)."""
+        e = schema.journey_enrolments
+        where = (
+            e.c.workspace_id == workspace_id,
+            e.c.journey_id == journey_id,
+            e.c.profile_id == profile_id,
+            e.c.entry_key == entry_key,
+        )
+        row = conn.execute(sa.select(e).where(*where).with_for_update()).first()
+        if row is not None:
+            if row.active_instance_id is not None:
+                return "already inside the journey"
+            if policy == "once":
+                return "entered before, and re-entry is 'once'"
+            if policy == "after" and cooldown is not None:
+                last = row.last_entered_at
+                if now - last < cooldown:
+                    return f"entered {last.isoformat()}; re-entry only after {cooldown}"
+        i = schema.journey_instances
+        instance_id = int(
+            conn.execute(
+                sa.insert(i)
+                .values(
+                    workspace_id=workspace_id,
+                    journey_id=journey_id,
+                    version=version,
+                    profile_id=profile_id,
+                    entry_key=entry_key,
+                    node=node,
+                    state=InstanceState.READY.value,
+                    outcome=None,
+                    wake_at=now,
+                    context=orjson.dumps(context).decode(),
+                    entered_at=now,
+                    updated_at=now,
+                )
+                .returning(i.c.id)
+            ).scalar_one()
+        )
+        if row is None:
+            conn.execute(
+                sa.insert(e).values(
+                    workspace_id=workspace_id,
+                    journey_id=journey_id,
+                    profile_id=profile_id,
+                    entry_key=entry_key,
+                    entries=1,
+                    last_entered_at=now,
+                    active_instance_id=instance_id,
+                )
+            )
+        else:
+            conn.execute(
+                sa.update(e)
+                .where(*where)
+                .values(
+                    entries=e.c.entries + 1, last_entered_at=now, active_instance_id=instance_id
+                )
+            )
+        return instance_id
+
+    def claim_due(self, conn: Connection, now: datetime, limit: int) -> list[Instance]:
+        """Instances due now, locked for this transaction (skipped if another holds them)."""
+        i = schema.journey_instances
+        query = (
+            sa.select(i)
+            .where(i.c.wake_at <= now)
+            .order_by(i.c.wake_at, i.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [Instance.from_row(r) for r in conn.execute(query)]
+
+    def lock(self, conn: Connection, ids: Iterable[int]) -> list[Instance]:
+        i = schema.journey_instances
+        wanted = sorted(set(ids))
+        if not wanted:
+            return []
+        query = sa.select(i).where(i.c.id.in_(wanted)).order_by(i.c.id).with_for_update()
+        return [Instance.from_row(r) for r in conn.execute(query)]
+
+    def save(self, conn: Connection, instance: Instance, now: datetime) -> None:
+        i = schema.journey_instances
+        conn.execute(
+            sa.update(i)
+            .where(i.c.id == instance.id)
+            .values(
+                node=instance.node,
+                state=instance.state.value,
+                outcome=instance.outcome,
+                wake_at=instance.wake_at,
+                context=orjson.dumps(instance.context).decode(),
+                updated_at=now,
+                version=instance.version,
+            )
+        )
+        if instance.state is InstanceState.DONE:
+            e = schema.journey_enrolments
+            conn.execute(
+                sa.update(e)
+                .where(e.c.active_instance_id == instance.id)
+                .values(active_instance_id=None)
+            )
+
+    # -- waits ---------------------------------------------------------------------------
+
+    def add_waits(self, conn: Connection, waits: Sequence[Wait]) -> None:
+        if waits:
+            w = schema.journey_waits
+            stmt = self.store._insert(w).on_conflict_do_nothing(
+                index_elements=["instance_id", "kind", "event"]
+            )
+            conn.execute(
+                stmt,
+                [
+                    {
+                        "instance_id": x.instance_id,
+                        "kind": x.kind,
+                        "event": x.event,
+                        "workspace_id": x.workspace_id,
+                        "key_path": x.key_path,
+                        "key_value": x.key_value,
+                    }
+                    for x in waits
+                ],
+            )
+
+    def remove_waits(self, conn: Connection, instance_id: int, kinds: Iterable[str]) -> None:
+        w = schema.journey_waits
+        conn.execute(sa.delete(w).where(w.c.instance_id == instance_id, w.c.kind.in_(list(kinds))))
+
+    def wait_paths(self, conn: Connection) -> dict[tuple[str, str], set[str]]:
+        """(workspace, event) -> the key paths instances wait on for it."""
+        w = schema.journey_waits
+        found: dict[tuple[str, str], set[str]] = {}
+        for ws, event, path in conn.execute(
+            sa.select(w.c.workspace_id, w.c.event, w.c.key_path).distinct()
+        ):
+            found.setdefault((ws, event), set()).add(path)
+        return found
+
+    def matching_waits(
+        self, conn: Connection, workspace_id: str, event: str, key_path: str, values: Sequence[str]
+    ) -> list[Wait]:
+        w = schema.journey_waits
+        rows = conn.execute(
+            sa.select(w).where(
+                w.c.workspace_id == workspace_id,
+                w.c.event == event,
+                w.c.key_path == key_path,
+                w.c.key_value.in_(list(values)),
+            )
+        )
+        return [
+            Wait(
+                instance_id=r.instance_id,
+                kind=r.kind,
+                event=r.event,
+                workspace_id=r.workspace_id,
+                key_path=r.key_path,
+                key_value=r.key_value,
+            )
+            for r in rows
+        ]
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def add_steps(self, conn: Connection, steps: Sequence[Step]) -> None:
+        if steps:
+            conn.execute(
+                sa.insert(schema.journey_steps),
+                [
+                    {
+                        "workspace_id": s.workspace_id,
+                        "instance_id": s.instance_id,
+                        "journey_id": s.journey_id,
+                        "profile_id": s.profile_id,
+                        "node": s.node,
+                        "kind": s.kind,
+                        "reason": s.reason,
+                        "at": s.at,
+                    }
+                    for s in steps
+                ],
+            )
+
+    def steps(self, workspace_id: str, journey_id: str, profile_id: str) -> list[Step]:
+        s = schema.journey_steps
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(s)
+                .where(
+                    s.c.workspace_id == workspace_id,
+                    s.c.journey_id == journey_id,
+                    s.c.profile_id == profile_id,
+                )
+                .order_by(s.c.id)
+            )
+            return [
+                Step(
+                    instance_id=r.instance_id,
+                    workspace_id=r.workspace_id,
+                    journey_id=r.journey_id,
+                    profile_id=r.profile_id,
+                    node=r.node,
+                    kind=r.kind,
+                    reason=r.reason,
+                    at=r.at,
+                )
+                for r in rows
+            ]
+
+    def node_counts(self, workspace_id: str, journey_id: str) -> dict[str, dict[str, int]]:
+        """Per node: how many steps of each kind, and how many wait there now."""
+        s, i = schema.journey_steps, schema.journey_instances
+        counts: dict[str, dict[str, int]] = {}
+        with self.store.engine.connect() as conn:
+            for node, kind, n in conn.execute(
+                sa.select(s.c.node, s.c.kind, sa.func.count())
+                .where(s.c.workspace_id == workspace_id, s.c.journey_id == journey_id)
+                .group_by(s.c.node, s.c.kind)
+            ):
+                counts.setdefault(node, {})[kind] = int(n)
+            for node, n in conn.execute(
+                sa.select(i.c.node, sa.func.count())
+                .where(
+                    i.c.workspace_id == workspace_id,
+                    i.c.journey_id == journey_id,
+                    i.c.state != InstanceState.DONE.value,
+                )
+                .group_by(i.c.node)
+            ):
+                counts.setdefault(node, {})["here_now"] = int(n)
+        return counts
+
+
+def traits_of(conn: Connection, profile_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Each profile's traits, with its first userId under ``__user_id``."""
+    wanted = sorted(set(profile_ids))
+    found: dict[str, dict[str, Any]] = {p: {} for p in wanted}
+    p, i = schema.profiles, schema.identities
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for pid, traits in conn.execute(sa.select(p.c.id, p.c.traits).where(p.c.id.in_(chunk))):
+            found[pid].update(orjson.loads(traits))
+        for pid, value in conn.execute(
+            sa.select(i.c.profile_id, i.c.value)
+            .where(i.c.profile_id.in_(chunk), i.c.kind == "user_id")
+            .order_by(i.c.profile_id, i.c.first_seen)
+        ):
+            found[pid].setdefault("__user_id", value)
+    return found
+
+
+def next_due(conn: Connection, after: datetime) -> datetime | None:
+    """The earliest time after ``after`` that anything of the runtime falls due: a wake-up
+    or an outbox (re)try."""
+    i, o = schema.journey_instances, schema.outbox
+    wake = conn.scalar(sa.select(sa.func.min(i.c.wake_at)).where(i.c.wake_at > after))
+    send = conn.scalar(
+        sa.select(sa.func.min(o.c.next_attempt_at)).where(
+            o.c.state.in_(["pending", "sending"]), o.c.next_attempt_at > after
+        )
+    )
+    times = [_aware(t) for t in (wake, send) if t is not None]
+    return min(times) if times else None
+
+
+def _aware(value: Any) -> datetime:
+    """Aggregates over time columns come back untyped from SQLite."""
+    when: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
