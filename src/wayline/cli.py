@@ -7,19 +7,18 @@ import logging
 import signal
 import sys
 import threading
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from wayline.cli_support import DataDir, open_migrated, settings_for
 from wayline.errors import WaylineError
 from wayline.import_cli import import_app
 from wayline.journeys_cli import journeys_app
 from wayline.report_cli import report_app
 from wayline.runtime import ALL_ROLES, Role
 from wayline.sample_cli import sample_app
-from wayline.settings import Settings
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Wayline: customer journey automation."
@@ -33,30 +32,6 @@ app.add_typer(journeys_app, name="journeys")
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="Where the embedded store lives [env: WAYLINE_DATA_DIR]",
-        show_default=False,
-    ),
-]
-
-
-def settings_for(data_dir: Path | None, **overrides: Any) -> Settings:
-    values = {k: v for k, v in overrides.items() if v is not None}
-    if data_dir is not None:
-        values["data_dir"] = data_dir
-    return Settings(**values)
-
-
-def open_migrated(settings: Settings) -> Any:
-    from wayline.store import open_store
-
-    store = open_store(settings)
-    store.migrate()
-    return store
 
 
 @app.command()

@@ -25,6 +25,10 @@ class WorkspaceExists(WaylineError):
     """A workspace with this name already exists."""
 
 
+class AmbiguousWorkspace(WaylineError):
+    """Several workspaces exist: choose one with --workspace."""
+
+
 class WorkspaceNotFound(WaylineError):
     """No workspace with this name or id."""
 

@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import typer
 
-from wayline.errors import WaylineError, WorkspaceNotFound
+from wayline.cli_support import (
+    DataDir,
+    WorkspaceOpt,
+    choose_workspace,
+    open_migrated,
+    settings_for,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -16,7 +22,6 @@ if TYPE_CHECKING:
 
     from wayline.import_mapping import Kind
     from wayline.importer import ImportReport, RejectedRow
-    from wayline.store.base import Store, Workspace
 
 import_app = typer.Typer(
     no_args_is_help=True,
@@ -27,28 +32,10 @@ import_app = typer.Typer(
 SHOWN: int = 20
 
 
-class AmbiguousWorkspace(WaylineError):
-    """Several workspaces exist: choose one with --workspace."""
-
-
 FileArg = Annotated[
     Path,
     typer.Argument(
         help="A .csv, .ndjson/.jsonl (either optionally .gz) or .parquet file", show_default=False
-    ),
-]
-WorkspaceOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--workspace", "-w", help="Name or id; default: the only workspace", show_default=False
-    ),
-]
-DataDirOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="Where the embedded store lives \\[env: WAYLINE_DATA_DIR]",
-        show_default=False,
     ),
 ]
 MapOpt = Annotated[
@@ -113,7 +100,7 @@ def events(
     strict: StrictOpt = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
-    data_dir: DataDirOpt = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Import events: each row a track call (or the call its `type` names).
 
@@ -151,7 +138,7 @@ def profiles(
     strict: StrictOpt = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
-    data_dir: DataDirOpt = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Import profiles: each row an identify call for its userId, the other columns traits."""
     _run(
@@ -168,24 +155,6 @@ def profiles(
         as_json=as_json,
         quiet=quiet,
         data_dir=data_dir,
-    )
-
-
-def choose_workspace(store: Store, name_or_id: str | None) -> Workspace:
-    """The workspace named, or the only one there is."""
-    if name_or_id:
-        found = store.workspace(name_or_id)
-        if found is None:
-            raise WorkspaceNotFound(f"no workspace named {name_or_id!r}")
-        return found
-    every = store.list_workspaces()
-    if len(every) == 1:
-        return every[0]
-    if not every:
-        raise WorkspaceNotFound("no workspace yet; create one with: wayline workspace create NAME")
-    names = ", ".join(w.name for w in every)
-    raise AmbiguousWorkspace(
-        f"there are {len(every)} workspaces ({names}); choose with --workspace"
     )
 
 
@@ -208,7 +177,6 @@ def _run(
     import orjson
     from rich.console import Console
 
-    from wayline import cli
     from wayline.clock import SystemClock
     from wayline.import_files import ImportFileError, detect_format
     from wayline.import_mapping import ColumnMap
@@ -218,8 +186,8 @@ def _run(
     columns = ColumnMap.parse(kind, maps or (), sets or (), timezone)
     detect_format(file, fmt)  # a bad name fails before the store is opened
     console = Console()
-    settings = cli.settings_for(data_dir)
-    store = cli.open_migrated(settings)
+    settings = settings_for(data_dir)
+    store = open_migrated(settings)
     out: BinaryIO | None = None
     try:
         target = choose_workspace(store, workspace)

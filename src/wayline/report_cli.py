@@ -4,43 +4,26 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from wayline.errors import WorkspaceNotFound
+from wayline.cli_support import AsJson, DataDir, choose_workspace, open_migrated
 from wayline.settings import Settings
 
 report_app = typer.Typer(no_args_is_help=True, help="Reports over the analytics warehouse.")
 
-# Declared here rather than imported from ``wayline.cli``, which imports this module.
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="Where the embedded store and warehouse live [env: WAYLINE_DATA_DIR]",
-        show_default=False,
-    ),
-]
 WorkspaceOption = Annotated[str, typer.Option("--workspace", help="Workspace name or id")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON only")]
 
 
 def _workspace_id(settings: Settings, name: str) -> str:
-    from wayline.store import open_store
-
-    store = open_store(settings)
+    store = open_migrated(settings)
     try:
-        store.migrate()
-        workspace = store.workspace(name)
+        return choose_workspace(store, name).id
     finally:
         store.close()
-    if workspace is None:
-        raise WorkspaceNotFound(f"no workspace named {name!r}")
-    return workspace.id
 
 
 @report_app.command("events-per-day")
