@@ -23,6 +23,10 @@ class Role(StrEnum):
     PROFILES = "profiles"
     #: The warehouse loader: inbox events become warehouse rows.
     LOADER = "loader"
+    #: Journey triggers: events enrol customers, resume their waits, reach goals.
+    TRIGGERS = "triggers"
+    #: Journey workers: due customers move on through their journey's nodes.
+    WORKER = "worker"
     #: The outbox dispatcher: queued messages go out through their channels.
     DISPATCHER = "dispatcher"
 

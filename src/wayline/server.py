@@ -52,6 +52,16 @@ class Process:
             self.services.eraser = loader
             self.runtime.add("loader", loader.step, idle)
             self.runtime.on_stop(warehouse.close)
+        if self.roles & {Role.TRIGGERS, Role.WORKER}:
+            from wayline.engine.loops import journey_runtime
+            from wayline.store.sql import SqlStore
+
+            assert isinstance(self.store, SqlStore)
+            journeys = journey_runtime(self.store, self.clock)
+            if Role.TRIGGERS in self.roles:
+                self.runtime.add("triggers", journeys.triggers.step, idle)
+            if Role.WORKER in self.roles:
+                self.runtime.add("worker", journeys.worker.step, idle)
         if Role.DISPATCHER in self.roles:
             from wayline.channels.dispatcher import Dispatcher, standard_channels
 
