@@ -25,6 +25,14 @@ class WorkspaceExists(WaylineError):
     """A workspace with this name already exists."""
 
 
+class JourneyNotFound(WaylineError):
+    """No journey with this id in the workspace."""
+
+
+class ProfileNotFound(WaylineError):
+    """No customer with this id in the workspace."""
+
+
 class AmbiguousWorkspace(WaylineError):
     """Several workspaces exist: choose one with --workspace."""
 

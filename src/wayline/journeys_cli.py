@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from wayline.errors import JourneyInvalid
+from wayline.cli_support import DataDir, WorkspaceOpt, choose_workspace, open_migrated, settings_for
+from wayline.errors import JourneyInvalid, JourneyNotFound, ProfileNotFound
+
+if TYPE_CHECKING:
+    from wayline.store import Store
+    from wayline.store.journeys import JourneyStore
 
 journeys_app = typer.Typer(
-    no_args_is_help=True, help="Journeys as code: check files, print the schema."
+    no_args_is_help=True,
+    help="Journeys as code: check and apply files, pause and resume, trace a customer.",
 )
 
 
@@ -51,3 +57,118 @@ def validate(
         # SystemExit, not typer.Exit: ``wayline.cli.main`` runs the app with
         # standalone_mode=False, where click returns typer.Exit's code instead of exiting.
         raise SystemExit(1)
+
+
+def _journey_store(store: Store) -> JourneyStore:
+    from wayline.store.journeys import JourneyStore
+    from wayline.store.sql import SqlStore
+
+    assert isinstance(store, SqlStore)
+    return JourneyStore(store)
+
+
+@journeys_app.command("apply")
+def apply(
+    files: Annotated[list[Path], typer.Argument(help="Journey files, YAML or JSON")],
+    workspace: WorkspaceOpt = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Store each journey as a new version when it changed; new customers enter it.
+
+    Customers already inside stay on the version they entered. Every file is checked
+    first: if any is invalid, nothing is applied.
+    """
+    from wayline.engine.compile import spec_of
+    from wayline.journeys.loading import load_journey
+
+    loaded = []
+    failed = False
+    for path in files:
+        try:
+            loaded.append(load_journey(path))
+        except JourneyInvalid as exc:
+            failed = True
+            for problem in exc.problems:
+                typer.echo(str(problem))
+    if failed:
+        raise SystemExit(1)
+    store = open_migrated(settings_for(data_dir))
+    try:
+        target = choose_workspace(store, workspace)
+        journeys = _journey_store(store)
+        for journey in loaded:
+            version, created = journeys.apply(
+                target.id, journey.id, journey.name or journey.id, spec_of(journey)
+            )
+            state = "stored" if created else "unchanged"
+            typer.echo(f"{journey.id}: version {version} ({state})")
+    finally:
+        store.close()
+
+
+@journeys_app.command("list")
+def list_journeys(workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
+    """The workspace's journeys: status and current version."""
+    store = open_migrated(settings_for(data_dir))
+    try:
+        target = choose_workspace(store, workspace)
+        for j in _journey_store(store).journeys(target.id):
+            typer.echo(f"{j.journey_id}\t{j.status.value}\tv{j.version}\t{j.name}")
+    finally:
+        store.close()
+
+
+def _set_status(journey_id: str, status: str, workspace: str | None, data_dir: Path | None) -> None:
+    from wayline.store.journeys import JourneyStatus
+
+    store = open_migrated(settings_for(data_dir))
+    try:
+        target = choose_workspace(store, workspace)
+        if not _journey_store(store).set_status(target.id, journey_id, JourneyStatus(status)):
+            raise JourneyNotFound(f"no journey {journey_id!r} in workspace {target.name!r}")
+        typer.echo(f"{journey_id}: {status}")
+    finally:
+        store.close()
+
+
+@journeys_app.command("pause")
+def pause(journey_id: str, workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
+    """Nobody new enters; customers inside wait where they are."""
+    _set_status(journey_id, "paused", workspace, data_dir)
+
+
+@journeys_app.command("resume")
+def resume(journey_id: str, workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
+    """Customers enter again."""
+    _set_status(journey_id, "active", workspace, data_dir)
+
+
+@journeys_app.command("archive")
+def archive(journey_id: str, workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
+    """Nobody enters any more."""
+    _set_status(journey_id, "archived", workspace, data_dir)
+
+
+@journeys_app.command("trace")
+def trace(
+    journey_id: str,
+    customer: Annotated[str, typer.Argument(help="userId, anonymousId, email or profile id")],
+    workspace: WorkspaceOpt = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Every step a customer took in a journey, with the time and the reason."""
+    store = open_migrated(settings_for(data_dir))
+    try:
+        target = choose_workspace(store, workspace)
+        view = store.find_profile(target.id, customer)
+        if view is None:
+            raise ProfileNotFound(f"no customer {customer!r} in workspace {target.name!r}")
+        steps = _journey_store(store).steps(target.id, journey_id, view.profile.id)
+        if not steps:
+            typer.echo(f"{customer} has not entered {journey_id}")
+        for s in steps:
+            typer.echo(
+                f"{s.at.isoformat()}  #{s.instance_id}  {s.node:<20} {s.kind:<10} {s.reason}"
+            )
+    finally:
+        store.close()
