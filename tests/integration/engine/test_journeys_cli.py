@@ -1,0 +1,103 @@
+"""wayline journeys apply / list / pause / trace, on both stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from wayline.cli import app
+from wayline.engine.loops import journey_runtime
+from wayline.events import parse_message
+from wayline.profiles import process_inbox
+from wayline.runtime import Runtime
+from wayline.settings import Settings
+from wayline.store import open_store
+from wayline.store.sql import SqlStore
+from wayline.testing import ManualClock, TimeMachine
+
+JOURNEY = """
+id: welcome
+name: Welcome
+entry: {event: Signed Up}
+nodes:
+  - id: pause
+    type: delay
+    duration: 2d
+    next: done
+  - id: done
+    type: exit
+"""
+
+
+@pytest.fixture
+def cli(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("WAYLINE_DATABASE_URL", database_url)
+    monkeypatch.setenv("WAYLINE_DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    assert runner.invoke(app, ["workspace", "create", "shop"]).exit_code == 0
+    return runner
+
+
+def test_apply_stores_a_version_only_when_the_journey_changed(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "welcome.yaml"
+    path.write_text(JOURNEY)
+    first = cli.invoke(app, ["journeys", "apply", str(path)])
+    assert (first.exit_code, first.output) == (0, "welcome: version 1 (stored)\n")
+    again = cli.invoke(app, ["journeys", "apply", str(path)])
+    assert again.output == "welcome: version 1 (unchanged)\n"
+    path.write_text(JOURNEY.replace("2d", "3d"))
+    assert cli.invoke(app, ["journeys", "apply", str(path)]).output == (
+        "welcome: version 2 (stored)\n"
+    )
+    listed = cli.invoke(app, ["journeys", "list"]).output
+    assert listed.split("\t")[:3] == ["welcome", "active", "v2"]
+    assert cli.invoke(app, ["journeys", "pause", "welcome"]).exit_code == 0
+    assert "paused" in cli.invoke(app, ["journeys", "list"]).output
+
+
+def test_an_invalid_file_applies_nothing(cli: CliRunner, tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(JOURNEY)
+    bad.write_text(JOURNEY.replace("duration: 2d", "duration: soon"))
+    result = cli.invoke(app, ["journeys", "apply", str(good), str(bad)])
+    assert result.exit_code == 1
+    assert "bad.yaml:8:" in result.output
+    assert cli.invoke(app, ["journeys", "list"]).output == ""
+
+
+def test_trace_tells_each_step_and_why(cli: CliRunner, tmp_path: Path, database_url: str) -> None:
+    path = tmp_path / "welcome.yaml"
+    path.write_text(JOURNEY)
+    assert cli.invoke(app, ["journeys", "apply", str(path)]).exit_code == 0
+    clock = ManualClock()
+    store = open_store(Settings(data_dir=tmp_path, database_url=database_url), clock)
+    assert isinstance(store, SqlStore)
+    try:
+        ws = store.list_workspaces()[0].id
+        store.append_events(
+            ws,
+            [
+                parse_message(
+                    {"type": "track", "userId": "ann", "event": "Signed Up", "messageId": "s1"},
+                    received_at=clock.now(),
+                )
+            ],
+        )
+        engine = journey_runtime(store, clock, refresh=0)
+        runtime = Runtime()
+        runtime.add("profiles", lambda: process_inbox(store, 100), 0.01)
+        runtime.add("triggers", engine.triggers.step, 0.01)
+        runtime.add("worker", engine.worker.step, 0.01)
+        TimeMachine(store, runtime, clock).advance(days=3)
+    finally:
+        store.close()
+    out = cli.invoke(app, ["journeys", "trace", "welcome", "ann"]).output.splitlines()
+    kinds = [line.split()[3] for line in out]
+    assert kinds == ["entered", "waiting", "passed", "completed"]
+    assert "Signed Up" in out[0]
+    missing = cli.invoke(app, ["journeys", "trace", "welcome", "nobody"])
+    assert missing.exit_code == 1
