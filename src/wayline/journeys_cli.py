@@ -78,7 +78,7 @@ def apply(
     Customers already inside stay on the version they entered. Every file is checked
     first: if any is invalid, nothing is applied.
     """
-    from wayline.engine.compile import spec_of
+    from wayline.engine.compile import not_yet_run, spec_of
     from wayline.journeys.loading import load_journey
 
     loaded = []
@@ -102,6 +102,8 @@ def apply(
             )
             state = "stored" if created else "unchanged"
             typer.echo(f"{journey.id}: version {version} ({state})")
+            for note in not_yet_run(journey):
+                typer.echo(f"{journey.id}: warning: {note}", err=True)
     finally:
         store.close()
 

@@ -38,3 +38,38 @@ def compile_journey(
         goal_exits=bool(goal and goal.exit),
         spec=journey,
     )
+
+
+#: Node types with a handler in the runtime today.
+def _handled() -> set[str]:
+    from wayline.engine import handlers as _registered  # noqa: F401
+    from wayline.engine.steps import HANDLERS
+
+    return set(HANDLERS)
+
+
+def not_yet_run(journey: Journey) -> list[str]:
+    """Parts of a valid journey that the runtime does not execute yet, in words."""
+    notes = []
+    if not isinstance(journey.entry, EventEntry):
+        notes.append("only event entries enrol customers so far; this entry will not")
+    if journey.exit_when:
+        notes.append("exit_when is not applied yet")
+    if journey.priority:
+        notes.append("priority is not applied yet")
+    if journey.send_rate is not None:
+        notes.append("send_rate is not applied yet")
+    handled = _handled()
+    for node in journey.nodes:
+        if node.type not in handled:
+            notes.append(
+                f"node {node.id!r}: {node.type} is not executed yet: customers "
+                "reaching it leave with outcome failed"
+            )
+        elif node.type == "delay" and getattr(node, "duration", None) is None:
+            notes.append(f"node {node.id!r}: delay until a date or trait is not executed yet")
+        elif node.type == "goto" and getattr(node, "journey", None) is not None:
+            notes.append(f"node {node.id!r}: goto another journey is not executed yet")
+        elif node.type == "webhook" and getattr(node, "capture_as", None) is not None:
+            notes.append(f"node {node.id!r}: capture_as is not stored yet")
+    return notes

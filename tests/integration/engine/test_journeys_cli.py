@@ -101,3 +101,19 @@ def test_trace_tells_each_step_and_why(cli: CliRunner, tmp_path: Path, database_
     assert "Signed Up" in out[0]
     missing = cli.invoke(app, ["journeys", "trace", "welcome", "nobody"])
     assert missing.exit_code == 1
+
+
+def test_apply_warns_about_parts_the_runtime_does_not_run_yet(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "scored.yaml"
+    path.write_text(
+        JOURNEY.replace("welcome", "scored").replace(
+            "    type: delay\n    duration: 2d\n    next: done",
+            "    type: score\n    trait: points\n    add: 5\n    next: done",
+        )
+    )
+    result = CliRunner().invoke(app, ["journeys", "apply", str(path)])
+    assert result.exit_code == 0
+    assert "scored: version 1 (stored)" in result.output
+    assert "warning: node 'pause': score is not executed yet" in result.output
