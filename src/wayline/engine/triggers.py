@@ -136,18 +136,7 @@ class Triggers:
         compiled = self.catalog.version(inst.workspace_id, inst.journey_id, inst.version)
 
         def record(kind: str, reason: str) -> None:
-            steps.append(
-                Step(
-                    instance_id=inst.id,
-                    workspace_id=inst.workspace_id,
-                    journey_id=inst.journey_id,
-                    profile_id=inst.profile_id,
-                    node=inst.node,
-                    kind=kind,
-                    reason=reason,
-                    at=now,
-                )
-            )
+            steps.append(inst.step(kind, reason, now))
 
         if wait.kind == "wait":
             node = compiled.nodes.get(inst.node)

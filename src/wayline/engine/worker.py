@@ -76,18 +76,7 @@ class Worker:
             self.journeys.remove_waits(conn, inst.id, [WAIT])
 
         def record(node: str, kind: str, reason: str) -> None:
-            steps.append(
-                Step(
-                    instance_id=inst.id,
-                    workspace_id=inst.workspace_id,
-                    journey_id=inst.journey_id,
-                    profile_id=inst.profile_id,
-                    node=node,
-                    kind=kind,
-                    reason=reason,
-                    at=now,
-                )
-            )
+            steps.append(inst.step(kind, reason, now, node=node))
 
         for _ in range(MAX_HOPS):
             node = compiled.nodes.get(inst.node)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from wayline.store import schema
-from wayline.store.sql import SqlStore
+from wayline.store.sql import SqlStore, aware
 
 
 class JourneyStatus(StrEnum):
@@ -77,6 +77,19 @@ class Instance:
     context: dict[str, Any]
     entered_at: datetime
     updated_at: datetime
+
+    def step(self, kind: str, reason: str, at: datetime, node: str | None = None) -> Step:
+        """A trace entry for this instance (at its current node unless told otherwise)."""
+        return Step(
+            instance_id=self.id,
+            workspace_id=self.workspace_id,
+            journey_id=self.journey_id,
+            profile_id=self.profile_id,
+            node=node or self.node,
+            kind=kind,
+            reason=reason,
+            at=at,
+        )
 
     @classmethod
     def from_row(cls, row: Any) -> Instance:
@@ -505,11 +518,53 @@ def next_due(conn: Connection, after: datetime) -> datetime | None:
             o.c.state.in_(["pending", "sending"]), o.c.next_attempt_at > after
         )
     )
-    times = [_aware(t) for t in (wake, send) if t is not None]
+    times = [t for t in (aware(wake), aware(send)) if t is not None]
     return min(times) if times else None
 
 
-def _aware(value: Any) -> datetime:
-    """Aggregates over time columns come back untyped from SQLite."""
-    when: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+def follow_merge(conn: Connection, workspace_id: str, source: str, target: str) -> None:
+    """Journey state of a profile merged into another moves with it: instances, their
+    trace, waits for the customer's own events, queued messages, and enrolments (so that
+    re-entry rules see one customer)."""
+    i, s, w, o = (
+        schema.journey_instances,
+        schema.journey_steps,
+        schema.journey_waits,
+        schema.outbox,
+    )
+    for table in (i, s, o):
+        conn.execute(
+            sa.update(table)
+            .where(table.c.workspace_id == workspace_id, table.c.profile_id == source)
+            .values(profile_id=target)
+        )
+    conn.execute(
+        sa.update(w)
+        .where(w.c.workspace_id == workspace_id, w.c.key_path == "", w.c.key_value == source)
+        .values(key_value=target)
+    )
+    e = schema.journey_enrolments
+    for row in conn.execute(
+        sa.select(e).where(e.c.workspace_id == workspace_id, e.c.profile_id == source)
+    ).all():
+        unit = (
+            e.c.workspace_id == workspace_id,
+            e.c.journey_id == row.journey_id,
+            e.c.entry_key == row.entry_key,
+        )
+        theirs = conn.execute(sa.select(e).where(*unit, e.c.profile_id == target)).first()
+        if theirs is None:
+            conn.execute(
+                sa.update(e).where(*unit, e.c.profile_id == source).values(profile_id=target)
+            )
+            continue
+        conn.execute(
+            sa.update(e)
+            .where(*unit, e.c.profile_id == target)
+            .values(
+                entries=theirs.entries + row.entries,
+                last_entered_at=max(theirs.last_entered_at, row.last_entered_at),
+                active_instance_id=theirs.active_instance_id or row.active_instance_id,
+            )
+        )
+        conn.execute(sa.delete(e).where(*unit, e.c.profile_id == source))

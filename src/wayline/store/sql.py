@@ -73,7 +73,7 @@ def _profile(row: Any) -> Profile:
     )
 
 
-def _aware(value: Any) -> datetime | None:
+def aware(value: Any) -> datetime | None:
     """An aggregate over a time column comes back untyped from SQLite."""
     if value is None:
         return None
@@ -177,6 +177,8 @@ class SqlIdentityBatch:
         customer back. Erases bump a counter first thing; the row lock taken here orders
         the two on PostgreSQL, SQLite's single writer does on SQLite.
         """
+        from wayline.store.journeys import follow_merge
+
         store = self._store
         if store._erasure_mark(conn, lock=True) != self.erasure_mark:
             raise ConsumerConflict("a customer was erased while this batch was worked out")
@@ -192,6 +194,7 @@ class SqlIdentityBatch:
                 sa.delete(schema.profiles).where(schema.profiles.c.id == merge.from_profile_id)
             ).rowcount
             created[merge.workspace_id] = created.get(merge.workspace_id, 0) - deleted
+            follow_merge(conn, merge.workspace_id, merge.from_profile_id, merge.into_profile_id)
             conn.execute(
                 sa.insert(schema.profile_merges).values(
                     workspace_id=merge.workspace_id,
@@ -609,8 +612,8 @@ class SqlStore:
         return ProfileView(
             profile=_profile(row),
             identities=identities,
-            first_seen=_aware(first),
-            last_seen=_aware(last),
+            first_seen=aware(first),
+            last_seen=aware(last),
         )
 
     def _event_filter(self, workspace_id: str, ids: list[tuple[str, str]]) -> Any:

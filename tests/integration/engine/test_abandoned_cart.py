@@ -11,6 +11,7 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
+from tests.unit.journeys.example import EXAMPLE
 from wayline.engine.compile import spec_of
 from wayline.engine.loops import journey_runtime
 from wayline.events import parse_message
@@ -21,56 +22,6 @@ from wayline.store import Store, schema
 from wayline.store.journeys import JourneyStore
 from wayline.store.sql import SqlStore
 from wayline.testing import ManualClock, TimeMachine
-
-EXAMPLE = """
-id: abandoned-cart
-name: Abandoned cart recovery
-entry:
-  event: Product Added
-  where: {properties.price: {gte: 10}}
-  key: properties.cart_id
-re_entry: {policy: after, cooldown: 7d}
-goal: {event: Order Completed, match_key: properties.cart_id, within: 7d, exit: true}
-nodes:
-  - id: wait_checkout
-    type: wait_for_event
-    event: Order Completed
-    match_key: properties.cart_id
-    timeout: 1h
-    on_event: done
-    on_timeout: notify_crm
-  - id: notify_crm
-    type: webhook
-    url: https://crm.example.com/hooks/cart
-    body: {cart: "{{ journey.key }}", user: "{{ profile.user_id }}"}
-    next: reminder
-  - id: reminder
-    type: send
-    channel: email
-    template: cart-reminder
-    next: wait_a_day
-  - id: wait_a_day
-    type: delay
-    duration: 1d
-    next: opened
-  - id: opened
-    type: branch
-    branches:
-      - when: {message: reminder, opened: true}
-        next: done
-    default: split
-  - id: split
-    type: split
-    variants: {discount: 45, no_discount: 45, control: 10}
-    next: {discount: send_discount, no_discount: done, control: done}
-  - id: send_discount
-    type: send
-    channel: email
-    template: cart-discount
-    next: done
-  - id: done
-    type: exit
-"""
 
 
 @dataclass

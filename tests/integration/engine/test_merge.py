@@ -1,0 +1,68 @@
+"""Journey state follows a profile that merges into another."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from wayline.engine.compile import spec_of
+from wayline.engine.loops import journey_runtime
+from wayline.events import parse_message
+from wayline.journeys import load_journey_text
+from wayline.profiles import process_inbox
+from wayline.runtime import Runtime
+from wayline.store import Store, schema
+from wayline.store.journeys import JourneyStore
+from wayline.store.sql import SqlStore
+from wayline.testing import ManualClock, TimeMachine
+
+JOURNEY = """
+id: browse-to-buy
+entry: {event: Product Viewed}
+nodes:
+  - id: wait_order
+    type: wait_for_event
+    event: Order Completed
+    timeout: 2d
+    on_event: thanks
+    on_timeout: done
+  - id: thanks
+    type: exit
+  - id: done
+    type: exit
+"""
+
+
+def test_an_anonymous_visitors_wait_is_resumed_by_the_user_they_turn_out_to_be(
+    store: Store, clock: ManualClock
+) -> None:
+    assert isinstance(store, SqlStore)
+    ws = store.create_workspace("shop").workspace.id
+    journey = load_journey_text(JOURNEY, "browse.yaml")
+    JourneyStore(store).apply(ws, journey.id, journey.id, spec_of(journey))
+    engine = journey_runtime(store, clock, refresh=0)
+    runtime = Runtime()
+    runtime.add("profiles", lambda: process_inbox(store, 100), 0.01)
+    runtime.add("triggers", engine.triggers.step, 0.01)
+    runtime.add("worker", engine.worker.step, 0.01)
+    machine = TimeMachine(store, runtime, clock)
+
+    def send(n: int, **message: object) -> None:
+        store.append_events(
+            ws, [parse_message({**message, "messageId": f"m{n}"}, received_at=clock.now())]
+        )
+        machine.settle()
+
+    send(1, type="identify", userId="ann", traits={"plan": "pro"})  # ann is known
+    send(2, type="track", anonymousId="visitor", event="Product Viewed")
+    send(3, type="identify", userId="ann", anonymousId="visitor")  # the visitor was ann
+    send(4, type="track", userId="ann", event="Order Completed")
+    machine.advance(hours=1)
+
+    ann = store.find_profile(ws, "ann")
+    assert ann is not None
+    t = schema.journey_instances
+    with store.engine.connect() as conn:
+        (row,) = conn.execute(sa.select(t)).all()
+    assert (row.profile_id, row.state, row.node) == (ann.profile.id, "done", "thanks")
+    kinds = [s.kind for s in JourneyStore(store).steps(ws, journey.id, ann.profile.id)]
+    assert kinds == ["entered", "waiting", "resumed", "passed", "completed"]
