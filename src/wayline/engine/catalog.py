@@ -27,6 +27,8 @@ class CompiledJourney:
     entry_key: str | None
     re_entry: str
     cooldown: timedelta | None
+    #: Customers enter by POST /api/v1/journeys/{id}/enroll.
+    entry_api: bool = False
     #: Goal: event, the path its key must match (or None: the same customer), window, exit.
     goal_event: str | None = None
     goal_match_key: str | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wayline.engine.catalog import CompiledJourney
-from wayline.journeys.entries import EventEntry
+from wayline.journeys.entries import ApiEntry, EventEntry
 from wayline.journeys.spec import Journey
 
 
@@ -30,6 +30,7 @@ def compile_journey(
         entry_event=entry.event if isinstance(entry, EventEntry) else None,
         entry_where=entry.where if isinstance(entry, EventEntry) else None,
         entry_key=entry.key if isinstance(entry, EventEntry) else None,
+        entry_api=isinstance(entry, ApiEntry),
         re_entry=journey.re_entry.policy,
         cooldown=journey.re_entry.cooldown,
         goal_event=goal.event if goal else None,
@@ -51,8 +52,8 @@ def _handled() -> set[str]:
 def not_yet_run(journey: Journey) -> list[str]:
     """Parts of a valid journey that the runtime does not execute yet, in words."""
     notes = []
-    if not isinstance(journey.entry, EventEntry):
-        notes.append("only event entries enrol customers so far; this entry will not")
+    if not isinstance(journey.entry, EventEntry | ApiEntry):
+        notes.append("only event and API entries enrol customers so far; this entry will not")
     if journey.exit_when:
         notes.append("exit_when is not applied yet")
     if journey.priority:

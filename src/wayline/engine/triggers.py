@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from wayline.clock import Clock
-from wayline.engine.catalog import Catalog, CompiledJourney
+from wayline.engine.catalog import Catalog
+from wayline.engine.enrolment import enrol
 from wayline.engine.steps import GOAL, RESUMED
 from wayline.journeys.filters import lookup, matches
 from wayline.store import schema
@@ -183,7 +184,8 @@ class Triggers:
                 if found is None:
                     continue  # no correlation key, no entry: documented
                 key = found
-            self.enrol(
+            enrol(
+                self.journeys,
                 conn,
                 journey,
                 profile_id,
@@ -193,64 +195,6 @@ class Triggers:
                 steps,
                 reason=f"{event.event} (message {event.message_id})",
             )
-
-    def enrol(
-        self,
-        conn: Connection,
-        journey: CompiledJourney,
-        profile_id: str,
-        key: str,
-        trigger: dict[str, Any],
-        now: datetime,
-        steps: list[Step],
-        *,
-        reason: str,
-    ) -> int | None:
-        result = self.journeys.enrol(
-            conn,
-            workspace_id=journey.workspace_id,
-            journey_id=journey.journey_id,
-            version=journey.version,
-            profile_id=profile_id,
-            entry_key=key,
-            node=journey.first,
-            context={"key": key or None, "event": trigger, "visits": {journey.first: 1}},
-            now=now,
-            policy=journey.re_entry,
-            cooldown=journey.cooldown,
-        )
-        if isinstance(result, str):
-            return None
-        steps.append(
-            Step(
-                instance_id=result,
-                workspace_id=journey.workspace_id,
-                journey_id=journey.journey_id,
-                profile_id=profile_id,
-                node=journey.first,
-                kind=ENTERED,
-                reason=f"entered on {reason}",
-                at=now,
-            )
-        )
-        if journey.goal_event:
-            path = journey.goal_match_key or ""
-            value = key if path else profile_id
-            if value:
-                self.journeys.add_waits(
-                    conn,
-                    [
-                        Wait(
-                            instance_id=result,
-                            kind="goal",
-                            event=journey.goal_event,
-                            workspace_id=journey.workspace_id,
-                            key_path=path,
-                            key_value=value,
-                        )
-                    ],
-                )
-        return result
 
 
 def _summary(event: InboxEvent, payload: dict[str, Any]) -> dict[str, Any]:
