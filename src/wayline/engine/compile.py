@@ -67,8 +67,6 @@ def not_yet_run(journey: Journey) -> list[str]:
                 f"node {node.id!r}: {node.type} is not executed yet: customers "
                 "reaching it leave with outcome failed"
             )
-        elif node.type == "delay" and getattr(node, "duration", None) is None:
-            notes.append(f"node {node.id!r}: delay until a date or trait is not executed yet")
         elif node.type == "goto" and getattr(node, "journey", None) is not None:
             notes.append(f"node {node.id!r}: goto another journey is not executed yet")
         elif node.type == "webhook" and getattr(node, "capture_as", None) is not None:

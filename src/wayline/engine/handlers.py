@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from wayline.engine.steps import (
@@ -21,13 +22,16 @@ from wayline.engine.steps import (
     scope_of,
     sticky_variant,
 )
+from wayline.engine.timing import next_window, zone_for
+from wayline.errors import InvalidMessage
+from wayline.events import parse_time
 from wayline.journeys.conditions import (
     AllCondition,
     AnyCondition,
     MessageCondition,
     WhereCondition,
 )
-from wayline.journeys.filters import matches
+from wayline.journeys.filters import lookup, matches
 
 #: A control (holdout) group receives nothing: its sends are dropped, and recorded.
 HOLDOUT = "holdout"
@@ -36,19 +40,6 @@ HOLDOUT = "holdout"
 @handles("exit")
 def exit_node(v: Visit) -> Transition:
     return Transition(kind=COMPLETED, reason="reached the end", done="completed")
-
-
-@handles("delay")
-def delay(v: Visit) -> Transition:
-    if v.woke:
-        return Transition(kind=PASSED, reason="delay over", next=v.node.next)
-    duration = getattr(v.node, "duration", None)
-    if duration is None:
-        raise ValueError("this kind of delay is not supported by the runtime yet")
-    until = v.now + duration
-    return Transition(
-        kind=WAITING, reason=f"waiting {duration} until {until.isoformat()}", wait_until=until
-    )
 
 
 @handles("wait_for_event")
@@ -163,3 +154,56 @@ def condition_holds(when: Any, v: Visit) -> tuple[bool, str]:
         # engagement events (opens, clicks) arrive with the messaging channels
         return False, f"no engagement with {when.message} recorded"
     raise ValueError(f"{type(when).__name__} is not supported by the runtime yet")
+
+
+@handles("wait_until")
+def wait_until(v: Visit) -> Transition:
+    node = v.node
+    if v.woke:
+        return Transition(kind=PASSED, reason="inside the allowed window", next=node.next)
+    zone = zone_for(node.timezone, v.traits, v.workspace_zone)
+    opens = next_window(v.now, node.days, node.from_, node.to, zone)
+    if opens <= v.now:
+        return Transition(
+            kind=PASSED, reason=f"inside the allowed window ({zone.key})", next=node.next
+        )
+    local = opens.astimezone(zone).isoformat(timespec="minutes")
+    return Transition(
+        kind=WAITING, reason=f"waiting for the window at {local} ({zone.key})", wait_until=opens
+    )
+
+
+def _moment(node: Any, v: Visit) -> datetime:
+    until = node.until
+    if isinstance(until, str):
+        scope = {
+            "traits": v.traits,
+            "journey": {"key": v.instance.entry_key or None, **v.instance.context},
+        }
+        found = lookup(scope, until)
+        if found is None:
+            raise ValueError(f"until: {until} is not set for this customer")
+        try:
+            until = parse_time(found, until)
+        except InvalidMessage as exc:
+            raise ValueError(f"until: {until} is not a date: {found!r}") from exc
+    elif until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    moment: datetime = until + (node.offset or timedelta(0))
+    return moment
+
+
+@handles("delay")
+def delay(v: Visit) -> Transition:
+    node = v.node
+    if v.woke:
+        return Transition(kind=PASSED, reason="delay over", next=node.next)
+    if node.duration is not None:
+        until = v.now + node.duration
+        reason = f"waiting {node.duration} until {until.isoformat()}"
+    else:
+        until = _moment(node, v)
+        if until <= v.now:
+            return Transition(kind=PASSED, reason=f"{until.isoformat()} has passed", next=node.next)
+        reason = f"waiting until {until.isoformat()}"
+    return Transition(kind=WAITING, reason=reason, wait_until=until)

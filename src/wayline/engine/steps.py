@@ -78,6 +78,8 @@ class Visit:
     #: The customer's traits, for conditions and templates.
     traits: dict[str, Any]
     liquid: liquid.Environment
+    #: The workspace's time zone, for windows in the customer's zone without one of theirs.
+    workspace_zone: str = "UTC"
 
     @property
     def arriving(self) -> bool:

@@ -20,7 +20,15 @@ from wayline.clock import Clock
 from wayline.engine.catalog import Catalog
 from wayline.engine.steps import FAILED, HANDLERS, Transition, Visit, message_key
 from wayline.store import schema
-from wayline.store.journeys import Instance, InstanceState, JourneyStore, Step, Wait, traits_of
+from wayline.store.journeys import (
+    Instance,
+    InstanceState,
+    JourneyStore,
+    Step,
+    Wait,
+    traits_of,
+    workspace_zones,
+)
 from wayline.store.outbox import NewMessage, OutboxStore
 from wayline.store.sql import SqlStore
 
@@ -50,11 +58,18 @@ class Worker:
             if not instances:
                 return 0
             traits = traits_of(conn, (i.profile_id for i in instances))
+            zones = workspace_zones(conn, (i.workspace_id for i in instances))
             steps: list[Step] = []
             messages: list[NewMessage] = []
             for instance in instances:
                 self.advance(
-                    conn, instance, now, traits.get(instance.profile_id, {}), steps, messages
+                    conn,
+                    instance,
+                    now,
+                    traits.get(instance.profile_id, {}),
+                    steps,
+                    messages,
+                    zones.get(instance.workspace_id, "UTC"),
                 )
             self.journeys.add_steps(conn, steps)
             self.outbox.add(conn, messages)
@@ -68,6 +83,7 @@ class Worker:
         traits: dict[str, Any],
         steps: list[Step],
         messages: list[NewMessage],
+        workspace_zone: str = "UTC",
     ) -> None:
         compiled = self.catalog.version(inst.workspace_id, inst.journey_id, inst.version)
         resumed = inst.context.pop("_resumed", None)
@@ -93,6 +109,7 @@ class Worker:
                 woke=woke,
                 traits=traits,
                 liquid=self.liquid,
+                workspace_zone=workspace_zone,
             )
             try:
                 t: Transition = handler(visit)

@@ -568,3 +568,12 @@ def follow_merge(conn: Connection, workspace_id: str, source: str, target: str) 
             )
         )
         conn.execute(sa.delete(e).where(*unit, e.c.profile_id == source))
+
+
+def workspace_zones(conn: Connection, workspace_ids: Iterable[str]) -> dict[str, str]:
+    w = schema.workspaces
+    wanted = sorted(set(workspace_ids))
+    return {
+        ws: zone
+        for ws, zone in conn.execute(sa.select(w.c.id, w.c.timezone).where(w.c.id.in_(wanted)))
+    }
