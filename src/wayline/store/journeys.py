@@ -577,3 +577,27 @@ def workspace_zones(conn: Connection, workspace_ids: Iterable[str]) -> dict[str,
         ws: zone
         for ws, zone in conn.execute(sa.select(w.c.id, w.c.timezone).where(w.c.id.in_(wanted)))
     }
+
+
+def erase_journey_state(conn: Connection, workspace_id: str, profile_id: str) -> None:
+    """Everything journeys hold of a customer: instances, their waits and trace,
+    enrolments and queued messages."""
+    i, w = schema.journey_instances, schema.journey_waits
+    ids = sa.select(i.c.id).where(i.c.workspace_id == workspace_id, i.c.profile_id == profile_id)
+    conn.execute(sa.delete(w).where(w.c.instance_id.in_(ids)))
+    conn.execute(
+        sa.delete(w).where(
+            w.c.workspace_id == workspace_id, w.c.key_path == "", w.c.key_value == profile_id
+        )
+    )
+    for table in (
+        schema.journey_steps,
+        schema.journey_enrolments,
+        schema.outbox,
+        schema.journey_instances,
+    ):
+        conn.execute(
+            sa.delete(table).where(
+                table.c.workspace_id == workspace_id, table.c.profile_id == profile_id
+            )
+        )

@@ -683,6 +683,9 @@ class SqlStore:
                     sa.or_(m.c.from_profile_id == profile_id, m.c.into_profile_id == profile_id),
                 )
             ).rowcount
+            from wayline.store.journeys import erase_journey_state
+
+            erase_journey_state(conn, workspace_id, profile_id)
             if events:
                 self._bump(conn, workspace_id, "events", -events)
             if gone:

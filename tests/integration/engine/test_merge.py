@@ -66,3 +66,38 @@ def test_an_anonymous_visitors_wait_is_resumed_by_the_user_they_turn_out_to_be(
     assert (row.profile_id, row.state, row.node) == (ann.profile.id, "done", "thanks")
     kinds = [s.kind for s in JourneyStore(store).steps(ws, journey.id, ann.profile.id)]
     assert kinds == ["entered", "waiting", "resumed", "passed", "completed"]
+
+
+def test_erasing_a_customer_removes_their_journey_state(store: Store, clock: ManualClock) -> None:
+    assert isinstance(store, SqlStore)
+    ws = store.create_workspace("shop").workspace.id
+    journey = load_journey_text(JOURNEY, "browse.yaml")
+    JourneyStore(store).apply(ws, journey.id, journey.id, spec_of(journey))
+    engine = journey_runtime(store, clock, refresh=0)
+    runtime = Runtime()
+    runtime.add("profiles", lambda: process_inbox(store, 100), 0.01)
+    runtime.add("triggers", engine.triggers.step, 0.01)
+    runtime.add("worker", engine.worker.step, 0.01)
+    for user in ("gone", "kept"):
+        store.append_events(
+            ws,
+            [
+                parse_message(
+                    {"type": "track", "userId": user, "event": "Product Viewed", "messageId": user},
+                    received_at=clock.now(),
+                )
+            ],
+        )
+    TimeMachine(store, runtime, clock).settle()
+    view = store.find_profile(ws, "gone")
+    assert view is not None
+    store.erase_profile(ws, view.profile.id)
+    with store.engine.connect() as conn:
+        for table in ("journey_instances", "journey_waits", "journey_steps", "journey_enrolments"):
+            holders = conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+            assert holders == (1 if table != "journey_steps" else 2), table
+        left = conn.execute(
+            sa.text("SELECT count(*) FROM journey_instances WHERE profile_id = :p"),
+            {"p": view.profile.id},
+        ).scalar_one()
+    assert left == 0
