@@ -65,6 +65,19 @@ class TimeMachine:
         self.runtime = runtime
         self.clock = clock
 
+    @classmethod
+    def for_journeys(cls, store: Store, clock: ManualClock) -> TimeMachine:
+        """The profile consumer, the journey triggers and a worker, on the manual clock."""
+        from wayline.engine.loops import journey_runtime
+
+        assert isinstance(store, SqlStore)
+        engine = journey_runtime(store, clock, refresh=0)
+        runtime = Runtime()
+        runtime.add("profiles", lambda: process_inbox(store, 1000), 0.01)
+        runtime.add("triggers", engine.triggers.step, 0.01)
+        runtime.add("worker", engine.worker.step, 0.01)
+        return cls(store, runtime, clock)
+
     def settle(self, *, limit: int = 100_000) -> int:
         """Run every loop until none finds work; returns how many steps did something."""
         done = 0

@@ -13,11 +13,8 @@ import sqlalchemy as sa
 
 from tests.unit.journeys.example import EXAMPLE
 from wayline.engine.compile import spec_of
-from wayline.engine.loops import journey_runtime
 from wayline.events import parse_message
 from wayline.journeys import load_journey_text
-from wayline.profiles import process_inbox
-from wayline.runtime import Runtime
 from wayline.store import Store, schema
 from wayline.store.journeys import JourneyStore
 from wayline.store.sql import SqlStore
@@ -68,15 +65,11 @@ def world(store: Store, clock: ManualClock) -> World:
     workspace = store.create_workspace("shop").workspace.id
     journey = load_journey_text(EXAMPLE, "abandoned-cart.yaml")
     JourneyStore(store).apply(workspace, journey.id, journey.name or journey.id, spec_of(journey))
-    engine = journey_runtime(store, clock, refresh=0)
-    runtime = Runtime()
-    runtime.add("profiles", lambda: process_inbox(store, 1000), 0.01)
-    runtime.add("triggers", engine.triggers.step, 0.01)
-    runtime.add("worker", engine.worker.step, 0.01)
+    machine = TimeMachine.for_journeys(store, clock)
     return World(
         store=store,
         clock=clock,
-        machine=TimeMachine(store, runtime, clock),
+        machine=machine,
         workspace=workspace,
         ids=itertools.count(),
     )

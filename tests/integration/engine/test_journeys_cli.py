@@ -8,10 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from wayline.cli import app
-from wayline.engine.loops import journey_runtime
 from wayline.events import parse_message
-from wayline.profiles import process_inbox
-from wayline.runtime import Runtime
 from wayline.settings import Settings
 from wayline.store import open_store
 from wayline.store.sql import SqlStore
@@ -87,12 +84,8 @@ def test_trace_tells_each_step_and_why(cli: CliRunner, tmp_path: Path, database_
                 )
             ],
         )
-        engine = journey_runtime(store, clock, refresh=0)
-        runtime = Runtime()
-        runtime.add("profiles", lambda: process_inbox(store, 100), 0.01)
-        runtime.add("triggers", engine.triggers.step, 0.01)
-        runtime.add("worker", engine.worker.step, 0.01)
-        TimeMachine(store, runtime, clock).advance(days=3)
+        machine = TimeMachine.for_journeys(store, clock)
+        machine.advance(days=3)
     finally:
         store.close()
     out = cli.invoke(app, ["journeys", "trace", "welcome", "ann"]).output.splitlines()

@@ -5,11 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from wayline.engine.compile import spec_of
-from wayline.engine.loops import journey_runtime
 from wayline.events import parse_message
 from wayline.journeys import load_journey_text
-from wayline.profiles import process_inbox
-from wayline.runtime import Runtime
 from wayline.store import Store, schema
 from wayline.store.journeys import JourneyStore
 from wayline.store.sql import SqlStore
@@ -39,12 +36,7 @@ def test_an_anonymous_visitors_wait_is_resumed_by_the_user_they_turn_out_to_be(
     ws = store.create_workspace("shop").workspace.id
     journey = load_journey_text(JOURNEY, "browse.yaml")
     JourneyStore(store).apply(ws, journey.id, journey.id, spec_of(journey))
-    engine = journey_runtime(store, clock, refresh=0)
-    runtime = Runtime()
-    runtime.add("profiles", lambda: process_inbox(store, 100), 0.01)
-    runtime.add("triggers", engine.triggers.step, 0.01)
-    runtime.add("worker", engine.worker.step, 0.01)
-    machine = TimeMachine(store, runtime, clock)
+    machine = TimeMachine.for_journeys(store, clock)
 
     def send(n: int, **message: object) -> None:
         store.append_events(
@@ -73,11 +65,7 @@ def test_erasing_a_customer_removes_their_journey_state(store: Store, clock: Man
     ws = store.create_workspace("shop").workspace.id
     journey = load_journey_text(JOURNEY, "browse.yaml")
     JourneyStore(store).apply(ws, journey.id, journey.id, spec_of(journey))
-    engine = journey_runtime(store, clock, refresh=0)
-    runtime = Runtime()
-    runtime.add("profiles", lambda: process_inbox(store, 100), 0.01)
-    runtime.add("triggers", engine.triggers.step, 0.01)
-    runtime.add("worker", engine.worker.step, 0.01)
+    machine = TimeMachine.for_journeys(store, clock)
     for user in ("gone", "kept"):
         store.append_events(
             ws,
@@ -88,7 +76,7 @@ def test_erasing_a_customer_removes_their_journey_state(store: Store, clock: Man
                 )
             ],
         )
-    TimeMachine(store, runtime, clock).settle()
+    machine.settle()
     view = store.find_profile(ws, "gone")
     assert view is not None
     store.erase_profile(ws, view.profile.id)

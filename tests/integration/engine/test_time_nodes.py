@@ -7,11 +7,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from wayline.engine.compile import spec_of
-from wayline.engine.loops import journey_runtime
 from wayline.events import parse_message
 from wayline.journeys import load_journey_text
-from wayline.profiles import process_inbox
-from wayline.runtime import Runtime
 from wayline.store import Store, schema
 from wayline.store.journeys import JourneyStore
 from wayline.store.sql import SqlStore
@@ -42,12 +39,7 @@ def _run(store: Store, clock: ManualClock, trial_ends: str) -> list[tuple[str, s
     ws = store.create_workspace("saas").workspace.id
     journey = load_journey_text(JOURNEY, "timed.yaml")
     JourneyStore(store).apply(ws, journey.id, journey.id, spec_of(journey))
-    engine = journey_runtime(store, clock, refresh=0)
-    runtime = Runtime()
-    runtime.add("profiles", lambda: process_inbox(store, 100), 0.01)
-    runtime.add("triggers", engine.triggers.step, 0.01)
-    runtime.add("worker", engine.worker.step, 0.01)
-    machine = TimeMachine(store, runtime, clock)
+    machine = TimeMachine.for_journeys(store, clock)
     store.append_events(
         ws,
         [
