@@ -30,6 +30,7 @@ import gc
 import multiprocessing as mp
 import os
 import platform
+import queue
 import random
 import shutil
 import signal
@@ -790,8 +791,9 @@ async def _paced_track(url: str, write_key: str, bodies: Sequence[bytes], rate: 
         base_url=url, auth=(write_key, ""), headers=headers, timeout=TRACK_TIMEOUT, limits=limits
     ) as client:
         warm = orjson.dumps({"type": "track", "event": "Warm Up", "anonymousId": "warm-up"})
-        for _ in range(50):
-            (await client.post("/v1/track", content=warm)).raise_for_status()
+        for _ in range(20):
+            with contextlib.suppress(httpx.HTTPError):
+                await client.post("/v1/track", content=warm)
         loop = asyncio.get_running_loop()
 
         async def one(body: bytes, due: float) -> None:
@@ -852,7 +854,10 @@ def _in_child(out: mp.Queue[Any], coroutine: Callable[..., Any], *args: Any) -> 
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    out.put(asyncio.run(coroutine(*args)))
+    try:
+        out.put(asyncio.run(coroutine(*args)))
+    except Exception as exc:  # reported by the parent
+        out.put(RuntimeError(f"{coroutine.__name__}: {type(exc).__name__}: {exc}"))
 
 
 def _run_in_child(timeout: float, coroutine: Callable[..., Any], *args: Any) -> Any:
@@ -862,9 +867,15 @@ def _run_in_child(timeout: float, coroutine: Callable[..., Any], *args: Any) -> 
     proc = ctx.Process(target=_in_child, args=(out, coroutine, *args), daemon=True)
     proc.start()
     try:
-        return out.get(timeout=timeout)
+        result = out.get(timeout=timeout)
+    except queue.Empty:
+        proc.kill()
+        raise RuntimeError(f"{coroutine.__name__} gave no answer within {timeout:.0f} s") from None
     finally:
         proc.join(30)
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 def wait_idle(server: Server, idle_cpu: float, limit: float = 120.0) -> None:
@@ -1344,7 +1355,7 @@ def print_table(opts: Options, results: list[BackendResult]) -> None:
         table.add_column(names[r.backend], justify="right")
     for cells in rows:
         table.add_row(*cells)
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 132).print(table)
     for r in results:
         if r.error:
             print(f"{names[r.backend]}: {r.error}")
@@ -1354,7 +1365,7 @@ def print_table(opts: Options, results: list[BackendResult]) -> None:
                 notes.append(f"{run.failed} events failed, {run.retries} retries")
             if run.stored != run.events:
                 notes.append(f"stats count {run.stored:,} events, {run.events:,} were sent")
-            if run.profiles != run.profiles_expected:
+            if run.profiles_caught_up is not None and run.profiles != run.profiles_expected:
                 notes.append(f"profiles {run.profiles:,}, expected {run.profiles_expected:,}")
             if run.catch_up_note:
                 notes.append(run.catch_up_note)
