@@ -1,6 +1,7 @@
 """Journey workers killed with SIGKILL at random moments while 10,000 customers go through a
-journey: afterwards every customer has finished, there is exactly one outbox row per
-(customer, sending node), and the webhook sink got exactly one delivery per row."""
+journey: afterwards every customer has finished, no step of any customer was taken twice,
+there is exactly one outbox row per (customer, sending node), and the webhook sink got
+exactly one delivery per row."""
 
 from __future__ import annotations
 
@@ -163,6 +164,12 @@ def test_killed_workers_lose_nothing_and_send_nothing_twice(
                         sa.text("SELECT outcome, count(*) FROM journey_instances GROUP BY outcome")
                     ).all()
                 )
+                twice = conn.execute(
+                    sa.text(
+                        "SELECT instance_id, node, kind FROM journey_steps"
+                        " GROUP BY instance_id, node, kind HAVING count(*) > 1"
+                    )
+                ).all()
                 keys = [
                     k
                     for (k,) in conn.execute(
@@ -170,6 +177,8 @@ def test_killed_workers_lose_nothing_and_send_nothing_twice(
                     )
                 ]
             assert outcomes == {"completed": CUSTOMERS}
+            # two workers never advanced one instance twice: no step was recorded twice
+            assert twice == []
             assert len(rows) == 2 * CUSTOMERS
             assert {n for _, _, n in rows} == {1}
             assert len(keys) == CUSTOMERS

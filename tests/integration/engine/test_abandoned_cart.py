@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import math
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -172,3 +174,45 @@ def test_control_group_receives_nothing(world: World) -> None:
     assert discount_sent == set(by_variant.get("discount", []))
     for profile in by_variant.get("control", []):
         assert profile not in discount_sent
+
+
+#: The issue's split: 45 / 45 / 10 over this many customers.
+SPLIT_CUSTOMERS = 10_000
+
+
+def test_split_counts_hold_the_weights_over_ten_thousand_customers(world: World) -> None:
+    for start in range(0, SPLIT_CUSTOMERS, 1000):
+        world.store.append_events(
+            world.workspace,
+            [
+                parse_message(
+                    {
+                        "type": "track",
+                        "userId": f"s{i}",
+                        "event": "Product Added",
+                        "properties": {"cart_id": f"cart-{i}", "price": 30},
+                        "messageId": f"split-{i}",
+                    },
+                    received_at=world.clock.now(),
+                )
+                for i in range(start, start + 1000)
+            ],
+        )
+    world.machine.advance(days=2)
+    instances = world.instances()
+    assert len(instances) == SPLIT_CUSTOMERS
+    assert {i.outcome for i in instances} == {"completed"}
+    counts = Counter(orjson.loads(i.context)["variants"]["split"] for i in instances)
+    for variant, weight in {"discount": 0.45, "no_discount": 0.45, "control": 0.10}.items():
+        expected = SPLIT_CUSTOMERS * weight
+        sd = math.sqrt(SPLIT_CUSTOMERS * weight * (1 - weight))
+        # 4.5 standard deviations: a correct split fails this about once in 150,000 runs
+        assert abs(counts[variant] - expected) < 4.5 * sd, counts
+    discount = {
+        r.profile_id
+        for r in world.outbox()
+        if orjson.loads(r.payload).get("template") == "cart-discount"
+    }
+    by_profile = {i.profile_id: orjson.loads(i.context)["variants"]["split"] for i in instances}
+    assert discount == {p for p, v in by_profile.items() if v == "discount"}
+    assert len(discount) == counts["discount"]
