@@ -21,7 +21,7 @@ Webhooks are held only by controls that name the ``webhook`` channel, never by `
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -78,16 +78,12 @@ class Gate:
         controls = self._controls(conn, visit.instance.workspace_id)
         transactional = bool(getattr(visit.node, "transactional", False))
         for draft in t.messages:
-            checks: list[Callable[[], Transition | None]] = []
+            held = None if transactional else self._quiet(controls, visit, t, draft)
+            held = held or self._rate(conn, journey, visit, queued)
             if not transactional:
-                checks.append(lambda d=draft: self._quiet(controls, visit, t, d))
-            checks.append(lambda: self._rate(conn, journey, visit, queued))
-            if not transactional:
-                checks.append(lambda d=draft: self._caps(conn, controls, visit, t, d, queued))
-            for check in checks:
-                held = check()
-                if held is not None:
-                    return held
+                held = held or self._caps(conn, controls, visit, t, draft, queued)
+            if held is not None:
+                return held
         return t
 
     # -- the controls, in the order they apply ---------------------------------------------
