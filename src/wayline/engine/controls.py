@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -48,6 +48,14 @@ def _parse(spec: str) -> Controls:
 
 class Gate:
     """Applies a workspace's controls and a journey's send_rate to its messages."""
+
+    def __init__(self) -> None:
+        #: Messages postponed by a send_rate, per (workspace, journey, time the window
+        #: frees): the first ``limit`` are due then, the next ``limit`` a window later, and
+        #: so on, rather than all waking at once to be postponed again. Only a spread:
+        #: every message is checked again when due, so losing this (a restart, another
+        #: worker) costs extra postponements, never an extra message.
+        self._spread: dict[tuple[str, str, datetime], int] = {}
 
     def order(self, instances: Sequence[Instance], catalog: Catalog) -> list[Instance]:
         """The batch with higher-priority journeys first (stable: due time, then id), so
@@ -133,15 +141,27 @@ class Gate:
             return None
         # The window frees when the oldest message beyond the limit leaves it.
         nth = stored + in_batch - limit
-        at = journey_sent_at(conn, inst.workspace_id, inst.journey_id, since, nth)
-        frees = (at if nth < stored and at is not None else now) + period
+        at = None
+        if nth < stored:
+            at = journey_sent_at(conn, inst.workspace_id, inst.journey_id, since, nth)
+        frees = (at or now) + period
         frees = max(frees, now + timedelta(seconds=1))
+        frees += period * (self._place(inst, frees, now) // limit)
         return Transition(
             kind=POSTPONED,
             reason=f"{visit.node.type} postponed by send_rate {rate} until "
             f"{frees.isoformat(timespec='seconds')}",
             wait_until=frees,
         )
+
+    def _place(self, inst: Instance, frees: datetime, now: datetime) -> int:
+        """How many messages of the journey were already postponed to ``frees``."""
+        if len(self._spread) > 10_000:
+            self._spread = {k: n for k, n in self._spread.items() if k[2] > now}
+        key = (inst.workspace_id, inst.journey_id, frees)
+        place = self._spread.get(key, 0)
+        self._spread[key] = place + 1
+        return place
 
     def _caps(
         self,

@@ -253,8 +253,8 @@ def test_priority_takes_the_last_slot_of_a_cap(world: World, favourite: str) -> 
 
 def test_send_rate_postpones_until_the_window_frees(world: World) -> None:
     world.journeys(sender("blast", "Sale Started", channel="log", extra='send_rate: "2/m"'))
-    start = world.clock.now()
-    for user in ("ann", "bob", "cyd"):
+    users = ("ann", "bob", "cyd", "dan", "eve")
+    for user in users:
         world.track(user, "Sale Started")
     assert len(world.outbox()) == 2
     assert world.trace("blast", "cyd")[1] == (
@@ -262,10 +262,14 @@ def test_send_rate_postpones_until_the_window_frees(world: World) -> None:
         "postponed",
         "send postponed by send_rate 2/m until 2026-03-10T12:01:00+00:00",
     )
+    assert world.trace("blast", "eve")[1][2].endswith("until 2026-03-10T12:02:00+00:00")
     world.machine.advance(minutes=5)
-    rows = world.outbox()
-    assert [r.created_at for r in rows] == [start, start, datetime(2026, 3, 10, 12, 1, tzinfo=UTC)]
-    assert rows[2].profile_id == world.profile("cyd")
+    user_of = {world.profile(u): u for u in users}
+    queued = [(user_of[r.profile_id], r.created_at.minute) for r in world.outbox()]
+    assert queued == [("ann", 0), ("bob", 0), ("cyd", 1), ("dan", 1), ("eve", 2)]
+    for user in users:  # spread over the windows: nobody was postponed twice
+        kinds = [k for _, k, _ in world.trace("blast", user)]
+        assert kinds.count("postponed") == (0 if user in ("ann", "bob") else 1)
 
 
 def test_the_api_trace_tells_why(world: World, settings: Settings) -> None:
