@@ -231,6 +231,41 @@ quiet_hours:
     assert world.sent("ann") == ["texts"]
 
 
+HOOK = """
+id: hook
+entry: {event: Sale Started}
+re_entry: {policy: always}
+nodes:
+  - id: call
+    type: webhook
+    url: "https://crm.example.com/hooks/{{ profile.id }}"
+    next: done
+  - id: done
+    type: exit
+"""
+
+
+def test_webhooks_are_capped_only_by_a_webhook_cap(world: World) -> None:
+    world.controls("frequency_caps: [{channel: '*', limit: 1, per: 1d}]")
+    world.journeys(HOOK)
+    for _ in range(3):
+        world.track("ann", "Sale Started")
+    assert world.sent("ann") == ["hook", "hook", "hook"]
+    world.controls(
+        """
+frequency_caps:
+  - {channel: "*", limit: 1, per: 1d}
+  - {channel: webhook, limit: 3, per: 1d}
+"""
+    )
+    world.track("ann", "Sale Started")
+    assert world.sent("ann") == ["hook", "hook", "hook"]
+    assert world.trace("hook", "ann")[-2][1:] == (
+        "dropped",
+        "webhook dropped by frequency cap webhook 3 per 1d",
+    )
+
+
 @pytest.mark.parametrize("favourite", ["alpha", "omega"])
 def test_priority_takes_the_last_slot_of_a_cap(world: World, favourite: str) -> None:
     world.controls("frequency_caps: [{channel: email, limit: 2, per: 7d}]")
