@@ -54,6 +54,14 @@ def _controls_store(store: Store) -> ControlsStore:
     return ControlsStore(store)
 
 
+@controls_app.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of controls files (for editors: completion and help)."""
+    from wayline.journeys.controls import controls_json_schema
+
+    typer.echo(json.dumps(controls_json_schema(), indent=2))
+
+
 @controls_app.command("validate")
 def validate(path: ControlsFile) -> None:
     """Check a controls file: "ok", or each problem on its line (exit status 1)."""

@@ -19,7 +19,14 @@ import difflib
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import AfterValidator, Field, StrictInt, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    StrictInt,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
 from wayline.errors import ControlsInvalid
@@ -48,7 +55,11 @@ def _channel(value: str) -> str:
 
 
 #: ``email``, ``sms``, ``inapp``, ``log``, ``webhook``, or ``*``: every channel but webhook.
-Channel = Annotated[str, AfterValidator(_channel)]
+Channel = Annotated[
+    str,
+    AfterValidator(_channel),
+    WithJsonSchema({"type": "string", "enum": [*sorted(DEFAULT_CHANNELS), ALL]}),
+]
 
 
 def covers(channel: str, message_channel: str) -> bool:
@@ -124,6 +135,22 @@ _FIELDS: Final = tuple(
         }
     )
 )
+
+
+def controls_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a controls file, for editors (as written: ``7d``, ``"21:00"``)."""
+    from wayline.journeys.schema import SCHEMA_DIALECT, _plain
+
+    schema = Controls.model_json_schema(by_alias=True, mode="validation")
+    return {
+        "$schema": SCHEMA_DIALECT,
+        "title": "Wayline workspace controls",
+        "description": (
+            "Frequency caps and quiet hours applied to every journey's messages. "
+            "Reference: docs/journeys.md#controls."
+        ),
+        **{k: _plain(v) for k, v in schema.items() if k not in ("title", "description")},
+    }
 
 
 def load_controls(path: str | Path) -> Controls:

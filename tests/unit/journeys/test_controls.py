@@ -11,6 +11,7 @@ from wayline.errors import ControlsInvalid
 from wayline.journeys.controls import (
     Controls,
     controls_from_data,
+    controls_json_schema,
     covers,
     load_controls,
     load_controls_text,
@@ -100,3 +101,13 @@ def test_a_json_file_and_a_missing_one(tmp_path: Path) -> None:
     assert load_controls(path).frequency_caps[0].limit == 1
     with pytest.raises(ControlsInvalid, match="cannot read"):
         load_controls(tmp_path / "nope.yaml")
+
+
+def test_the_json_schema_names_the_file_keys_and_channels() -> None:
+    schema = controls_json_schema()
+    assert set(schema["properties"]) == {"frequency_caps", "quiet_hours"}
+    quiet = schema["$defs"]["QuietHours"]
+    assert {"from", "to", "channels", "timezone", "action"} <= set(quiet["properties"])
+    assert quiet["additionalProperties"] is False
+    channel = schema["$defs"]["FrequencyCap"]["properties"]["channel"]
+    assert channel["enum"] == ["email", "inapp", "log", "sms", "webhook", "*"]
