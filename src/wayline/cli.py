@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from wayline.cli_support import DataDir, open_migrated, settings_for
+from wayline.controls_cli import controls_app
 from wayline.errors import WaylineError
 from wayline.import_cli import import_app
 from wayline.journeys_cli import journeys_app
@@ -29,6 +30,7 @@ app.add_typer(sample_app, name="sample")
 app.add_typer(report_app, name="report")
 app.add_typer(import_app, name="import")
 app.add_typer(journeys_app, name="journeys")
+app.add_typer(controls_app, name="controls")
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)

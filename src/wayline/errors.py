@@ -64,3 +64,11 @@ class JourneyInvalid(WaylineError):
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems) or None)
+
+
+class ControlsInvalid(WaylineError):
+    """The workspace controls are not valid."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems) or None)

@@ -56,10 +56,6 @@ def not_yet_run(journey: Journey) -> list[str]:
         notes.append("only event and API entries enrol customers so far; this entry will not")
     if journey.exit_when:
         notes.append("exit_when is not applied yet")
-    if journey.priority:
-        notes.append("priority is not applied yet")
-    if journey.send_rate is not None:
-        notes.append("send_rate is not applied yet")
     handled = _handled()
     for node in journey.nodes:
         if node.type not in handled:

@@ -28,6 +28,8 @@ PASSED, BRANCHED, WAITING, RESUMED, TIMED_OUT, QUEUED = (
     "queued",
 )
 DROPPED, GOAL, EXITED, COMPLETED, FAILED = "dropped", "goal", "exited", "completed", "failed"
+#: A message held back by the global controls: the customer waits at the node until then.
+POSTPONED = "postponed"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

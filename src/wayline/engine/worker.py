@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from wayline.clock import Clock
 from wayline.engine.catalog import Catalog
+from wayline.engine.controls import Gate
 from wayline.engine.steps import FAILED, HANDLERS, Transition, Visit, message_key
 from wayline.store import schema
 from wayline.store.journeys import (
@@ -50,6 +51,7 @@ class Worker:
         self.clock = clock
         self.batch_size = batch_size
         self.liquid = liquid.Environment()
+        self.gate = Gate()
 
     def step(self) -> int:
         now = self.clock.now()
@@ -57,6 +59,7 @@ class Worker:
             instances = self.journeys.claim_due(conn, now, self.batch_size)
             if not instances:
                 return 0
+            instances = self.gate.order(instances, self.catalog)
             traits = traits_of(conn, (i.profile_id for i in instances))
             zones = workspace_zones(conn, (i.workspace_id for i in instances))
             steps: list[Step] = []
@@ -118,6 +121,7 @@ class Worker:
                 record(inst.node, FAILED, f"{type(exc).__name__}: {exc}")
                 self._finish(conn, inst, "failed", now)
                 return
+            t = self.gate.review(conn, compiled, visit, t, messages)
             record(inst.node, t.kind, t.reason)
             inst.context.update(t.context)
             for draft in t.messages:
@@ -131,6 +135,7 @@ class Worker:
                         journey_id=inst.journey_id,
                         node=inst.node,
                         profile_id=inst.profile_id,
+                        transactional=bool(draft.payload.get("transactional", False)),
                     )
                 )
             if t.done is not None:

@@ -49,6 +49,8 @@ class NewMessage:
     profile_id: str | None = None
     #: Not before this time; now when empty.
     not_before: datetime | None = None
+    #: Asked for by the customer (a receipt): not counted by frequency caps.
+    transactional: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -121,6 +123,7 @@ class OutboxStore:
                 "state": OutboxState.PENDING.value,
                 "attempts": 0,
                 "next_attempt_at": m.not_before or now,
+                "transactional": m.transactional,
                 "created_at": now,
                 "updated_at": now,
             }

@@ -297,7 +297,22 @@ outbox = sa.Table(
     sa.Column("last_error", sa.Text(), nullable=True),
     #: JSON: the channel's answer (e.g. the webhook response), once sent.
     sa.Column("result", sa.Text(), nullable=True),
+    #: A message the customer asked for (a receipt): exempt from frequency caps.
+    sa.Column("transactional", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Index("ix_outbox_due", "state", "next_attempt_at"),
+    #: Frequency caps count a customer's recent messages on a channel through this index.
+    sa.Index("ix_outbox_profile_channel", "workspace_id", "profile_id", "channel", "created_at"),
+    #: A journey's send_rate counts its recent messages through this one.
+    sa.Index("ix_outbox_journey", "workspace_id", "journey_id", "created_at"),
+)
+
+#: A workspace's global controls (frequency caps, quiet hours), as validated JSON.
+workspace_controls = sa.Table(
+    "workspace_controls",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    sa.Column("spec", sa.Text(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 workspace_secrets = sa.Table(
