@@ -219,7 +219,7 @@ def show(
     typer.echo("versions:")
     for v in every:
         mark = "  (current)" if v.version == record.version else ""
-        typer.echo(f"  {v.version}  {v.created_at.isoformat()}{mark}")
+        typer.echo(f"  {v.version}  {v.created_at.isoformat(timespec='seconds')}{mark}")
     typer.echo("customers inside:" if inside else "customers inside: none")
     for (v_no, node), n in sorted(inside.items()):
         typer.echo(f"  version {v_no} node {node}: {n}")
