@@ -402,3 +402,42 @@ def test_a_customer_moved_to_a_changed_wait_listens_for_the_new_event(world: Wor
     assert world.instances()[1].state == "waiting"
     world.machine.advance(days=1)
     assert (world.instances()[1].state, world.instances()[1].outcome) == ("done", "completed")
+
+
+NUDGE_V1 = """
+id: nudger
+entry: {event: Cart Started}
+nodes:
+  - id: nudge
+    type: send
+    channel: log
+    template: nudge
+    next: pause
+  - id: pause
+    type: delay
+    duration: 1d
+    next: done
+  - id: done
+    type: exit
+"""
+NUDGE_V2 = NUDGE_V1.replace("duration: 1d", "duration: 2d")
+
+
+def test_a_customer_mapped_back_to_a_send_gets_it_again_as_a_new_visit(world: World) -> None:
+    first = load_journey_text(NUDGE_V1, "nudger.yaml")
+    apply_version(world.store, world.workspace, "nudger", "nudger", spec_of(first))
+    world.track("ann", "Cart Started")
+    second = load_journey_text(NUDGE_V2, "nudger.yaml")
+    mapping = {"pause": "nudge"}
+    apply_version(
+        world.store, world.workspace, "nudger", "nudger", spec_of(second), migrate=True,
+        mapping=mapping,
+    )  # fmt: skip
+    world.machine.settle()
+    assert [r.idempotency_key.rsplit(":", 2)[1:] for r in world.outbox()] == [
+        ["nudge", "1"],
+        ["nudge", "2"],
+    ]
+    (inst,) = [i for i in world.instances() if i.journey_id == "nudger"]
+    assert (inst.version, inst.node, inst.state) == (2, "pause", "waiting")
+    assert inst.wake_at == world.clock.now() + timedelta(days=2)
