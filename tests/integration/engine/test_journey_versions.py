@@ -199,9 +199,9 @@ def test_customers_inside_stay_on_their_version_and_finish_it(waiting: World) ->
     done = Counter((i.version, i.state, i.outcome) for i in waiting.instances())
     assert done == {(1, "done", "completed"): EARLY + LATE, (2, "done", "completed"): 1}
     # version 1 has no send: only the newcomer, on version 2, was thanked
-    assert [r.profile_id for r in waiting.outbox()] == [
-        waiting.store.find_profile(waiting.workspace, "newcomer").profile.id  # type: ignore[union-attr]
-    ]
+    newcomer = waiting.store.find_profile(waiting.workspace, "newcomer")
+    assert newcomer is not None
+    assert [r.profile_id for r in waiting.outbox()] == [newcomer.profile.id]
     assert [n for n, _, _ in waiting.trace("u700")] == ["first_wait"] * 3 + ["hold"] * 2 + [
         "tail"
     ] * 2 + ["done"]
