@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from wayline import journey_versions_cli as versions_cli
 from wayline.cli_support import DataDir, WorkspaceOpt, choose_workspace, open_migrated, settings_for
 from wayline.errors import JourneyInvalid, JourneyNotFound, ProfileNotFound
+from wayline.journey_versions_cli import Files, Json, Maps, Migrate, apply_files
 
 if TYPE_CHECKING:
     from wayline.store import Store
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 
 journeys_app = typer.Typer(
     no_args_is_help=True,
-    help="Journeys as code: check and apply files, pause and resume, trace a customer.",
+    help="Journeys as code: check, plan and apply files, show, pause and resume, trace a customer.",
 )
 
 
@@ -69,43 +71,31 @@ def _journey_store(store: Store) -> JourneyStore:
 
 @journeys_app.command("apply")
 def apply(
-    files: Annotated[list[Path], typer.Argument(help="Journey files, YAML or JSON")],
+    files: Files,
+    migrate: Migrate = False,
+    maps: Maps = None,
+    as_json: Json = False,
     workspace: WorkspaceOpt = None,
     data_dir: DataDir = None,
 ) -> None:
     """Store each journey as a new version when it changed; new customers enter it.
 
-    Customers already inside stay on the version they entered. Every file is checked
-    first: if any is invalid, nothing is applied.
+    Customers already inside stay on the version they entered, unless --migrate moves
+    them (see "journeys plan"). Every file is checked first: if any is invalid, or a
+    migration would leave customers at a removed node, nothing is applied.
     """
-    from wayline.engine.compile import not_yet_run, spec_of
-    from wayline.journeys.loading import load_journey
+    apply_files(
+        files,
+        migrate=migrate,
+        maps=maps,
+        as_json=as_json,
+        workspace=workspace,
+        data_dir=data_dir,
+    )
 
-    loaded = []
-    failed = False
-    for path in files:
-        try:
-            loaded.append(load_journey(path))
-        except JourneyInvalid as exc:
-            failed = True
-            for problem in exc.problems:
-                typer.echo(str(problem))
-    if failed:
-        raise SystemExit(1)
-    store = open_migrated(settings_for(data_dir))
-    try:
-        target = choose_workspace(store, workspace)
-        journeys = _journey_store(store)
-        for journey in loaded:
-            version, created = journeys.apply(
-                target.id, journey.id, journey.name or journey.id, spec_of(journey)
-            )
-            state = "stored" if created else "unchanged"
-            typer.echo(f"{journey.id}: version {version} ({state})")
-            for note in not_yet_run(journey):
-                typer.echo(f"{journey.id}: warning: {note}", err=True)
-    finally:
-        store.close()
+
+journeys_app.command("plan")(versions_cli.plan)
+journeys_app.command("show")(versions_cli.show)
 
 
 @journeys_app.command("list")

@@ -151,48 +151,59 @@ class JourneyStore:
     ) -> tuple[int, bool]:
         """Store the spec as a new version unless it equals the latest. Returns
         (version, whether a new version was stored)."""
+        with self.store._write() as conn:
+            return self.add_version(conn, workspace_id, journey_id, name, spec)
+
+    def add_version(
+        self,
+        conn: Connection,
+        workspace_id: str,
+        journey_id: str,
+        name: str,
+        spec: dict[str, Any],
+    ) -> tuple[int, bool]:
+        """:meth:`apply` inside the caller's transaction."""
         digest = spec_digest(spec)
         now = self.store.clock.now()
         v = schema.journey_versions
-        with self.store._write() as conn:
-            latest = conn.execute(
-                sa.select(v.c.version, v.c.digest)
-                .where(v.c.workspace_id == workspace_id, v.c.journey_id == journey_id)
-                .order_by(v.c.version.desc())
-                .limit(1)
-            ).first()
-            if latest is not None and latest.digest == digest:
-                return int(latest.version), False
-            version = 1 if latest is None else int(latest.version) + 1
+        latest = conn.execute(
+            sa.select(v.c.version, v.c.digest)
+            .where(v.c.workspace_id == workspace_id, v.c.journey_id == journey_id)
+            .order_by(v.c.version.desc())
+            .limit(1)
+        ).first()
+        if latest is not None and latest.digest == digest:
+            return int(latest.version), False
+        version = 1 if latest is None else int(latest.version) + 1
+        conn.execute(
+            sa.insert(v).values(
+                workspace_id=workspace_id,
+                journey_id=journey_id,
+                version=version,
+                spec=orjson.dumps(spec).decode(),
+                digest=digest,
+                created_at=now,
+            )
+        )
+        j = schema.journeys
+        if latest is None:
             conn.execute(
-                sa.insert(v).values(
+                sa.insert(j).values(
                     workspace_id=workspace_id,
                     journey_id=journey_id,
+                    name=name,
+                    status=JourneyStatus.ACTIVE.value,
                     version=version,
-                    spec=orjson.dumps(spec).decode(),
-                    digest=digest,
                     created_at=now,
+                    updated_at=now,
                 )
             )
-            j = schema.journeys
-            if latest is None:
-                conn.execute(
-                    sa.insert(j).values(
-                        workspace_id=workspace_id,
-                        journey_id=journey_id,
-                        name=name,
-                        status=JourneyStatus.ACTIVE.value,
-                        version=version,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-            else:
-                conn.execute(
-                    sa.update(j)
-                    .where(j.c.workspace_id == workspace_id, j.c.journey_id == journey_id)
-                    .values(name=name, version=version, updated_at=now)
-                )
+        else:
+            conn.execute(
+                sa.update(j)
+                .where(j.c.workspace_id == workspace_id, j.c.journey_id == journey_id)
+                .values(name=name, version=version, updated_at=now)
+            )
         return version, True
 
     def journey(self, workspace_id: str, journey_id: str) -> JourneyRecord | None:

@@ -263,7 +263,7 @@ journey_steps = sa.Table(
     sa.Column("profile_id", sa.String(40), nullable=False),
     sa.Column("node", sa.String(100), nullable=False),
     #: entered | passed | branched | waiting | resumed | timed_out | queued | postponed |
-    #: dropped | goal | exited | completed | failed
+    #: dropped | goal | moved (to another version) | exited | completed | failed
     sa.Column("kind", sa.String(16), nullable=False),
     #: Why, in words a person reads in a trace.
     sa.Column("reason", sa.Text(), nullable=False),

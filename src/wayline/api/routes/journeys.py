@@ -1,4 +1,5 @@
-"""``/api/v1/journeys``: journeys, their per-node counts, a customer's trace, enrolment."""
+"""``/api/v1/journeys``: journeys, their versions, per-node counts, a customer's trace,
+enrolment."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from wayline.api.deps import AdminWorkspace, ServicesDep
 from wayline.engine.compile import compile_journey
 from wayline.engine.enrolment import enrol
+from wayline.journeys.spec import Journey
+from wayline.store import journey_versions
 from wayline.store.journeys import JourneyRecord, JourneyStatus, JourneyStore, Step
 from wayline.store.sql import SqlStore
 
@@ -56,6 +59,69 @@ async def list_journeys(workspace_id: AdminWorkspace, services: ServicesDep) -> 
     _, journeys = _store(services)
     records = await run_in_threadpool(journeys.journeys, workspace_id)
     return {"data": [_journey_json(j) for j in records]}
+
+
+@router.get("/{journey_id}")
+async def journey_detail(
+    journey_id: str, workspace_id: AdminWorkspace, services: ServicesDep
+) -> dict[str, Any]:
+    """The journey with its versions (number, date, which is current) and how many
+    customers are inside per version and node."""
+    store, journeys = _store(services)
+
+    def load() -> dict[str, Any]:
+        record = _record(journeys, workspace_id, journey_id)
+        with store.engine.connect() as conn:
+            every = journey_versions.versions(conn, workspace_id, journey_id)
+            inside = journey_versions.occupancy(conn, workspace_id, journey_id)
+        return {
+            **_journey_json(record),
+            "versions": [
+                {
+                    "version": v.version,
+                    "created_at": v.created_at.isoformat(),
+                    "current": v.version == record.version,
+                }
+                for v in every
+            ],
+            "inside": [
+                {"version": v, "node": node, "customers": n}
+                for (v, node), n in sorted(inside.items())
+            ],
+        }
+
+    return await run_in_threadpool(load)
+
+
+@router.get("/{journey_id}/versions/{version}")
+async def journey_version(
+    journey_id: str, version: int, workspace_id: AdminWorkspace, services: ServicesDep
+) -> dict[str, Any]:
+    """One version: its spec in the file's own terms, and the customers inside it per node."""
+    store, journeys = _store(services)
+
+    def load() -> dict[str, Any]:
+        record = _record(journeys, workspace_id, journey_id)
+        with store.engine.connect() as conn:
+            every = journey_versions.versions(conn, workspace_id, journey_id)
+            inside = journey_versions.occupancy(conn, workspace_id, journey_id)
+        found = next((v for v in every if v.version == version), None)
+        if found is None:
+            raise HTTPException(404, f"no version {version} of journey {journey_id!r}")
+        return {
+            "id": journey_id,
+            "version": version,
+            "created_at": found.created_at.isoformat(),
+            "current": version == record.version,
+            "spec": Journey.model_validate(found.spec).to_data(),
+            "inside": [
+                {"node": node, "customers": n}
+                for (v, node), n in sorted(inside.items())
+                if v == version
+            ],
+        }
+
+    return await run_in_threadpool(load)
 
 
 @router.get("/{journey_id}/stats")
