@@ -56,6 +56,12 @@ class Gate:
         #: every message is checked again when due, so losing this (a restart, another
         #: worker) costs extra postponements, never an extra message.
         self._spread: dict[tuple[str, str, datetime], int] = {}
+        #: Each workspace's controls, read once per batch.
+        self._controls_of: dict[str, Controls] = {}
+
+    def new_batch(self) -> None:
+        """Forget the controls read for the previous batch: they may have changed since."""
+        self._controls_of.clear()
 
     def order(self, instances: Sequence[Instance], catalog: Catalog) -> list[Instance]:
         """The batch with higher-priority journeys first (stable: due time, then id), so
@@ -191,8 +197,11 @@ class Gate:
         return None
 
     def _controls(self, conn: Connection, workspace_id: str) -> Controls:
-        spec = controls_of(conn, [workspace_id]).get(workspace_id)
-        return NONE if spec is None else _parse(spec)
+        found = self._controls_of.get(workspace_id)
+        if found is None:
+            spec = controls_of(conn, [workspace_id]).get(workspace_id)
+            found = self._controls_of[workspace_id] = NONE if spec is None else _parse(spec)
+        return found
 
 
 def _dropped(t: Transition, reason: str) -> Transition:

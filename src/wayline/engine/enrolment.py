@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from wayline.engine.catalog import CompiledJourney
-from wayline.store.journeys import JourneyStore, Step, Wait
+from wayline.store.journeys import JourneyStore, NewInstance, Step, Wait
 
 ENTERED = "entered"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Candidate:
+    """A customer who qualifies for a journey's entry."""
+
+    journey: CompiledJourney
+    profile_id: str
+    #: The entry's correlation key; empty when it has none.
+    key: str
+    #: What the trace and templates keep of what made them enter (the event).
+    trigger: dict[str, Any]
+    #: Why, for the trace: "Product Added (message m1)".
+    reason: str
 
 
 def enrol(
@@ -29,40 +45,60 @@ def enrol(
 
     Returns the instance id, or why the customer may not enter (the re-entry policy).
     """
-    result = journeys.enrol(
+    candidate = Candidate(
+        journey=journey, profile_id=profile_id, key=key, trigger=trigger, reason=reason
+    )
+    return enrol_many(journeys, conn, [candidate], now, steps)[0]
+
+
+def enrol_many(
+    journeys: JourneyStore,
+    conn: Connection,
+    candidates: Sequence[Candidate],
+    now: datetime,
+    steps: list[Step],
+) -> list[int | str]:
+    """:func:`enrol` for many customers at once, in order: a few statements in all."""
+    results = journeys.enrol_many(
         conn,
-        workspace_id=journey.workspace_id,
-        journey_id=journey.journey_id,
-        version=journey.version,
-        profile_id=profile_id,
-        entry_key=key,
-        node=journey.first,
-        context={"key": key or None, "event": trigger, "visits": {journey.first: 1}},
-        now=now,
-        policy=journey.re_entry,
-        cooldown=journey.cooldown,
+        [
+            NewInstance(
+                workspace_id=c.journey.workspace_id,
+                journey_id=c.journey.journey_id,
+                version=c.journey.version,
+                profile_id=c.profile_id,
+                entry_key=c.key,
+                node=c.journey.first,
+                context={"key": c.key or None, "event": c.trigger, "visits": {c.journey.first: 1}},
+                policy=c.journey.re_entry,
+                cooldown=c.journey.cooldown,
+            )
+            for c in candidates
+        ],
+        now,
     )
-    if isinstance(result, str):
-        return result
-    steps.append(
-        Step(
-            instance_id=result,
-            workspace_id=journey.workspace_id,
-            journey_id=journey.journey_id,
-            profile_id=profile_id,
-            node=journey.first,
-            kind=ENTERED,
-            reason=f"entered on {reason}",
-            at=now,
+    goals: list[Wait] = []
+    for c, result in zip(candidates, results, strict=True):
+        if isinstance(result, str):
+            continue
+        journey = c.journey
+        steps.append(
+            Step(
+                instance_id=result,
+                workspace_id=journey.workspace_id,
+                journey_id=journey.journey_id,
+                profile_id=c.profile_id,
+                node=journey.first,
+                kind=ENTERED,
+                reason=f"entered on {c.reason}",
+                at=now,
+            )
         )
-    )
-    if journey.goal_event:
-        path = journey.goal_match_key or ""
-        value = key if path else profile_id
-        if value:
-            journeys.add_waits(
-                conn,
-                [
+        if journey.goal_event:
+            path = journey.goal_match_key or ""
+            value = c.key if path else c.profile_id
+            if value:
+                goals.append(
                     Wait(
                         instance_id=result,
                         kind="goal",
@@ -71,6 +107,6 @@ def enrol(
                         key_path=path,
                         key_value=value,
                     )
-                ],
-            )
-    return result
+                )
+    journeys.add_waits(conn, goals)
+    return results

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from wayline.clock import Clock
 from wayline.engine.catalog import Catalog
-from wayline.engine.enrolment import enrol
+from wayline.engine.enrolment import Candidate, enrol_many
 from wayline.engine.steps import GOAL, RESUMED
 from wayline.journeys.filters import lookup, matches
 from wayline.store import schema
@@ -61,6 +61,7 @@ class Triggers:
             owners = self._owners(conn, events)
             paths = self.journeys.wait_paths(conn)
             steps: list[Step] = []
+            entering: list[Candidate] = []
             for event in events:
                 if event.type != "track" or not event.event:
                     continue
@@ -70,8 +71,13 @@ class Triggers:
                 if profile_id is None:
                     continue
                 payload = orjson.loads(event.payload)
+                if entering and (event.workspace_id, event.event) in paths:
+                    # customers who entered earlier in the batch may be waiting for this
+                    enrol_many(self.journeys, conn, entering, now, steps)
+                    entering = []
                 self._resume(conn, event, payload, profile_id, paths, now, steps)
-                self._enter(conn, event, payload, profile_id, now, steps)
+                entering.extend(self._entries(event, payload, profile_id))
+            enrol_many(self.journeys, conn, entering, now, steps)
             self.journeys.add_steps(conn, steps)
             store._set_cursor(conn, TRIGGERS_CONSUMER, cursor, events[-1].cursor)
         return len(events)
@@ -166,35 +172,30 @@ class Triggers:
                 conn.execute(sa.delete(w).where(w.c.instance_id == inst.id))
             self.journeys.save(conn, inst, now)
 
-    def _enter(
-        self,
-        conn: Connection,
-        event: InboxEvent,
-        payload: dict[str, Any],
-        profile_id: str,
-        now: datetime,
-        steps: list[Step],
-    ) -> None:
+    def _entries(
+        self, event: InboxEvent, payload: dict[str, Any], profile_id: str
+    ) -> list[Candidate]:
+        """The journeys this event lets its customer enter."""
+        found: list[Candidate] = []
         for journey in self.catalog.entries_for(event.workspace_id, event.event or ""):
             if journey.entry_where and not matches(journey.entry_where, payload):
                 continue
             key = ""
             if journey.entry_key:
-                found = _key(lookup(payload, journey.entry_key))
-                if found is None:
+                value = _key(lookup(payload, journey.entry_key))
+                if value is None:
                     continue  # no correlation key, no entry: documented
-                key = found
-            enrol(
-                self.journeys,
-                conn,
-                journey,
-                profile_id,
-                key,
-                _summary(event, payload),
-                now,
-                steps,
-                reason=f"{event.event} (message {event.message_id})",
+                key = value
+            found.append(
+                Candidate(
+                    journey=journey,
+                    profile_id=profile_id,
+                    key=key,
+                    trigger=_summary(event, payload),
+                    reason=f"{event.event} (message {event.message_id})",
+                )
             )
+        return found
 
 
 def _summary(event: InboxEvent, payload: dict[str, Any]) -> dict[str, Any]:

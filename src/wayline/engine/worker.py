@@ -13,14 +13,12 @@ from datetime import datetime
 from typing import Any
 
 import liquid
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from wayline.clock import Clock
 from wayline.engine.catalog import Catalog
 from wayline.engine.controls import Gate
 from wayline.engine.steps import FAILED, HANDLERS, Transition, Visit, message_key
-from wayline.store import schema
 from wayline.store.journeys import (
     Instance,
     InstanceState,
@@ -60,6 +58,7 @@ class Worker:
             if not instances:
                 return 0
             instances = self.gate.order(instances, self.catalog)
+            self.gate.new_batch()
             traits = traits_of(conn, (i.profile_id for i in instances))
             zones = workspace_zones(conn, (i.workspace_id for i in instances))
             steps: list[Step] = []
@@ -168,6 +167,5 @@ class Worker:
 
     def _finish(self, conn: Connection, inst: Instance, outcome: str, now: datetime) -> None:
         inst.state, inst.outcome, inst.wake_at = InstanceState.DONE, outcome, None
-        w = schema.journey_waits
-        conn.execute(sa.delete(w).where(w.c.instance_id == inst.id))
+        self.journeys.remove_waits(conn, inst.id)
         self.journeys.save(conn, inst, now)

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 import orjson
@@ -132,6 +133,100 @@ class Step:
     kind: str
     reason: str
     at: datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NewInstance:
+    """A customer about to enter a journey, with the journey's re-entry rule."""
+
+    workspace_id: str
+    journey_id: str
+    version: int
+    profile_id: str
+    #: The correlation key of the entry; empty when the entry has none.
+    entry_key: str
+    #: The node to start at.
+    node: str
+    context: dict[str, Any]
+    #: once | always | after
+    policy: str
+    cooldown: timedelta | None
+
+
+@dataclass(kw_only=True, slots=True)
+class _Enrolment:
+    """A customer's record of entries into a journey (for one key), as a batch changes it."""
+
+    stored: bool
+    entries: int
+    last_entered_at: datetime
+    active: bool = False
+    #: The instance this batch started, if it did.
+    instance_id: int | None = None
+
+    def refusal(self, entry: NewInstance, now: datetime) -> str | None:
+        if self.active:
+            return "already inside the journey"
+        if entry.policy == "once":
+            return "entered before, and re-entry is 'once'"
+        cooldown = entry.cooldown if entry.policy == "after" else None
+        if cooldown is not None and now - self.last_entered_at < cooldown:
+            return f"entered {self.last_entered_at.isoformat()}; re-entry only after {cooldown}"
+        return None
+
+
+# Statements run once per instance, built once: building a statement costs more than
+# running it.
+
+
+@cache
+def _SAVE() -> sa.Update:
+    i = schema.journey_instances
+    return (
+        sa.update(i)
+        .where(i.c.id == sa.bindparam("b_id"))
+        .values(
+            node=sa.bindparam("b_node"),
+            state=sa.bindparam("b_state"),
+            outcome=sa.bindparam("b_outcome"),
+            wake_at=sa.bindparam("b_wake_at"),
+            context=sa.bindparam("b_context"),
+            updated_at=sa.bindparam("b_updated_at"),
+            version=sa.bindparam("b_version"),
+        )
+    )
+
+
+@cache
+def _RELEASE() -> sa.Update:
+    """A finished instance lets its customer enter again (by the enrolment's key)."""
+    e = schema.journey_enrolments
+    return (
+        sa.update(e)
+        .where(
+            e.c.workspace_id == sa.bindparam("b_ws"),
+            e.c.journey_id == sa.bindparam("b_journey"),
+            e.c.profile_id == sa.bindparam("b_profile"),
+            e.c.entry_key == sa.bindparam("b_key"),
+            e.c.active_instance_id == sa.bindparam("b_id"),
+        )
+        .values(active_instance_id=None)
+    )
+
+
+@cache
+def _REMOVE_WAITS() -> sa.Delete:
+    w = schema.journey_waits
+    return sa.delete(w).where(
+        w.c.instance_id == sa.bindparam("b_id"),
+        w.c.kind.in_(sa.bindparam("b_kinds", expanding=True)),
+    )
+
+
+@cache
+def _REMOVE_ALL_WAITS() -> sa.Delete:
+    w = schema.journey_waits
+    return sa.delete(w).where(w.c.instance_id == sa.bindparam("b_id"))
 
 
 def spec_digest(spec: dict[str, Any]) -> str:
@@ -266,65 +361,136 @@ class JourneyStore:
         cooldown: timedelta | None,
     ) -> int | str:
         """Start an instance, or say why not (``once``, cooldown, already inside)."""
+        entry = NewInstance(
+            workspace_id=workspace_id,
+            journey_id=journey_id,
+            version=version,
+            profile_id=profile_id,
+            entry_key=entry_key,
+            node=node,
+            context=context,
+            policy=policy,
+            cooldown=cooldown,
+        )
+        return self.enrol_many(conn, [entry], now)[0]
+
+    def enrol_many(
+        self, conn: Connection, entries: Sequence[NewInstance], now: datetime
+    ) -> list[int | str]:
+        """Start instances, in order, each or the reason it may not: a few statements for
+        the whole batch. A customer entering twice in one batch counts as already inside."""
         e = schema.journey_enrolments
-        where = (
-            e.c.workspace_id == workspace_id,
-            e.c.journey_id == journey_id,
-            e.c.profile_id == profile_id,
-            e.c.entry_key == entry_key,
-        )
-        row = conn.execute(sa.select(e).where(*where).with_for_update()).first()
-        if row is not None:
-            if row.active_instance_id is not None:
-                return "already inside the journey"
-            if policy == "once":
-                return "entered before, and re-entry is 'once'"
-            if policy == "after" and cooldown is not None:
-                last = row.last_entered_at
-                if now - last < cooldown:
-                    return f"entered {last.isoformat()}; re-entry only after {cooldown}"
-        i = schema.journey_instances
-        instance_id = int(
-            conn.execute(
-                sa.insert(i)
-                .values(
-                    workspace_id=workspace_id,
-                    journey_id=journey_id,
-                    version=version,
-                    profile_id=profile_id,
-                    entry_key=entry_key,
-                    node=node,
-                    state=InstanceState.READY.value,
-                    outcome=None,
-                    wake_at=now,
-                    context=orjson.dumps(context).decode(),
-                    entered_at=now,
-                    updated_at=now,
+        known: dict[tuple[str, str, str, str], _Enrolment] = {}
+        by_journey: dict[tuple[str, str], set[str]] = {}
+        for entry in entries:
+            by_journey.setdefault((entry.workspace_id, entry.journey_id), set()).add(
+                entry.profile_id
+            )
+        for (workspace_id, journey_id), profiles in by_journey.items():
+            ordered = sorted(profiles)
+            for start in range(0, len(ordered), 500):
+                query = (
+                    sa.select(e)
+                    .where(
+                        e.c.workspace_id == workspace_id,
+                        e.c.journey_id == journey_id,
+                        e.c.profile_id.in_(ordered[start : start + 500]),
+                    )
+                    .with_for_update()
                 )
-                .returning(i.c.id)
-            ).scalar_one()
-        )
-        if row is None:
+                for row in conn.execute(query):
+                    known[(workspace_id, journey_id, row.profile_id, row.entry_key)] = _Enrolment(
+                        stored=True,
+                        entries=row.entries,
+                        last_entered_at=row.last_entered_at,
+                        active=row.active_instance_id is not None,
+                    )
+        results: list[int | str] = []
+        admitted: list[tuple[int, NewInstance, tuple[str, str, str, str]]] = []
+        for entry in entries:
+            k = (entry.workspace_id, entry.journey_id, entry.profile_id, entry.entry_key)
+            found = known.get(k)
+            refusal = found.refusal(entry, now) if found is not None else None
+            if refusal is not None:
+                results.append(refusal)
+                continue
+            if found is None:
+                found = known[k] = _Enrolment(stored=False, entries=0, last_entered_at=now)
+            found.entries += 1
+            found.last_entered_at, found.active = now, True
+            admitted.append((len(results), entry, k))
+            results.append("")
+        if not admitted:
+            return results
+        i = schema.journey_instances
+        ids = conn.execute(
+            sa.insert(i).returning(i.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "workspace_id": entry.workspace_id,
+                    "journey_id": entry.journey_id,
+                    "version": entry.version,
+                    "profile_id": entry.profile_id,
+                    "entry_key": entry.entry_key,
+                    "node": entry.node,
+                    "state": InstanceState.READY.value,
+                    "outcome": None,
+                    "wake_at": now,
+                    "context": orjson.dumps(entry.context).decode(),
+                    "entered_at": now,
+                    "updated_at": now,
+                }
+                for _, entry, _ in admitted
+            ],
+        ).scalars()
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for (at, _, k), instance_id in zip(admitted, ids, strict=True):
+            results[at] = int(instance_id)
+            known[k].instance_id = int(instance_id)
+        for k, state in known.items():
+            if state.instance_id is None:
+                continue
+            values = {
+                "w_ws": k[0],
+                "w_journey": k[1],
+                "w_profile": k[2],
+                "w_key": k[3],
+                "w_entries": state.entries,
+                "w_at": state.last_entered_at,
+                "w_instance": state.instance_id,
+            }
+            (updates if state.stored else inserts).append(values)
+        if inserts:
             conn.execute(
                 sa.insert(e).values(
-                    workspace_id=workspace_id,
-                    journey_id=journey_id,
-                    profile_id=profile_id,
-                    entry_key=entry_key,
-                    entries=1,
-                    last_entered_at=now,
-                    active_instance_id=instance_id,
-                )
+                    workspace_id=sa.bindparam("w_ws"),
+                    journey_id=sa.bindparam("w_journey"),
+                    profile_id=sa.bindparam("w_profile"),
+                    entry_key=sa.bindparam("w_key"),
+                    entries=sa.bindparam("w_entries"),
+                    last_entered_at=sa.bindparam("w_at"),
+                    active_instance_id=sa.bindparam("w_instance"),
+                ),
+                inserts,
             )
-        else:
+        if updates:
             conn.execute(
                 sa.update(e)
-                .where(*where)
-                .values(
-                    entries=e.c.entries + 1, last_entered_at=now, active_instance_id=instance_id
+                .where(
+                    e.c.workspace_id == sa.bindparam("w_ws"),
+                    e.c.journey_id == sa.bindparam("w_journey"),
+                    e.c.profile_id == sa.bindparam("w_profile"),
+                    e.c.entry_key == sa.bindparam("w_key"),
                 )
+                .values(
+                    entries=sa.bindparam("w_entries"),
+                    last_entered_at=sa.bindparam("w_at"),
+                    active_instance_id=sa.bindparam("w_instance"),
+                ),
+                updates,
             )
-        return instance_id
+        return results
 
     def claim_due(self, conn: Connection, now: datetime, limit: int) -> list[Instance]:
         """Instances due now, locked for this transaction (skipped if another holds them)."""
@@ -347,26 +513,29 @@ class JourneyStore:
         return [Instance.from_row(r) for r in conn.execute(query)]
 
     def save(self, conn: Connection, instance: Instance, now: datetime) -> None:
-        i = schema.journey_instances
         conn.execute(
-            sa.update(i)
-            .where(i.c.id == instance.id)
-            .values(
-                node=instance.node,
-                state=instance.state.value,
-                outcome=instance.outcome,
-                wake_at=instance.wake_at,
-                context=orjson.dumps(instance.context).decode(),
-                updated_at=now,
-                version=instance.version,
-            )
+            _SAVE(),
+            {
+                "b_id": instance.id,
+                "b_node": instance.node,
+                "b_state": instance.state.value,
+                "b_outcome": instance.outcome,
+                "b_wake_at": instance.wake_at,
+                "b_context": orjson.dumps(instance.context).decode(),
+                "b_updated_at": now,
+                "b_version": instance.version,
+            },
         )
         if instance.state is InstanceState.DONE:
-            e = schema.journey_enrolments
             conn.execute(
-                sa.update(e)
-                .where(e.c.active_instance_id == instance.id)
-                .values(active_instance_id=None)
+                _RELEASE(),
+                {
+                    "b_ws": instance.workspace_id,
+                    "b_journey": instance.journey_id,
+                    "b_profile": instance.profile_id,
+                    "b_key": instance.entry_key,
+                    "b_id": instance.id,
+                },
             )
 
     # -- waits ---------------------------------------------------------------------------
@@ -392,9 +561,14 @@ class JourneyStore:
                 ],
             )
 
-    def remove_waits(self, conn: Connection, instance_id: int, kinds: Iterable[str]) -> None:
-        w = schema.journey_waits
-        conn.execute(sa.delete(w).where(w.c.instance_id == instance_id, w.c.kind.in_(list(kinds))))
+    def remove_waits(
+        self, conn: Connection, instance_id: int, kinds: Iterable[str] | None = None
+    ) -> None:
+        """Stop the instance's waits of these kinds (all of them when ``kinds`` is None)."""
+        if kinds is None:
+            conn.execute(_REMOVE_ALL_WAITS(), {"b_id": instance_id})
+        else:
+            conn.execute(_REMOVE_WAITS(), {"b_id": instance_id, "b_kinds": list(kinds)})
 
     def wait_paths(self, conn: Connection) -> dict[tuple[str, str], set[str]]:
         """(workspace, event) -> the key paths instances wait on for it."""
