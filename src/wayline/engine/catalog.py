@@ -34,6 +34,8 @@ class CompiledJourney:
     goal_match_key: str | None = None
     goal_within: timedelta | None = None
     goal_exits: bool = False
+    #: ``exit_when`` event exits, in the order written: their index names their wait.
+    exits: tuple[Any, ...] = ()
     spec: Any = None
 
 

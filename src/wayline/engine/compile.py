@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wayline.engine.catalog import CompiledJourney
+from wayline.journeys.conditions import EventExit
 from wayline.journeys.entries import ApiEntry, EventEntry
 from wayline.journeys.spec import Journey
 
@@ -37,6 +38,7 @@ def compile_journey(
         goal_match_key=goal.match_key if goal else None,
         goal_within=goal.within if goal else None,
         goal_exits=bool(goal and goal.exit),
+        exits=tuple(c for c in journey.exit_when if isinstance(c, EventExit)),
         spec=journey,
     )
 
@@ -54,8 +56,9 @@ def not_yet_run(journey: Journey) -> list[str]:
     notes = []
     if not isinstance(journey.entry, EventEntry | ApiEntry):
         notes.append("only event and API entries enrol customers so far; this entry will not")
-    if journey.exit_when:
-        notes.append("exit_when is not applied yet")
+    for condition in journey.exit_when:
+        if not isinstance(condition, EventExit):
+            notes.append("exit_when on a segment is not applied yet")
     if journey.priority:
         notes.append("priority is not applied yet")
     if journey.send_rate is not None:
