@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from wayline.channels.base import Channel, Delivery, Outcome
+from wayline.channels.identify import IdentifyChannel
 from wayline.channels.log import LogChannel
 from wayline.channels.webhook import WebhookChannel
 from wayline.clock import Clock
@@ -148,6 +149,7 @@ def standard_channels(store: Store, settings: Settings, clock: Clock) -> dict[st
     """The channels every Wayline process has."""
     return {
         "log": LogChannel(),
+        "identify": IdentifyChannel(store, clock),
         "webhook": WebhookChannel(
             store,
             clock,

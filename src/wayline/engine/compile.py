@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from wayline.engine.catalog import CompiledJourney
-from wayline.journeys.conditions import EventExit
+from wayline.journeys.conditions import EventExit, SegmentCondition, leaves
 from wayline.journeys.entries import ApiEntry, EventEntry
+from wayline.journeys.nodes import BranchNode
 from wayline.journeys.spec import Journey
 
 
@@ -70,8 +71,14 @@ def not_yet_run(journey: Journey) -> list[str]:
                 f"node {node.id!r}: {node.type} is not executed yet: customers "
                 "reaching it leave with outcome failed"
             )
-        elif node.type == "goto" and getattr(node, "journey", None) is not None:
-            notes.append(f"node {node.id!r}: goto another journey is not executed yet")
+        elif isinstance(node, BranchNode):
+            for option in node.branches:
+                for _, leaf in leaves(option.when):
+                    if isinstance(leaf, SegmentCondition):
+                        notes.append(
+                            f"node {node.id!r}: a branch on segment {leaf.segment!r} is not "
+                            "decided yet: customers reaching it leave with outcome failed"
+                        )
         elif node.type == "webhook" and getattr(node, "capture_as", None) is not None:
             notes.append(f"node {node.id!r}: capture_as is not stored yet")
     return notes

@@ -5,13 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from wayline.engine.steps import (
     BRANCHED,
     COMPLETED,
     DROPPED,
+    MOVED,
     PASSED,
     QUEUED,
     TIMED_OUT,
+    UPDATED,
     WAITING,
     Draft,
     Transition,
@@ -32,6 +36,7 @@ from wayline.journeys.conditions import (
     WhereCondition,
 )
 from wayline.journeys.filters import lookup, matches
+from wayline.store.traits import TraitChange
 
 #: A control (holdout) group receives nothing: its sends are dropped, and recorded.
 HOLDOUT = "holdout"
@@ -122,8 +127,42 @@ def webhook(v: Visit) -> Transition:
 def goto(v: Visit) -> Transition:
     target = getattr(v.node, "node", None)
     if target is None:
-        raise ValueError("goto another journey is not supported by the runtime yet")
+        journey = v.node.journey
+        return Transition(
+            kind=MOVED, reason=f"go to journey {journey}", done=MOVED, move_to=journey
+        )
     return Transition(kind=PASSED, reason=f"go to {target}", next=target)
+
+
+@handles("update_profile")
+def update_profile(v: Visit) -> Transition:
+    node = v.node
+    values = render(dict(node.set), scope_of(v), v.liquid)
+    said = [f"{name} = {_shown(value)}" for name, value in values.items()]
+    said += [f"{name} removed" for name in node.unset]
+    return Transition(
+        kind=UPDATED,
+        reason="profile: " + ", ".join(said),
+        next=node.next,
+        profile=TraitChange(set=values, unset=list(node.unset)),
+    )
+
+
+@handles("score")
+def score(v: Visit) -> Transition:
+    node = v.node
+    sign = "+" if node.add >= 0 else "-"
+    return Transition(
+        kind=UPDATED,
+        reason=f"score: {node.trait} {sign} {abs(node.add)}",
+        next=node.next,
+        profile=TraitChange(add={node.trait: node.add}),
+    )
+
+
+def _shown(value: Any) -> str:
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 @handles("branch")

@@ -17,6 +17,7 @@ from typing import Any
 import liquid
 
 from wayline.store.journeys import Instance, InstanceState
+from wayline.store.traits import TraitChange
 
 #: Step kinds recorded in the trace.
 PASSED, BRANCHED, WAITING, RESUMED, TIMED_OUT, QUEUED = (
@@ -28,6 +29,8 @@ PASSED, BRANCHED, WAITING, RESUMED, TIMED_OUT, QUEUED = (
     "queued",
 )
 DROPPED, GOAL, EXITED, COMPLETED, FAILED = "dropped", "goal", "exited", "completed", "failed"
+#: A node changed the customer's profile; a goto moved the customer to another journey.
+UPDATED, MOVED = "updated", "moved"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -60,6 +63,10 @@ class Transition:
     done: str | None = None
     messages: list[Draft] = field(default_factory=list)
     context: dict[str, Any] = field(default_factory=dict)
+    #: Change the customer's profile (in the worker's transaction) before going on.
+    profile: TraitChange | None = None
+    #: Enrol the customer into this journey of the workspace (and leave with ``done``).
+    move_to: str | None = None
 
     @property
     def waiting(self) -> bool:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from wayline.clock import Clock
 from wayline.engine.catalog import Catalog
+from wayline.engine.effects import change_profile, move
 from wayline.engine.steps import FAILED, HANDLERS, Transition, Visit, message_key
 from wayline.store import schema
 from wayline.store.journeys import (
@@ -31,6 +32,7 @@ from wayline.store.journeys import (
 )
 from wayline.store.outbox import NewMessage, OutboxStore
 from wayline.store.sql import SqlStore
+from wayline.store.traits import TraitError
 
 log = logging.getLogger("wayline.engine")
 
@@ -116,6 +118,15 @@ class Worker:
             except Exception as exc:  # a bug or bad data must not stop the whole batch
                 log.exception("journey %s node %s failed", inst.journey_id, inst.node)
                 record(inst.node, FAILED, f"{type(exc).__name__}: {exc}")
+                self._finish(conn, inst, "failed", now)
+                return
+            try:
+                if t.profile is not None:
+                    t.reason += change_profile(conn, inst, t.profile, traits, now, messages)
+                if t.move_to is not None:
+                    move(conn, self.journeys, self.catalog, inst, t, now, steps)
+            except TraitError as exc:
+                record(inst.node, FAILED, str(exc))
                 self._finish(conn, inst, "failed", now)
                 return
             record(inst.node, t.kind, t.reason)
