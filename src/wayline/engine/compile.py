@@ -79,6 +79,4 @@ def not_yet_run(journey: Journey) -> list[str]:
                             f"node {node.id!r}: a branch on segment {leaf.segment!r} is not "
                             "decided yet: customers reaching it leave with outcome failed"
                         )
-        elif node.type == "webhook" and getattr(node, "capture_as", None) is not None:
-            notes.append(f"node {node.id!r}: capture_as is not stored yet")
     return notes

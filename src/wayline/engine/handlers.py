@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from wayline.engine.captures import CAPTURE
 from wayline.engine.steps import (
     BRANCHED,
     COMPLETED,
@@ -108,6 +109,12 @@ def send(v: Visit) -> Transition:
 @handles("webhook")
 def webhook(v: Visit) -> Transition:
     node = v.node
+    capture = getattr(node, "capture_as", None)
+    if v.resumed_by is not None:  # the response (or the failure) is in: go on
+        held = "kept" if v.resumed_by.get("webhook") == "answered" else "not received"
+        return Transition(
+            kind=PASSED, reason=f"response {held} as journey.{capture}", next=node.next
+        )
     scope = scope_of(v)
     payload = {
         "url": render(str(node.url), scope, v.liquid),
@@ -115,11 +122,19 @@ def webhook(v: Visit) -> Transition:
         "headers": render(dict(getattr(node, "headers", None) or {}), scope, v.liquid),
         "body": render(getattr(node, "body", None), scope, v.liquid),
     }
+    reason = f"webhook to {payload['url']} queued"
+    if capture is None:
+        return Transition(
+            kind=QUEUED,
+            reason=reason,
+            next=node.next,
+            messages=[Draft(channel="webhook", payload=payload)],
+        )
+    # held here, with nothing due, until the dispatcher records the answer (captures.py)
     return Transition(
         kind=QUEUED,
-        reason=f"webhook to {payload['url']} queued",
-        next=node.next,
-        messages=[Draft(channel="webhook", payload=payload)],
+        reason=f"{reason}; waiting for its response (journey.{capture})",
+        messages=[Draft(channel="webhook", payload={**payload, CAPTURE: capture})],
     )
 
 
