@@ -62,6 +62,7 @@ class Process:
                 self.runtime.add("triggers", journeys.triggers.step, idle)
             if Role.WORKER in self.roles:
                 self.runtime.add("worker", journeys.worker.step, idle)
+                self.runtime.add("scheduler", journeys.scheduler.step, idle)
         if Role.DISPATCHER in self.roles:
             from wayline.channels.dispatcher import Dispatcher, standard_channels
             from wayline.engine.captures import WebhookAnswers

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from wayline.engine.audience import audience_supported
 from wayline.engine.catalog import CompiledJourney
 from wayline.journeys.conditions import EventExit, SegmentCondition, leaves
-from wayline.journeys.entries import ApiEntry, EventEntry
+from wayline.journeys.entries import ApiEntry, EventEntry, ScheduleEntry
 from wayline.journeys.nodes import BranchNode
 from wayline.journeys.spec import Journey
 
@@ -39,6 +40,7 @@ def compile_journey(
         goal_match_key=goal.match_key if goal else None,
         goal_within=goal.within if goal else None,
         goal_exits=bool(goal and goal.exit),
+        schedule=entry if isinstance(entry, ScheduleEntry) else None,
         exits=tuple(c for c in journey.exit_when if isinstance(c, EventExit)),
         spec=journey,
     )
@@ -55,8 +57,16 @@ def _handled() -> set[str]:
 def not_yet_run(journey: Journey) -> list[str]:
     """Parts of a valid journey that the runtime does not execute yet, in words."""
     notes = []
-    if not isinstance(journey.entry, EventEntry | ApiEntry):
-        notes.append("only event and API entries enrol customers so far; this entry will not")
+    entry = journey.entry
+    if not isinstance(entry, EventEntry | ApiEntry | ScheduleEntry):
+        notes.append(
+            "only event, schedule and API entries enrol customers so far; this entry will not"
+        )
+    if isinstance(entry, ScheduleEntry) and not audience_supported(entry.audience):
+        notes.append(
+            f"audience {entry.audience!r}: a schedule enrols audience all so far, not a "
+            "segment; this schedule will enrol nobody"
+        )
     for condition in journey.exit_when:
         if not isinstance(condition, EventExit):
             notes.append("exit_when on a segment is not applied yet")

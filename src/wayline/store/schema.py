@@ -310,3 +310,25 @@ workspace_secrets = sa.Table(
     sa.Column("value", sa.Text(), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
 )
+
+journey_schedule_runs = sa.Table(
+    "journey_schedule_runs",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    sa.Column("journey_id", sa.String(100), primary_key=True),
+    #: The occurrence: its UTC moment (ISO 8601), or for ``timezone: customer`` the local
+    #: wall time every customer enters at. Its row is what makes it fire once only.
+    sa.Column("occurrence", sa.String(40), primary_key=True),
+    #: The journey version customers enter.
+    sa.Column("version", sa.Integer(), nullable=False),
+    #: running (customers still to enrol) | done
+    sa.Column("state", sa.String(16), nullable=False),
+    #: The last profile id taken (the audience is enrolled in id order): where to go on.
+    sa.Column("cursor", sa.String(40), nullable=False),
+    sa.Column("entered", sa.Integer(), nullable=False),
+    #: Customers the re-entry policy kept out.
+    sa.Column("refused", sa.Integer(), nullable=False),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("finished_at", UtcDateTime(), nullable=True),
+    sa.Index("ix_journey_schedule_runs_state", "state"),
+)
