@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from wayline.engine.captures import CAPTURE
+from wayline.engine.history import EventHistory, window_start
 from wayline.engine.steps import (
     BRANCHED,
     COMPLETED,
@@ -33,9 +34,11 @@ from wayline.events import parse_time
 from wayline.journeys.conditions import (
     AllCondition,
     AnyCondition,
+    EventCondition,
     MessageCondition,
     WhereCondition,
 )
+from wayline.journeys.durations import format_duration
 from wayline.journeys.filters import lookup, matches
 from wayline.store.traits import TraitChange
 
@@ -204,10 +207,25 @@ def condition_holds(when: Any, v: Visit) -> tuple[bool, str]:
     if isinstance(when, AnyCondition):
         results = [condition_holds(c, v) for c in when.any]
         return any(r for r, _ in results), "; ".join(w for _, w in results)
+    if isinstance(when, EventCondition) and v.history is not None:
+        return _did(when, v.history, v.now)
     if isinstance(when, MessageCondition):
         # engagement events (opens, clicks) arrive with the messaging channels
         return False, f"no engagement with {when.message} recorded"
     raise ValueError(f"{type(when).__name__} is not supported by the runtime yet")
+
+
+def _did(when: EventCondition, history: EventHistory, now: datetime) -> tuple[bool, str]:
+    """Whether the customer did the event (that often, in the window); ``not`` inverts."""
+    done = history.count(
+        when.event, since=window_start(now, when.within), where=when.where, enough=when.at_least
+    )
+    what = when.event + (" (filtered)" if when.where else "")
+    if when.within is not None:
+        what += f" in the last {format_duration(when.within)}"
+    held = done >= when.at_least
+    said = f"{what}: {'at least ' if held else ''}{done} of {when.at_least}"
+    return (not held if when.not_ else held), ("not: " if when.not_ else "") + said
 
 
 @handles("wait_until")

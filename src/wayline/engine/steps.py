@@ -16,6 +16,7 @@ from typing import Any
 
 import liquid
 
+from wayline.engine.history import EventHistory
 from wayline.store.journeys import Instance, InstanceState
 from wayline.store.traits import TraitChange
 
@@ -87,6 +88,8 @@ class Visit:
     liquid: liquid.Environment
     #: The workspace's time zone, for windows in the customer's zone without one of theirs.
     workspace_zone: str = "UTC"
+    #: The customer's past events, for branch ``event`` conditions (none in simulations).
+    history: EventHistory | None = None
 
     @property
     def arriving(self) -> bool:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from wayline.clock import Clock
 from wayline.engine.catalog import Catalog
 from wayline.engine.effects import change_profile, move
+from wayline.engine.history import EventHistory
 from wayline.engine.steps import FAILED, HANDLERS, Transition, Visit, message_key
 from wayline.store import schema
 from wayline.store.journeys import (
@@ -112,6 +113,7 @@ class Worker:
                 traits=traits,
                 liquid=self.liquid,
                 workspace_zone=workspace_zone,
+                history=EventHistory(conn, inst.workspace_id, inst.profile_id),
             )
             try:
                 t: Transition = handler(visit)

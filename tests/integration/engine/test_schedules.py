@@ -124,10 +124,7 @@ def test_each_customer_enters_at_that_local_time(store: Store, clock: ManualCloc
     world.identify("new-york", timezone="America/New_York")
     world.identify("nowhere")  # the workspace's zone: UTC
     world.machine.advance(days=3)
-    entered = {
-        s: world.trace("newsletter", s)[0]
-        for s in ("tokyo", "new-york", "nowhere")
-    }
+    entered = {s: world.trace("newsletter", s)[0] for s in ("tokyo", "new-york", "nowhere")}
     assert all(e[1] == "entered" for e in entered.values())
     instances = {i.profile_id: i for i in world.instances()}
     assert instances[world.profile_id("tokyo")].entered_at == datetime(2026, 1, 2, 0, tzinfo=UTC)
