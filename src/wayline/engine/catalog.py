@@ -32,6 +32,7 @@ class CompiledJourney:
     #: Goal: event, the path its key must match (or None: the same customer), window, exit.
     goal_event: str | None = None
     goal_match_key: str | None = None
+    goal_where: dict[str, Any] | None = None
     goal_within: timedelta | None = None
     goal_exits: bool = False
     #: ``exit_when`` event exits, in the order written: their index names their wait.

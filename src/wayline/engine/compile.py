@@ -38,6 +38,7 @@ def compile_journey(
         cooldown=journey.re_entry.cooldown,
         goal_event=goal.event if goal else None,
         goal_match_key=goal.match_key if goal else None,
+        goal_where=goal.where if goal else None,
         goal_within=goal.within if goal else None,
         goal_exits=bool(goal and goal.exit),
         schedule=entry if isinstance(entry, ScheduleEntry) else None,

@@ -159,6 +159,8 @@ class Triggers:
             within = compiled.goal_within
             if within is not None and event.timestamp - inst.entered_at > within:
                 return
+            if compiled.goal_where and not matches(compiled.goal_where, payload):
+                return
             self.journeys.remove_waits(conn, inst.id, ["goal"])
             inst.context["converted_at"] = now.isoformat()
             record(GOAL, f"goal reached: {event.event} ({_describe(wait)})")

@@ -212,7 +212,7 @@ journey_instances = sa.Table(
     sa.Column("node", sa.String(100), nullable=False),
     #: ready (a worker should advance it) | waiting | done
     sa.Column("state", sa.String(16), nullable=False),
-    #: completed | exited | goal | failed, once done
+    #: completed | exited | goal | failed | moved (to another journey), once done
     sa.Column("outcome", sa.String(16), nullable=True),
     #: When a worker should look at it: now for ready, the timeout for a wait, else empty.
     sa.Column("wake_at", UtcDateTime(), nullable=True),
@@ -228,7 +228,7 @@ journey_waits = sa.Table(
     "journey_waits",
     metadata,
     sa.Column("instance_id", sa.BigInteger(), primary_key=True),
-    #: wait (wait_for_event) | goal | exit (exit_when)
+    #: wait (wait_for_event) | goal | exitN (the Nth exit_when condition, from 0)
     sa.Column("kind", sa.String(8), primary_key=True),
     sa.Column("event", sa.String(255), primary_key=True),
     sa.Column("workspace_id", sa.String(40), nullable=False),
@@ -263,7 +263,7 @@ journey_steps = sa.Table(
     sa.Column("profile_id", sa.String(40), nullable=False),
     sa.Column("node", sa.String(100), nullable=False),
     #: entered | passed | branched | waiting | resumed | timed_out | queued | postponed |
-    #: dropped | goal | exited | completed | failed
+    #: dropped | updated (profile) | goal | exited | moved | completed | failed
     sa.Column("kind", sa.String(16), nullable=False),
     #: Why, in words a person reads in a trace.
     sa.Column("reason", sa.Text(), nullable=False),

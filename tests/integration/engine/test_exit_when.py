@@ -96,3 +96,28 @@ def test_an_exit_while_the_worker_is_due_stops_the_customer(world: World) -> Non
     (inst,) = world.instances()
     assert inst.outcome == "exited"
     assert world.outbox() == []
+
+
+GOAL = """
+id: upsell
+entry: {event: Trial Started}
+goal: {event: Order Completed, where: {properties.total: {gte: 100}}, exit: true}
+nodes:
+  - id: wait
+    type: delay
+    duration: 3d
+    next: done
+  - id: done
+    type: exit
+"""
+
+
+def test_a_goal_counts_only_events_that_pass_its_filter(store: Store, clock: ManualClock) -> None:
+    world = World.build(store, clock, GOAL)
+    world.track("ann", "Trial Started")
+    world.track("ann", "Order Completed", total=20)
+    (inst,) = world.instances()
+    assert inst.state == "waiting"
+    world.track("ann", "Order Completed", total=120)
+    (inst,) = world.instances()
+    assert (inst.state, inst.outcome) == ("done", "goal")
