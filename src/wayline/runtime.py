@@ -25,7 +25,8 @@ class Role(StrEnum):
     LOADER = "loader"
     #: Journey triggers: events enrol customers, resume their waits, reach goals.
     TRIGGERS = "triggers"
-    #: Journey workers: due customers move on through their journey's nodes.
+    #: Journey workers: due customers move on through their journey's nodes, and schedule
+    #: entries enrol their audience.
     WORKER = "worker"
     #: The outbox dispatcher: queued messages go out through their channels.
     DISPATCHER = "dispatcher"

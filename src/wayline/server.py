@@ -62,11 +62,24 @@ class Process:
                 self.runtime.add("triggers", journeys.triggers.step, idle)
             if Role.WORKER in self.roles:
                 self.runtime.add("worker", journeys.worker.step, idle)
+                self.runtime.add("scheduler", journeys.scheduler.step, idle)
         if Role.DISPATCHER in self.roles:
             from wayline.channels.dispatcher import Dispatcher, standard_channels
+            from wayline.engine.captures import WebhookAnswers
+            from wayline.store.journeys import JourneyStore
+            from wayline.store.sql import SqlStore
 
+            assert isinstance(self.store, SqlStore)
+            answers = WebhookAnswers(JourneyStore(self.store))
             channels = standard_channels(self.store, settings, self.clock)
-            dispatcher = Dispatcher(self.store, settings, self.clock, channels)
+            dispatcher = Dispatcher(
+                self.store,
+                settings,
+                self.clock,
+                channels,
+                on_sent=answers.on_sent,
+                on_dead=answers.on_dead,
+            )
             self.runtime.add("dispatcher", dispatcher.step, idle)
             self.runtime.on_stop(dispatcher.close)
 

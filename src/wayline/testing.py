@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from wayline.profiles import process_inbox
@@ -64,6 +65,9 @@ class TimeMachine:
         self.store = store
         self.runtime = runtime
         self.clock = clock
+        #: Other things that fall due (a schedule's next occurrence): each gives the first
+        #: time after the one it is asked about, or None.
+        self.timers: list[Callable[[datetime], datetime | None]] = []
 
     @classmethod
     def for_journeys(cls, store: Store, clock: ManualClock) -> TimeMachine:
@@ -76,7 +80,10 @@ class TimeMachine:
         runtime.add("profiles", lambda: process_inbox(store, 1000), 0.01)
         runtime.add("triggers", engine.triggers.step, 0.01)
         runtime.add("worker", engine.worker.step, 0.01)
-        return cls(store, runtime, clock)
+        runtime.add("scheduler", engine.scheduler.step, 0.01)
+        machine = cls(store, runtime, clock)
+        machine.timers.append(engine.scheduler.next_due)
+        return machine
 
     def settle(self, *, limit: int = 100_000) -> int:
         """Run every loop until none finds work; returns how many steps did something."""
@@ -101,8 +108,11 @@ class TimeMachine:
         return self.store.inbox_after(cursor) == 0
 
     def next_due(self) -> datetime | None:
+        now = self.clock.now()
         with self.store.engine.connect() as conn:
-            return next_due(conn, self.clock.now())
+            found = next_due(conn, now)
+        times = [t for t in (found, *(timer(now) for timer in self.timers)) if t is not None]
+        return min(times) if times else None
 
     def advance(self, delta: timedelta | None = None, **kwargs: float) -> None:
         target = self.clock.now() + (delta if delta is not None else timedelta(**kwargs))

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from wayline.channels.base import Channel, Delivery, Outcome
+from wayline.channels.identify import IdentifyChannel
 from wayline.channels.log import LogChannel
 from wayline.channels.webhook import WebhookChannel
 from wayline.clock import Clock
@@ -33,6 +34,9 @@ log = logging.getLogger("wayline.dispatcher")
 #: how the journey worker wakes an instance that waits for a webhook's response, in the
 #: same commit, so that a crash cannot record the one without the other.
 OnSent = Callable[[Connection, OutboxMessage, Any], None]
+#: Called in the transaction that gives up on a message, with the reason (the journey
+#: instance that waits for a webhook's response goes on without it).
+OnDead = Callable[[Connection, OutboxMessage, str], None]
 
 BASE_DELAY = timedelta(seconds=5)
 MAX_DELAY = timedelta(hours=1)
@@ -49,6 +53,10 @@ def _nothing(conn: Connection, message: OutboxMessage, result: Any) -> None:
     pass
 
 
+def _nothing_dead(conn: Connection, message: OutboxMessage, error: str) -> None:
+    pass
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -58,12 +66,14 @@ class Dispatcher:
         channels: Mapping[str, Channel],
         *,
         on_sent: OnSent = _nothing,
+        on_dead: OnDead = _nothing_dead,
         rng: random.Random | None = None,
     ) -> None:
         self.outbox = OutboxStore(store)
         self.clock = clock
         self.channels = dict(channels)
         self.on_sent = on_sent
+        self.on_dead = on_dead
         self.max_attempts = settings.dispatch_max_attempts
         self.batch_size = settings.dispatch_batch_size
         self.concurrency = settings.dispatch_concurrency
@@ -134,7 +144,10 @@ class Dispatcher:
         )
 
     def _dead(self, message: OutboxMessage, reason: str) -> None:
-        if self.outbox.mark_dead(message.id, reason, attempt=message.attempts):
+        def tell(conn: Connection) -> None:
+            self.on_dead(conn, message, reason)
+
+        if self.outbox.mark_dead(message.id, reason, attempt=message.attempts, then=tell):
             log.warning("message %d is a dead letter: %s", message.id, reason)
 
     def close(self) -> None:
@@ -148,6 +161,7 @@ def standard_channels(store: Store, settings: Settings, clock: Clock) -> dict[st
     """The channels every Wayline process has."""
     return {
         "log": LogChannel(),
+        "identify": IdentifyChannel(store, clock),
         "webhook": WebhookChannel(
             store,
             clock,

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from wayline.store.journeys import JourneyStatus, JourneyStore
@@ -32,8 +32,13 @@ class CompiledJourney:
     #: Goal: event, the path its key must match (or None: the same customer), window, exit.
     goal_event: str | None = None
     goal_match_key: str | None = None
+    goal_where: dict[str, Any] | None = None
     goal_within: timedelta | None = None
     goal_exits: bool = False
+    #: ``exit_when`` event exits, in the order written: their index names their wait.
+    exits: tuple[Any, ...] = ()
+    #: A schedule entry (``at`` or ``cron``), run by the scheduler.
+    schedule: Any = None
     spec: Any = None
 
 
@@ -54,6 +59,7 @@ class Catalog:
     _versions: dict[tuple[str, str, int], CompiledJourney] = field(default_factory=dict)
     _entries: dict[tuple[str, str], list[CompiledJourney]] = field(default_factory=dict)
     _active: dict[tuple[str, str], CompiledJourney] = field(default_factory=dict)
+    _scheduled: list[tuple[CompiledJourney, datetime]] = field(default_factory=list)
     _loaded_at: float = -1.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -69,6 +75,7 @@ class Catalog:
     def _reload(self) -> None:
         entries: dict[tuple[str, str], list[CompiledJourney]] = {}
         active: dict[tuple[str, str], CompiledJourney] = {}
+        scheduled: list[tuple[CompiledJourney, datetime]] = []
         for record in self.journeys.journeys():
             if record.status is not JourneyStatus.ACTIVE:
                 continue
@@ -76,7 +83,9 @@ class Catalog:
             active[(record.workspace_id, record.journey_id)] = compiled
             if compiled.entry_event:
                 entries.setdefault((record.workspace_id, compiled.entry_event), []).append(compiled)
-        self._entries, self._active = entries, active
+            if compiled.schedule is not None:
+                scheduled.append((compiled, record.updated_at))
+        self._entries, self._active, self._scheduled = entries, active, scheduled
 
     def _fresh(self) -> None:
         with self._lock:
@@ -91,6 +100,12 @@ class Catalog:
     def active(self, workspace_id: str, journey_id: str) -> CompiledJourney | None:
         self._fresh()
         return self._active.get((workspace_id, journey_id))
+
+    def scheduled(self) -> list[tuple[CompiledJourney, datetime]]:
+        """Active journeys with a schedule entry, each with the time it last changed
+        (applied, paused, resumed): occurrences before that time do not fire."""
+        self._fresh()
+        return self._scheduled
 
     def invalidate(self) -> None:
         with self._lock:

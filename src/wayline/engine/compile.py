@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from wayline.engine.audience import audience_supported
 from wayline.engine.catalog import CompiledJourney
-from wayline.journeys.entries import ApiEntry, EventEntry
+from wayline.journeys.conditions import EventExit, SegmentCondition, leaves
+from wayline.journeys.entries import ApiEntry, EventEntry, ScheduleEntry
+from wayline.journeys.nodes import BranchNode
 from wayline.journeys.spec import Journey
 
 
@@ -35,8 +38,11 @@ def compile_journey(
         cooldown=journey.re_entry.cooldown,
         goal_event=goal.event if goal else None,
         goal_match_key=goal.match_key if goal else None,
+        goal_where=goal.where if goal else None,
         goal_within=goal.within if goal else None,
         goal_exits=bool(goal and goal.exit),
+        schedule=entry if isinstance(entry, ScheduleEntry) else None,
+        exits=tuple(c for c in journey.exit_when if isinstance(c, EventExit)),
         spec=journey,
     )
 
@@ -52,10 +58,19 @@ def _handled() -> set[str]:
 def not_yet_run(journey: Journey) -> list[str]:
     """Parts of a valid journey that the runtime does not execute yet, in words."""
     notes = []
-    if not isinstance(journey.entry, EventEntry | ApiEntry):
-        notes.append("only event and API entries enrol customers so far; this entry will not")
-    if journey.exit_when:
-        notes.append("exit_when is not applied yet")
+    entry = journey.entry
+    if not isinstance(entry, EventEntry | ApiEntry | ScheduleEntry):
+        notes.append(
+            "only event, schedule and API entries enrol customers so far; this entry will not"
+        )
+    if isinstance(entry, ScheduleEntry) and not audience_supported(entry.audience):
+        notes.append(
+            f"audience {entry.audience!r}: a schedule enrols audience all so far, not a "
+            "segment; this schedule will enrol nobody"
+        )
+    for condition in journey.exit_when:
+        if not isinstance(condition, EventExit):
+            notes.append("exit_when on a segment is not applied yet")
     handled = _handled()
     for node in journey.nodes:
         if node.type not in handled:
@@ -63,8 +78,12 @@ def not_yet_run(journey: Journey) -> list[str]:
                 f"node {node.id!r}: {node.type} is not executed yet: customers "
                 "reaching it leave with outcome failed"
             )
-        elif node.type == "goto" and getattr(node, "journey", None) is not None:
-            notes.append(f"node {node.id!r}: goto another journey is not executed yet")
-        elif node.type == "webhook" and getattr(node, "capture_as", None) is not None:
-            notes.append(f"node {node.id!r}: capture_as is not stored yet")
+        elif isinstance(node, BranchNode):
+            for option in node.branches:
+                for _, leaf in leaves(option.when):
+                    if isinstance(leaf, SegmentCondition):
+                        notes.append(
+                            f"node {node.id!r}: a branch on segment {leaf.segment!r} is not "
+                            "decided yet: customers reaching it leave with outcome failed"
+                        )
     return notes

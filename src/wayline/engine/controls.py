@@ -32,7 +32,13 @@ from wayline.engine.steps import DROPPED, POSTPONED, Draft, Transition, Visit
 from wayline.engine.timing import WEEKDAYS, next_window, zone_for
 from wayline.journeys.controls import ALL, Controls, covers
 from wayline.journeys.durations import parse_rate
-from wayline.store.controls import controls_of, customer_sent, journey_sent, journey_sent_at
+from wayline.store.controls import (
+    RECORD_CHANNEL,
+    controls_of,
+    customer_sent,
+    journey_sent,
+    journey_sent_at,
+)
 from wayline.store.journeys import Instance
 from wayline.store.outbox import NewMessage
 
@@ -141,7 +147,9 @@ class Gate:
         in_batch = sum(
             1
             for m in queued
-            if m.workspace_id == inst.workspace_id and m.journey_id == inst.journey_id
+            if m.workspace_id == inst.workspace_id
+            and m.journey_id == inst.journey_id
+            and m.channel != RECORD_CHANNEL
         )
         if stored + in_batch < limit:
             return None

@@ -94,19 +94,48 @@ def enrol_many(
                 at=now,
             )
         )
-        if journey.goal_event:
-            path = journey.goal_match_key or ""
-            value = c.key if path else c.profile_id
-            if value:
-                goals.append(
-                    Wait(
-                        instance_id=result,
-                        kind="goal",
-                        event=journey.goal_event,
-                        workspace_id=journey.workspace_id,
-                        key_path=path,
-                        key_value=value,
-                    )
-                )
+        goals.extend(listeners(journey, result, c.key, c.profile_id))
     journeys.add_waits(conn, goals)
     return results
+
+
+#: The wait kind of the ``exit_when`` condition at this index: ``exit0``, ``exit1``, …
+EXIT_PREFIX = "exit"
+
+
+def exit_index(kind: str) -> int | None:
+    """The index in ``exit_when`` of an exit wait's condition, or None for another kind."""
+    if kind.startswith(EXIT_PREFIX) and kind[len(EXIT_PREFIX) :].isdigit():
+        return int(kind[len(EXIT_PREFIX) :])
+    return None
+
+
+def listeners(journey: CompiledJourney, instance_id: int, key: str, profile_id: str) -> list[Wait]:
+    """What an instance listens for from entry to exit: its goal and its exit conditions.
+
+    An instance is found by an event through the wait index (workspace, event, key path,
+    key value): the key path is the condition's ``match_key`` and the value the instance's
+    key, or, without ``match_key``, the path is empty and the value the customer's id.
+    """
+    found: list[Wait] = []
+
+    def listen(kind: str, event: str, match_key: str | None) -> None:
+        path = match_key or ""
+        value = key if path else profile_id
+        if value:  # an instance without a key cannot match by key: it listens for nothing
+            found.append(
+                Wait(
+                    instance_id=instance_id,
+                    kind=kind,
+                    event=event,
+                    workspace_id=journey.workspace_id,
+                    key_path=path,
+                    key_value=value,
+                )
+            )
+
+    if journey.goal_event:
+        listen("goal", journey.goal_event, journey.goal_match_key)
+    for index, condition in enumerate(journey.exits):
+        listen(f"{EXIT_PREFIX}{index}", condition.event, condition.match_key)
+    return found

@@ -5,13 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
+from wayline.engine.captures import CAPTURE
+from wayline.engine.history import EventHistory, window_start
 from wayline.engine.steps import (
     BRANCHED,
     COMPLETED,
     DROPPED,
+    MOVED,
     PASSED,
     QUEUED,
     TIMED_OUT,
+    UPDATED,
     WAITING,
     Draft,
     Transition,
@@ -28,10 +34,13 @@ from wayline.events import parse_time
 from wayline.journeys.conditions import (
     AllCondition,
     AnyCondition,
+    EventCondition,
     MessageCondition,
     WhereCondition,
 )
+from wayline.journeys.durations import format_duration
 from wayline.journeys.filters import lookup, matches
+from wayline.store.traits import TraitChange
 
 #: A control (holdout) group receives nothing: its sends are dropped, and recorded.
 HOLDOUT = "holdout"
@@ -103,6 +112,12 @@ def send(v: Visit) -> Transition:
 @handles("webhook")
 def webhook(v: Visit) -> Transition:
     node = v.node
+    capture = getattr(node, "capture_as", None)
+    if v.resumed_by is not None:  # the response (or the failure) is in: go on
+        held = "kept" if v.resumed_by.get("webhook") == "answered" else "not received"
+        return Transition(
+            kind=PASSED, reason=f"response {held} as journey.{capture}", next=node.next
+        )
     scope = scope_of(v)
     payload = {
         "url": render(str(node.url), scope, v.liquid),
@@ -110,11 +125,19 @@ def webhook(v: Visit) -> Transition:
         "headers": render(dict(getattr(node, "headers", None) or {}), scope, v.liquid),
         "body": render(getattr(node, "body", None), scope, v.liquid),
     }
+    reason = f"webhook to {payload['url']} queued"
+    if capture is None:
+        return Transition(
+            kind=QUEUED,
+            reason=reason,
+            next=node.next,
+            messages=[Draft(channel="webhook", payload=payload)],
+        )
+    # held here, with nothing due, until the dispatcher records the answer (captures.py)
     return Transition(
         kind=QUEUED,
-        reason=f"webhook to {payload['url']} queued",
-        next=node.next,
-        messages=[Draft(channel="webhook", payload=payload)],
+        reason=f"{reason}; waiting for its response (journey.{capture})",
+        messages=[Draft(channel="webhook", payload={**payload, CAPTURE: capture})],
     )
 
 
@@ -122,8 +145,42 @@ def webhook(v: Visit) -> Transition:
 def goto(v: Visit) -> Transition:
     target = getattr(v.node, "node", None)
     if target is None:
-        raise ValueError("goto another journey is not supported by the runtime yet")
+        journey = v.node.journey
+        return Transition(
+            kind=MOVED, reason=f"go to journey {journey}", done=MOVED, move_to=journey
+        )
     return Transition(kind=PASSED, reason=f"go to {target}", next=target)
+
+
+@handles("update_profile")
+def update_profile(v: Visit) -> Transition:
+    node = v.node
+    values = render(dict(node.set), scope_of(v), v.liquid)
+    said = [f"{name} = {_shown(value)}" for name, value in values.items()]
+    said += [f"{name} removed" for name in node.unset]
+    return Transition(
+        kind=UPDATED,
+        reason="profile: " + ", ".join(said),
+        next=node.next,
+        profile=TraitChange(set=values, unset=list(node.unset)),
+    )
+
+
+@handles("score")
+def score(v: Visit) -> Transition:
+    node = v.node
+    sign = "+" if node.add >= 0 else "-"
+    return Transition(
+        kind=UPDATED,
+        reason=f"score: {node.trait} {sign} {abs(node.add)}",
+        next=node.next,
+        profile=TraitChange(add={node.trait: node.add}),
+    )
+
+
+def _shown(value: Any) -> str:
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 @handles("branch")
@@ -150,10 +207,25 @@ def condition_holds(when: Any, v: Visit) -> tuple[bool, str]:
     if isinstance(when, AnyCondition):
         results = [condition_holds(c, v) for c in when.any]
         return any(r for r, _ in results), "; ".join(w for _, w in results)
+    if isinstance(when, EventCondition) and v.history is not None:
+        return _did(when, v.history, v.now)
     if isinstance(when, MessageCondition):
         # engagement events (opens, clicks) arrive with the messaging channels
         return False, f"no engagement with {when.message} recorded"
     raise ValueError(f"{type(when).__name__} is not supported by the runtime yet")
+
+
+def _did(when: EventCondition, history: EventHistory, now: datetime) -> tuple[bool, str]:
+    """Whether the customer did the event (that often, in the window); ``not`` inverts."""
+    done = history.count(
+        when.event, since=window_start(now, when.within), where=when.where, enough=when.at_least
+    )
+    what = when.event + (" (filtered)" if when.where else "")
+    if when.within is not None:
+        what += f" in the last {format_duration(when.within)}"
+    held = done >= when.at_least
+    said = f"{what}: {'at least ' if held else ''}{done} of {when.at_least}"
+    return (not held if when.not_ else held), ("not: " if when.not_ else "") + said
 
 
 @handles("wait_until")

@@ -9,6 +9,7 @@ from wayline.clock import Clock
 from wayline.engine import handlers as _handlers  # noqa: F401  (registers the node handlers)
 from wayline.engine.catalog import Catalog
 from wayline.engine.compile import compile_journey
+from wayline.engine.schedules import Scheduler
 from wayline.engine.triggers import Triggers
 from wayline.engine.worker import Worker
 from wayline.store.journeys import JourneyStore
@@ -20,6 +21,7 @@ class JourneyRuntime:
     catalog: Catalog
     triggers: Triggers
     worker: Worker
+    scheduler: Scheduler
 
 
 def journey_runtime(store: SqlStore, clock: Clock, *, refresh: float = 1.0) -> JourneyRuntime:
@@ -28,4 +30,5 @@ def journey_runtime(store: SqlStore, clock: Clock, *, refresh: float = 1.0) -> J
         catalog=catalog,
         triggers=Triggers(store, catalog, clock),
         worker=Worker(store, catalog, clock),
+        scheduler=Scheduler(store, catalog, clock),
     )

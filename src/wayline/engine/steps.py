@@ -16,7 +16,9 @@ from typing import Any
 
 import liquid
 
+from wayline.engine.history import EventHistory
 from wayline.store.journeys import Instance, InstanceState
+from wayline.store.traits import TraitChange
 
 #: Step kinds recorded in the trace.
 PASSED, BRANCHED, WAITING, RESUMED, TIMED_OUT, QUEUED = (
@@ -30,6 +32,8 @@ PASSED, BRANCHED, WAITING, RESUMED, TIMED_OUT, QUEUED = (
 DROPPED, GOAL, EXITED, COMPLETED, FAILED = "dropped", "goal", "exited", "completed", "failed"
 #: A message held back by the global controls: the customer waits at the node until then.
 POSTPONED = "postponed"
+#: A node changed the customer's profile; a goto moved the customer to another journey.
+UPDATED, MOVED = "updated", "moved"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -62,6 +66,10 @@ class Transition:
     done: str | None = None
     messages: list[Draft] = field(default_factory=list)
     context: dict[str, Any] = field(default_factory=dict)
+    #: Change the customer's profile (in the worker's transaction) before going on.
+    profile: TraitChange | None = None
+    #: Enrol the customer into this journey of the workspace (and leave with ``done``).
+    move_to: str | None = None
 
     @property
     def waiting(self) -> bool:
@@ -82,6 +90,8 @@ class Visit:
     liquid: liquid.Environment
     #: The workspace's time zone, for windows in the customer's zone without one of theirs.
     workspace_zone: str = "UTC"
+    #: The customer's past events, for branch ``event`` conditions (none in simulations).
+    history: EventHistory | None = None
 
     @property
     def arriving(self) -> bool:

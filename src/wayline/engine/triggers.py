@@ -17,8 +17,8 @@ from sqlalchemy.engine import Connection
 
 from wayline.clock import Clock
 from wayline.engine.catalog import Catalog
-from wayline.engine.enrolment import Candidate, enrol_many
-from wayline.engine.steps import GOAL, RESUMED
+from wayline.engine.enrolment import Candidate, enrol_many, exit_index
+from wayline.engine.steps import EXITED, GOAL, RESUMED
 from wayline.journeys.filters import lookup, matches
 from wayline.store import schema
 from wayline.store.base import InboxEvent
@@ -27,6 +27,8 @@ from wayline.store.sql import PROFILES_CONSUMER, SqlStore
 
 TRIGGERS_CONSUMER = "triggers"
 ENTERED = "entered"
+#: The order in which one event's matches of one instance are applied (exits last).
+_ORDER = {"wait": 0, "goal": 1}
 
 
 def _key(value: Any) -> str | None:
@@ -124,8 +126,8 @@ class Triggers:
             if value is None:
                 continue
             waits = self.journeys.matching_waits(conn, event.workspace_id, name, path, [value])
-            # a wait resumes before a goal of the same instance is counted
-            for wait in sorted(waits, key=lambda w: (w.instance_id, w.kind != "wait")):
+            # a wait resumes, then a goal is counted, then an exit condition ends the journey
+            for wait in sorted(waits, key=lambda w: (w.instance_id, _ORDER.get(w.kind, 2))):
                 self._wake(conn, wait, event, payload, now, steps)
 
     def _wake(
@@ -163,6 +165,8 @@ class Triggers:
             within = compiled.goal_within
             if within is not None and event.timestamp - inst.entered_at > within:
                 return
+            if compiled.goal_where and not matches(compiled.goal_where, payload):
+                return
             self.journeys.remove_waits(conn, inst.id, ["goal"])
             inst.context["converted_at"] = now.isoformat()
             record(GOAL, f"goal reached: {event.event} ({_describe(wait)})")
@@ -170,6 +174,15 @@ class Triggers:
                 inst.state, inst.outcome, inst.wake_at = InstanceState.DONE, "goal", None
                 w = schema.journey_waits
                 conn.execute(sa.delete(w).where(w.c.instance_id == inst.id))
+            self.journeys.save(conn, inst, now)
+        elif (index := exit_index(wait.kind)) is not None and index < len(compiled.exits):
+            condition = compiled.exits[index]
+            if condition.where and not matches(condition.where, payload):
+                return
+            record(EXITED, f"exit_when: {event.event} arrived ({_describe(wait)})")
+            inst.state, inst.outcome, inst.wake_at = InstanceState.DONE, "exited", None
+            w = schema.journey_waits
+            conn.execute(sa.delete(w).where(w.c.instance_id == inst.id))
             self.journeys.save(conn, inst, now)
 
     def _entries(

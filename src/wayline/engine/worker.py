@@ -18,6 +18,8 @@ from sqlalchemy.engine import Connection
 from wayline.clock import Clock
 from wayline.engine.catalog import Catalog
 from wayline.engine.controls import Gate
+from wayline.engine.effects import change_profile, move
+from wayline.engine.history import EventHistory
 from wayline.engine.steps import FAILED, HANDLERS, Transition, Visit, message_key
 from wayline.store.journeys import (
     Instance,
@@ -30,6 +32,7 @@ from wayline.store.journeys import (
 )
 from wayline.store.outbox import NewMessage, OutboxStore
 from wayline.store.sql import SqlStore
+from wayline.store.traits import TraitError
 
 log = logging.getLogger("wayline.engine")
 
@@ -112,6 +115,7 @@ class Worker:
                 traits=traits,
                 liquid=self.liquid,
                 workspace_zone=workspace_zone,
+                history=EventHistory(conn, inst.workspace_id, inst.profile_id),
             )
             try:
                 t: Transition = handler(visit)
@@ -121,6 +125,15 @@ class Worker:
                 self._finish(conn, inst, "failed", now)
                 return
             t = self.gate.review(conn, compiled, visit, t, messages)
+            try:
+                if t.profile is not None:
+                    t.reason += change_profile(conn, inst, t.profile, traits, now, messages)
+                if t.move_to is not None:
+                    move(conn, self.journeys, self.catalog, inst, t, now, steps)
+            except TraitError as exc:
+                record(inst.node, FAILED, str(exc))
+                self._finish(conn, inst, "failed", now)
+                return
             record(inst.node, t.kind, t.reason)
             inst.context.update(t.context)
             for draft in t.messages:

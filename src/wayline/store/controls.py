@@ -85,6 +85,11 @@ def customer_sent(
     return int(conn.scalar(sa.select(sa.func.count()).select_from(o).where(*where)) or 0)
 
 
+#: The outbox channel that records a journey's profile changes (an ``identify`` call): not a
+#: message, so no send_rate counts it.
+RECORD_CHANNEL = "identify"
+
+
 def journey_sent(conn: Connection, workspace_id: str, journey_id: str, since: datetime) -> int:
     """Messages a journey queued after ``since``."""
     o = schema.outbox
@@ -92,7 +97,7 @@ def journey_sent(conn: Connection, workspace_id: str, journey_id: str, since: da
         sa.select(sa.func.count())
         .select_from(o)
         .where(o.c.workspace_id == workspace_id, o.c.journey_id == journey_id)
-        .where(o.c.created_at > since)
+        .where(o.c.created_at > since, o.c.channel != RECORD_CHANNEL)
     )
     return int(conn.scalar(query) or 0)
 
@@ -105,7 +110,7 @@ def journey_sent_at(
     query = (
         sa.select(o.c.created_at)
         .where(o.c.workspace_id == workspace_id, o.c.journey_id == journey_id)
-        .where(o.c.created_at > since)
+        .where(o.c.created_at > since, o.c.channel != RECORD_CHANNEL)
         .order_by(o.c.created_at)
         .offset(nth)
         .limit(1)

@@ -223,9 +223,17 @@ class OutboxStore:
         """
         return self._fail(message_id, OutboxState.PENDING, error, at, attempt)
 
-    def mark_dead(self, message_id: int, error: str, *, attempt: int | None = None) -> bool:
-        """Give up on a claimed message; it becomes a dead letter with this reason."""
-        return self._fail(message_id, OutboxState.DEAD, error, None, attempt)
+    def mark_dead(
+        self,
+        message_id: int,
+        error: str,
+        *,
+        attempt: int | None = None,
+        then: Callable[[Connection], None] | None = None,
+    ) -> bool:
+        """Give up on a claimed message; it becomes a dead letter with this reason.
+        ``then`` runs in the same transaction, as for :meth:`mark_sent`."""
+        return self._fail(message_id, OutboxState.DEAD, error, None, attempt, then)
 
     def _fail(
         self,
@@ -234,6 +242,7 @@ class OutboxStore:
         error: str,
         at: datetime | None,
         attempt: int | None,
+        then: Callable[[Connection], None] | None = None,
     ) -> bool:
         t = schema.outbox
         now = self.store.clock.now()
@@ -244,7 +253,10 @@ class OutboxStore:
         if at is not None:
             values["next_attempt_at"] = at
         with self.store._write() as conn:
-            return bool(conn.execute(sa.update(t).where(*where).values(**values)).rowcount)
+            done = bool(conn.execute(sa.update(t).where(*where).values(**values)).rowcount)
+            if done and then is not None:
+                then(conn)
+        return done
 
     def get(self, message_id: int) -> OutboxMessage | None:
         t = schema.outbox

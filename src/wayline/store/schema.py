@@ -212,7 +212,7 @@ journey_instances = sa.Table(
     sa.Column("node", sa.String(100), nullable=False),
     #: ready (a worker should advance it) | waiting | done
     sa.Column("state", sa.String(16), nullable=False),
-    #: completed | exited | goal | failed, once done
+    #: completed | exited | goal | failed | moved (to another journey), once done
     sa.Column("outcome", sa.String(16), nullable=True),
     #: When a worker should look at it: now for ready, the timeout for a wait, else empty.
     sa.Column("wake_at", UtcDateTime(), nullable=True),
@@ -228,7 +228,7 @@ journey_waits = sa.Table(
     "journey_waits",
     metadata,
     sa.Column("instance_id", sa.BigInteger(), primary_key=True),
-    #: wait (wait_for_event) | goal | exit (exit_when)
+    #: wait (wait_for_event) | goal | exitN (the Nth exit_when condition, from 0)
     sa.Column("kind", sa.String(8), primary_key=True),
     sa.Column("event", sa.String(255), primary_key=True),
     sa.Column("workspace_id", sa.String(40), nullable=False),
@@ -263,7 +263,8 @@ journey_steps = sa.Table(
     sa.Column("profile_id", sa.String(40), nullable=False),
     sa.Column("node", sa.String(100), nullable=False),
     #: entered | passed | branched | waiting | resumed | timed_out | queued | postponed |
-    #: dropped | goal | moved (to another version) | exited | completed | failed
+    #: dropped | updated (profile) | goal | moved (to another version or journey) | exited |
+    #: completed | failed
     sa.Column("kind", sa.String(16), nullable=False),
     #: Why, in words a person reads in a trace.
     sa.Column("reason", sa.Text(), nullable=False),
@@ -324,4 +325,26 @@ workspace_secrets = sa.Table(
     #: Kept as given: it signs, so it must be readable. Never logged, never in the API.
     sa.Column("value", sa.Text(), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+journey_schedule_runs = sa.Table(
+    "journey_schedule_runs",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    sa.Column("journey_id", sa.String(100), primary_key=True),
+    #: The occurrence: its UTC moment (ISO 8601), or for ``timezone: customer`` the local
+    #: wall time every customer enters at. Its row is what makes it fire once only.
+    sa.Column("occurrence", sa.String(40), primary_key=True),
+    #: The journey version customers enter.
+    sa.Column("version", sa.Integer(), nullable=False),
+    #: running (customers still to enrol) | done
+    sa.Column("state", sa.String(16), nullable=False),
+    #: The last profile id taken (the audience is enrolled in id order): where to go on.
+    sa.Column("cursor", sa.String(40), nullable=False),
+    sa.Column("entered", sa.Integer(), nullable=False),
+    #: Customers the re-entry policy kept out.
+    sa.Column("refused", sa.Integer(), nullable=False),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("finished_at", UtcDateTime(), nullable=True),
+    sa.Index("ix_journey_schedule_runs_state", "state"),
 )

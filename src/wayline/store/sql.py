@@ -114,6 +114,9 @@ class SqlIdentityBatch:
         self.saved = False
         #: rows this batch added to the identity tables
         self.grown = 0
+        #: the stored traits of the profiles it read, as read: a journey may change a
+        #: profile meanwhile (``update_profile``), and saving must not undo that
+        self.read_traits: dict[str, tuple[str, str]] = {}
 
     def identities(self, keys: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
         # grouped by (workspace, kind) so that each lookup is `value IN (…)` on the key
@@ -146,6 +149,7 @@ class SqlIdentityBatch:
             )
             for row in rows:
                 found[row.id] = _profile(row)
+                self.read_traits[row.id] = (row.traits, row.trait_times)
         return found
 
     def user_profiles(self, ids: set[str]) -> set[str]:
@@ -182,6 +186,7 @@ class SqlIdentityBatch:
         store = self._store
         if store._erasure_mark(conn, lock=True) != self.erasure_mark:
             raise ConsumerConflict("a customer was erased while this batch was worked out")
+        self._check_traits(conn)
         now = store.clock.now()
         created: dict[str, int] = {}
         for merge in changes.merges:
@@ -214,6 +219,31 @@ class SqlIdentityBatch:
         for workspace_id, delta in created.items():
             if delta:
                 store._bump(conn, workspace_id, "profiles", delta)
+
+    def _check_traits(self, conn: Connection) -> None:
+        """Start again when a profile this batch read has changed since (a journey wrote
+        traits): the batch writes whole profiles, so saving would undo that change.
+
+        The rows stay locked until the batch commits. A journey worker that wants to write
+        one of them waits; one that already holds an instance lock a merge of this batch
+        needs can deadlock with it, which PostgreSQL breaks by failing one of the two
+        transactions, and that one is simply tried again.
+        """
+        ids = sorted(self.read_traits)
+        p = schema.profiles
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            now = {
+                row.id: (row.traits, row.trait_times)
+                for row in conn.execute(
+                    sa.select(p.c.id, p.c.traits, p.c.trait_times)
+                    .where(p.c.id.in_(chunk))
+                    .order_by(p.c.id)
+                    .with_for_update()
+                )
+            }
+            if any(now.get(i) != self.read_traits[i] for i in chunk):
+                raise ConsumerConflict("a profile changed while this batch was worked out")
 
 
 class SqlStore:

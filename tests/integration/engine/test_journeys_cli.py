@@ -103,10 +103,11 @@ def test_apply_warns_about_parts_the_runtime_does_not_run_yet(
     path.write_text(
         JOURNEY.replace("welcome", "scored").replace(
             "    type: delay\n    duration: 2d\n    next: done",
-            "    type: score\n    trait: points\n    add: 5\n    next: done",
+            "    type: branch\n    branches:\n      - when: {segment: vip}\n        next: done\n"
+            "    default: done",
         )
     )
     result = CliRunner().invoke(app, ["journeys", "apply", str(path)])
     assert result.exit_code == 0
     assert "scored: version 1 (stored)" in result.output
-    assert "warning: node 'pause': score is not executed yet" in result.output
+    assert "warning: node 'pause': a branch on segment 'vip' is not decided yet" in result.output
