@@ -4,9 +4,9 @@ A *touch* is any event of the customer with a value for the dimension (by defaul
 UTM source, ``context.campaign.source``); a *conversion* is an event named
 ``conversion_event``, worth ``revenue`` (a numeric field). A conversion's path is the
 customer's touches since their previous conversion (within ``lookback_days`` of it, when
-given), in time order; a touch at the same moment as a conversion (the conversion event
-itself carrying the dimension) comes before it. Touches after a customer's last
-conversion form a path that did not convert.
+given), in time order, events of the same moment in the order they arrived. A conversion
+event that carries the dimension is a touch too, the last of its own path. Touches after a
+customer's last conversion form a path that did not convert.
 
 Models:
 
@@ -102,7 +102,8 @@ def touches_expr(
         "case", "ts", "seq", channel=ibis.null().cast("string"), kind=ibis.literal(1), value="value"
     )
     rows = touch.union(conv)
-    order = ibis.cumulative_window(group_by=rows.case, order_by=[rows.ts, rows.kind, rows.seq])
+    # an event that is both a touch and a conversion: the touch first, in its own path
+    order = ibis.cumulative_window(group_by=rows.case, order_by=[rows.ts, rows.seq, rows.kind])
     # The path a row belongs to: the number of conversions before it.
     rows = rows.mutate(journey=rows.kind.sum().over(order) - rows.kind)
     conversions = rows.filter(rows.kind == 1).select(

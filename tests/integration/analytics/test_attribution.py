@@ -237,3 +237,20 @@ def test_markov_agrees_with_channel_attribution(warehouse: Warehouse, scope: Sco
         # ChannelAttribution simulates the chain: within a few percent of the exact value
         assert ours[row.channel_name][0] == pytest.approx(row.total_conversions, rel=0.05)
     assert sum(v[0] for v in ours.values()) == pytest.approx(total)
+
+
+def test_a_conversion_carrying_the_channel_is_its_own_last_touch(
+    warehouse: Warehouse, scope: Scope
+) -> None:
+    order = "Order Completed"
+    load(
+        warehouse,
+        [
+            ev("u1", "Page Viewed", 0 * H, context=src("email")),
+            ev("u1", order, H, {"revenue": 5}, context=src("ads")),
+            ev("u1", order, H, {"revenue": 7}, context=src("social")),  # same moment
+        ],
+    )
+    frame = attribution(warehouse, scope, models=["first_touch", "last_touch"])
+    assert table(frame, "first_touch") == {"email": (1.0, 5.0), "social": (1.0, 7.0)}
+    assert table(frame, "last_touch") == {"ads": (1.0, 5.0), "social": (1.0, 7.0)}
