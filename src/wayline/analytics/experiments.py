@@ -24,7 +24,7 @@ from typing import Any, Final
 import pandas as pd
 import sqlalchemy as sa
 
-from wayline.analytics.fields import BadParameter
+from wayline.analytics.fields import BadParameter, UnknownJourney
 from wayline.analytics.significance import (
     probability_to_beat,
     sample_ratio_mismatch,
@@ -132,8 +132,12 @@ def experiments(
     journeys = JourneyStore(store)
     record = journeys.journey(workspace_id, journey_id)
     if record is None:
-        raise BadParameter("journey", f"no journey {journey_id!r}")
+        raise UnknownJourney(journey_id)
     spec = Journey.model_validate(journeys.spec(workspace_id, journey_id, record.version))
+    if spec.goal is None:
+        raise BadParameter(
+            "journey", f"{journey_id!r} has no goal, so its variants have no conversion to compare"
+        )
     splits = [n for n in spec.nodes if isinstance(n, SplitNode)]
     counted = {
         (a.split, a.variant): a

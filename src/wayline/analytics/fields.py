@@ -31,6 +31,13 @@ class BadParameter(WaylineError):
         self.reason = message
 
 
+class UnknownJourney(BadParameter):
+    """The journey an analysis names does not exist."""
+
+    def __init__(self, journey_id: str, parameter: str = "journey") -> None:
+        super().__init__(parameter, f"no journey {journey_id!r}")
+
+
 def check_field(path: str, parameter: str) -> str:
     """``path`` if it names an event field, else :class:`BadParameter`."""
     head, _, rest = path.partition(".")

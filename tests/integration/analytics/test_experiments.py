@@ -121,3 +121,9 @@ def test_unknown_journey_and_bad_confidence(store: Store, clock: ManualClock) ->
     with pytest.raises(BadParameter) as caught:
         experiments(store, workspace, "promo", confidence=1.5)
     assert caught.value.parameter == "confidence"
+    goalless = load_journey(
+        PROMO.replace("goal: {event: Order Completed}\n", "").replace("promo", "plain")
+    )
+    JourneyStore(store).apply(workspace, "plain", "Plain", spec_of(goalless))
+    with pytest.raises(BadParameter, match="has no goal"):
+        experiments(store, workspace, "plain")

@@ -97,7 +97,7 @@ def test_attribution(api: tuple[TestClient, dict[str, str]]) -> None:
 @pytest.mark.parametrize(
     ("path", "params", "field"),
     [
-        ("attribution", {"model": "magic"}, "models"),
+        ("attribution", {"model": "magic"}, "model"),
         ("attribution", {"markov_order": "9"}, "markov_order"),
         ("attribution", {"by": "nowhere"}, "by"),
         ("attribution", {"half_life_days": "soon"}, "half_life_days"),

@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, HTTPException, Query
 from starlette.concurrency import run_in_threadpool
 
-from wayline.analytics.fields import BadParameter, Scope
+from wayline.analytics.fields import BadParameter, Scope, UnknownJourney
 from wayline.analytics.warehouse import Warehouse, WarehouseLocked
 from wayline.api.deps import AdminWorkspace, Services, ServicesDep
 from wayline.api.responses import JSON
@@ -30,9 +30,14 @@ Activity = Annotated[
 ]
 
 
-def _bad(exc: BadParameter, not_found: str | None = None) -> JSON:
-    status = 404 if exc.parameter == not_found else 400
-    return JSON({"error": str(exc), "field": exc.parameter}, status_code=status)
+#: Python parameter → the query parameter that carries it, where they differ.
+_QUERY_NAMES = {"models": "model"}
+
+
+def _bad(exc: BadParameter, unknown_is_404: bool) -> JSON:
+    status = 404 if unknown_is_404 and isinstance(exc, UnknownJourney) else 400
+    field = _QUERY_NAMES.get(exc.parameter, exc.parameter)
+    return JSON({"error": f"{field}: {exc.reason}", "field": field}, status_code=status)
 
 
 def _warehouse(services: Services) -> Warehouse:
@@ -47,13 +52,14 @@ def _scope(workspace_id: str, since: datetime | None, until: datetime | None) ->
 
 
 async def _answer(
-    work: Callable[[], T], shape: Callable[[T], Any], not_found: str | None = None
+    work: Callable[[], T], shape: Callable[[T], Any], *, unknown_is_404: bool = False
 ) -> Any:
-    """``{"data": shape(work())}``; a bad parameter is a 400 (a 404 for ``not_found``)."""
+    """``{"data": shape(work())}``; a bad parameter is a 400 (an unknown journey in the
+    path a 404)."""
     try:
         result = await run_in_threadpool(work)
     except BadParameter as exc:
-        return _bad(exc, not_found)
+        return _bad(exc, unknown_is_404)
     return {"data": shape(result)}
 
 
@@ -128,7 +134,7 @@ async def conformance_route(
             journeys = JourneyStore(services.store)
             record = journeys.journey(workspace_id, journey or "")
             if record is None:
-                raise BadParameter("journey", f"no journey {journey!r}")
+                raise UnknownJourney(journey or "")
             spec = journeys.spec(workspace_id, record.journey_id, record.version)
             model = designed_sequence(Journey.model_validate(spec))
         result = conformance(
@@ -203,5 +209,5 @@ async def experiments_route(
             min_conversions=min_conversions,
         ),
         records,
-        not_found="journey",
+        unknown_is_404=True,
     )
