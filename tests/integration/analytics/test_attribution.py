@@ -193,7 +193,8 @@ def test_by_campaign_and_any_field(warehouse: Warehouse, scope: Scope) -> None:
 # -- ChannelAttribution -------------------------------------------------------------------
 
 
-def random_paths(seed: int) -> list[tuple[list[str], int, int]]:
+def random_paths(seed: int) -> list[tuple[list[str], int, float]]:
+    """(path, converted, revenue) of 400 customers; some channels convert better."""
     rng = random.Random(seed)
     channels = ["search", "social", "email", "display"]
     bias = {"search": 0.5, "social": 0.1, "email": 0.3, "display": 0.05}
@@ -201,42 +202,59 @@ def random_paths(seed: int) -> list[tuple[list[str], int, int]]:
     for _ in range(400):
         path = [rng.choice(channels) for _ in range(rng.randrange(1, 5))]
         converts = rng.random() < sum(bias[c] for c in set(path)) / 1.5
-        out.append((path, int(converts), int(not converts)))
+        out.append((path, int(converts), float(rng.choice([10, 50, 200])) if converts else 0.0))
     return out
 
 
 def test_markov_agrees_with_channel_attribution(warehouse: Warehouse, scope: Scope) -> None:
-    ca = pytest.importorskip("ChannelAttribution")
+    import ChannelAttribution as ca
     generated = random_paths(3)
     events = []
-    for i, (path, conv, _) in enumerate(generated):
+    for i, (path, conv, value) in enumerate(generated):
         for j, channel in enumerate(path):
             events.append(ev(f"c{i}", "Page Viewed", j * H, context=src(channel)))
         if conv:
-            events.append(ev(f"c{i}", "Order Completed", len(path) * H, {"revenue": 10}))
+            events.append(ev(f"c{i}", "Order Completed", len(path) * H, {"revenue": value}))
     load(warehouse, events)
-    ours = table(attribution(warehouse, scope, models=["markov"]), "markov")
 
-    grouped: dict[str, list[int]] = {}
-    for path, conv, null in generated:
-        counts = grouped.setdefault(">".join(path), [0, 0])
+    grouped: dict[str, list[float]] = {}
+    for path, conv, value in generated:
+        counts = grouped.setdefault(">".join(path), [0, 0, 0.0])
         counts[0] += conv
-        counts[1] += null
+        counts[1] += 1 - conv
+        counts[2] += value
     data = pd.DataFrame(
         {
             "path": list(grouped),
-            "conv": [c for c, _ in grouped.values()],
-            "null": [n for _, n in grouped.values()],
+            "conv": [int(c[0]) for c in grouped.values()],
+            "null": [int(c[1]) for c in grouped.values()],
+            "value": [c[2] for c in grouped.values()],
         }
     )
-    theirs = ca.markov_model(
-        data, "path", "conv", var_null="null", order=1, verbose=False, flg_pro=False, seed=1
-    )
-    total = data["conv"].sum()
-    for row in theirs.itertuples():
-        # ChannelAttribution simulates the chain: within a few percent of the exact value
-        assert ours[row.channel_name][0] == pytest.approx(row.total_conversions, rel=0.05)
-    assert sum(v[0] for v in ours.values()) == pytest.approx(total)
+    for order in (1, 2, 3):
+        frame = attribution(warehouse, scope, models=["markov"], markov_order=order)
+        ours = table(frame, "markov")
+        theirs = ca.markov_model(
+            data,
+            "path",
+            "conv",
+            var_value="value",
+            var_null="null",
+            order=order,
+            nsim_start=1e6,
+            conv_par=0.01,
+            verbose=False,
+            flg_pro=False,
+            seed=1,
+        )
+        assert set(ours) == set(theirs["channel_name"])
+        for row in theirs.itertuples():
+            # ChannelAttribution simulates the chain; ours is exact: within its error
+            got = ours[row.channel_name]
+            assert got[0] == pytest.approx(row.total_conversions, rel=0.05), (order, row)
+            assert got[1] == pytest.approx(row.total_conversion_value, rel=0.05), (order, row)
+        assert sum(v[0] for v in ours.values()) == pytest.approx(data["conv"].sum())
+        assert sum(v[1] for v in ours.values()) == pytest.approx(data["value"].sum())
 
 
 def test_a_conversion_carrying_the_channel_is_its_own_last_touch(
