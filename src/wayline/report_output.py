@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import sys
@@ -57,12 +58,21 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{k: plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
 
 
+def _runs(steps: list[Any]) -> list[str]:
+    """Repeated steps shown once with a count: ``A (3) → B``."""
+    out: list[str] = []
+    for step, run in itertools.groupby(steps):
+        n = len(list(run))
+        out.append(f"{step} ({n})" if n > 1 else str(step))
+    return out
+
+
 def _cell(value: Any) -> str:
     value = plain(value)
     if value is None:
         return "-"
     if isinstance(value, list):
-        return " → ".join(str(v) for v in value)
+        return " → ".join(_runs(value))
     if isinstance(value, float):
         return f"{value:,.4g}" if abs(value) < 1 else f"{value:,.2f}"
     if isinstance(value, int) and not isinstance(value, bool):

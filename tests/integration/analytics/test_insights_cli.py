@@ -71,6 +71,11 @@ def test_discovered_journey_as_json_csv_and_table(data_dir: Path) -> None:
     assert [v["variant"] for v in variants] == [["Page Viewed"], ["Page Viewed", "Order Completed"]]
 
 
+def test_the_table_shows_repeated_steps_once(data_dir: Path) -> None:
+    table = report(data_dir, "variants", "--activity", "type")
+    assert "track (2)" in table  # u1: two events
+
+
 def test_conformance(data_dir: Path) -> None:
     out = json.loads(
         report(data_dir, "conformance", "--sequence", "Page Viewed,Order Completed", "--json")
