@@ -208,6 +208,7 @@ def random_paths(seed: int) -> list[tuple[list[str], int, float]]:
 
 def test_markov_agrees_with_channel_attribution(warehouse: Warehouse, scope: Scope) -> None:
     import ChannelAttribution as ca
+
     generated = random_paths(3)
     events = []
     for i, (path, conv, value) in enumerate(generated):

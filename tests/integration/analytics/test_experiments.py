@@ -8,6 +8,7 @@ import orjson
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
 from tests.unit.journeys.example import load as load_journey
 from wayline.analytics.experiments import NOT_ENOUGH_DATA, experiments
@@ -15,7 +16,11 @@ from wayline.analytics.fields import BadParameter
 from wayline.analytics.significance import probability_to_beat, two_proportion_z_test
 from wayline.engine.compile import spec_of
 from wayline.events import parse_message
+from wayline.runtime import Role
+from wayline.server import Process
+from wayline.settings import Settings
 from wayline.store import Store, schema
+from wayline.store.base import NewWorkspace
 from wayline.store.journeys import JourneyStore
 from wayline.store.sql import SqlStore
 from wayline.testing import ManualClock, TimeMachine
@@ -38,8 +43,9 @@ nodes:
 """
 
 
-def run(store: SqlStore, clock: ManualClock, customers: int, buyers: set[int]) -> str:
-    workspace = store.create_workspace("shop").workspace.id
+def run(store: SqlStore, clock: ManualClock, customers: int, buyers: set[int]) -> NewWorkspace:
+    created = store.create_workspace("shop")
+    workspace = created.workspace.id
     journey = load_journey(PROMO)
     JourneyStore(store).apply(workspace, journey.id, "Promo", spec_of(journey))
     machine = TimeMachine.for_journeys(store, clock)
@@ -59,7 +65,7 @@ def run(store: SqlStore, clock: ManualClock, customers: int, buyers: set[int]) -
     for c in sorted(buyers):
         track(f"c{c}", "Order Completed")
     machine.settle()
-    return workspace
+    return created
 
 
 def variant_of(store: SqlStore) -> dict[str, str]:
@@ -78,7 +84,7 @@ def profile_ids(store: SqlStore, workspace: str, users: list[str]) -> list[str]:
 def test_conversion_per_variant_and_the_comparison(store: Store, clock: ManualClock) -> None:
     assert isinstance(store, SqlStore)
     buyers = set(range(0, 40, 2))  # 20 buyers among 40
-    workspace = run(store, clock, 40, buyers)
+    workspace = run(store, clock, 40, buyers).workspace.id
     assigned = variant_of(store)
     bought = set(profile_ids(store, workspace, [f"c{c}" for c in buyers]))
     expect = {
@@ -114,7 +120,7 @@ def test_conversion_per_variant_and_the_comparison(store: Store, clock: ManualCl
 
 def test_unknown_journey_and_bad_confidence(store: Store, clock: ManualClock) -> None:
     assert isinstance(store, SqlStore)
-    workspace = run(store, clock, 2, set())
+    workspace = run(store, clock, 2, set()).workspace.id
     with pytest.raises(BadParameter) as caught:
         experiments(store, workspace, "nope")
     assert caught.value.parameter == "journey"
@@ -127,3 +133,23 @@ def test_unknown_journey_and_bad_confidence(store: Store, clock: ManualClock) ->
     JourneyStore(store).apply(workspace, "plain", "Plain", spec_of(goalless))
     with pytest.raises(BadParameter, match="has no goal"):
         experiments(store, workspace, "plain")
+
+
+def test_over_http(store: Store, clock: ManualClock, settings: Settings) -> None:
+    assert isinstance(store, SqlStore)
+    created = run(store, clock, 12, {1, 2, 3})
+    process = Process(settings, {Role.API}, store=store, clock=clock)
+    admin = {"Authorization": f"Bearer {created.admin_token}"}
+    with TestClient(process.app()) as client:
+        answer = client.get("/api/v1/insights/experiments/promo", headers=admin)
+        assert answer.status_code == 200, answer.text
+        rows = {r["variant"]: r for r in answer.json()["data"]}
+        assert rows["control"]["control"] is True
+        assert rows["control"]["verdict"] is None  # the control is not compared with itself
+        assert rows["offer"]["verdict"] == "not enough data yet"
+        assert rows["offer"]["customers"] + rows["control"]["customers"] == 12
+        bad = client.get(
+            "/api/v1/insights/experiments/promo", params={"confidence": "2"}, headers=admin
+        )
+        assert bad.status_code == 400
+        assert bad.json()["field"] == "confidence"
