@@ -3,8 +3,12 @@ hand and against pm4py on the same logs, on DuckDB and PostgreSQL."""
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -234,3 +238,34 @@ def test_fitness_agrees_with_pm4py_alignments(warehouse: Warehouse, scope: Scope
     assert ours.fitting_cases / ours.cases * 100 == pytest.approx(
         theirs["percentage_of_fitting_traces"]
     )
+
+
+_ACROSS_DST = """
+import sys
+from datetime import UTC, datetime
+sys.path.insert(0, sys.argv[2])
+from tests.integration.analytics.conftest import WORKSPACE, ev, load
+from wayline.analytics.discovery import directly_follows
+from wayline.analytics.fields import Scope
+from wayline.analytics.warehouse_duckdb import DuckDBWarehouse
+
+w = DuckDBWarehouse(sys.argv[1])
+load(w, [ev("u1", "A", datetime(2026, 3, 29, 0, 30, tzinfo=UTC)),
+         ev("u1", "B", datetime(2026, 3, 29, 1, 30, tzinfo=UTC))])
+frame = directly_follows(w, Scope(workspace_id=WORKSPACE))
+print(frame.dropna()["median_seconds"].tolist())
+"""
+
+
+def test_durations_across_a_daylight_saving_change(tmp_path: Path) -> None:
+    # Paris moves its clocks at 01:00 UTC on 2026-03-29: one hour passes, not two.
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run(
+        [sys.executable, "-c", _ACROSS_DST, str(tmp_path / "w.duckdb"), str(root)],
+        env={**os.environ, "TZ": "Europe/Paris"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[3600.0]"
