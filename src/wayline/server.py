@@ -50,6 +50,7 @@ class Process:
             warehouse = open_warehouse(settings)
             loader = WarehouseLoader(self.store, warehouse, batch_size=size)
             self.services.eraser = loader
+            self.services.warehouse = warehouse
             self.runtime.add("loader", loader.step, idle)
             self.runtime.on_stop(warehouse.close)
         if self.roles & {Role.TRIGGERS, Role.WORKER}:
@@ -94,6 +95,8 @@ class Process:
                 yield
             finally:
                 self.runtime.stop()
+                if Role.LOADER not in self.roles and self.services.warehouse is not None:
+                    self.services.warehouse.close()  # opened by an analytics request
                 self.store.close()
 
         return create_app(self.services, lifespan=lifespan)

@@ -109,6 +109,11 @@ class Warehouse(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    @abstractmethod
+    def json_text(self, column: Any, keys: Sequence[str]) -> Any:
+        """An Ibis string expression: the value at ``keys`` inside a JSON column, as text
+        (numbers and booleans as their JSON text), null when absent."""
+
     def table(self, name: str = "events") -> Any:
         """An Ibis table expression over a warehouse table, to build analytics on."""
         with self._query_lock:

@@ -173,6 +173,12 @@ class DuckDBWarehouse(Warehouse):
             ).fetchall()
         return int(deleted)
 
+    def json_text(self, column: Any, keys: Sequence[str]) -> Any:
+        path = "$" + "".join('."' + k.replace("\\", "\\\\").replace('"', '\\"') + '"' for k in keys)
+        from wayline.analytics.json_functions import duckdb_json_extract_string
+
+        return duckdb_json_extract_string(column, path)
+
     def close(self) -> None:
         with self._write_lock, self._query_lock:
             self._writer.close()

@@ -154,6 +154,14 @@ class PostgresWarehouse(Warehouse):
             ).rowcount
         return int(deleted)
 
+    def json_text(self, column: Any, keys: Sequence[str]) -> Any:
+        *parents, last = keys
+        for key in parents:
+            column = column[key]
+        from wayline.analytics.json_functions import postgres_json_extract_path_text
+
+        return postgres_json_extract_path_text(column, last)
+
     def close(self) -> None:
         with self._query_lock:
             if self._ibis is not None:

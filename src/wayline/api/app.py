@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from wayline import __version__
 from wayline.api.deps import CredentialCache, Services
 from wayline.api.responses import JSON
-from wayline.api.routes import admin, controls, ingest, journeys, profiles
+from wayline.api.routes import admin, controls, ingest, insights, journeys, profiles
 from wayline.ingest import IngestError
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -56,4 +56,5 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     app.include_router(journeys.router)
     app.include_router(controls.router)
     app.include_router(admin.router)
+    app.include_router(insights.router)
     return app

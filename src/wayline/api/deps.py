@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
+import threading
 import time
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request
 
@@ -14,6 +15,9 @@ from wayline.ingest import Ingestor
 from wayline.settings import Settings
 from wayline.store.base import Credential, CredentialKind, Store
 from wayline.warehouse_port import WarehouseEraser
+
+if TYPE_CHECKING:
+    from wayline.analytics.warehouse import Warehouse
 
 
 @dataclass(kw_only=True)
@@ -25,6 +29,19 @@ class Services:
     #: Present when this process also runs the warehouse loader (so an erase can report
     #: the warehouse rows it removed at once); otherwise the loader applies it later.
     eraser: WarehouseEraser | None = None
+    #: The analytics warehouse: the loader's when this process runs it, else opened on the
+    #: first analytics request (see :meth:`analytics_warehouse`).
+    warehouse: Warehouse | None = None
+    _warehouse_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def analytics_warehouse(self) -> Warehouse:
+        """The warehouse analytics read; opened once, closed by whoever owns the process."""
+        with self._warehouse_lock:
+            if self.warehouse is None:
+                from wayline.analytics.warehouse import open_warehouse
+
+                self.warehouse = open_warehouse(self.settings)
+            return self.warehouse
 
 
 class CredentialCache:

@@ -1,0 +1,88 @@
+"""The discovered journey: what customers really do, mined from the events.
+
+* :func:`directly_follows`: the directly-follows graph (DFG) — how often one activity is
+  followed directly by another within a customer's events, and the median time between
+  them; rows with no ``source`` count the cases that start with an activity, rows with no
+  ``target`` the cases that end with one.
+* :func:`variants`: the most common sequences of activities, one per customer.
+
+Both aggregate in the warehouse; only the graph and the top variants reach Python. The
+counts are those of pm4py's ``discover_dfg`` and ``get_variants`` on the same log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ibis
+import pandas as pd
+
+from wayline.analytics.eventlog import case_window, event_log, split_path, traces
+from wayline.analytics.fields import BadParameter, Scope
+from wayline.analytics.warehouse import Warehouse
+
+
+def directly_follows_expr(warehouse: Warehouse, scope: Scope, activity: str = "event") -> Any:
+    log = event_log(warehouse, scope, activity)
+    w = case_window(log)
+    steps = log.mutate(
+        target=log.activity.lead().over(w),
+        next_ts=log.ts.lead().over(w),
+        position=ibis.row_number().over(w),
+    )
+    gap = steps.next_ts.epoch_seconds() - steps.ts.epoch_seconds()
+    follows = steps.filter(steps.target.notnull())
+    edges = follows.group_by(source=follows.activity, target=follows.target).aggregate(
+        frequency=follows.count(),
+        median_seconds=gap.median().cast("float64"),
+    )
+    null_text = ibis.null().cast("string")
+    null_seconds = ibis.null().cast("float64")
+    first = steps.filter(steps.position == 0)
+    starts = first.group_by(target=first.activity).aggregate(frequency=first.count())
+    starts = starts.select(
+        source=null_text,
+        target=starts.target,
+        frequency=starts.frequency,
+        median_seconds=null_seconds,
+    )
+    last = steps.filter(steps.target.isnull())
+    ends = last.group_by(source=last.activity).aggregate(frequency=last.count())
+    ends = ends.select(
+        source=ends.source, target=null_text, frequency=ends.frequency, median_seconds=null_seconds
+    )
+    return edges.union(starts).union(ends)
+
+
+def directly_follows(warehouse: Warehouse, scope: Scope, activity: str = "event") -> pd.DataFrame:
+    """The directly-follows graph: columns ``source``, ``target``, ``frequency``,
+    ``median_seconds``; most frequent first. ``source`` is null on the rows that count how
+    many cases start at ``target``; ``target`` null on those that count cases ending at
+    ``source``."""
+    table = warehouse.execute(directly_follows_expr(warehouse, scope, activity))
+    frame = table.to_pandas()
+    frame["frequency"] = frame["frequency"].astype("int64")
+    return frame.sort_values(
+        ["frequency", "source", "target"], ascending=[False, True, True], na_position="first"
+    ).reset_index(drop=True)
+
+
+def variants(
+    warehouse: Warehouse, scope: Scope, activity: str = "event", top: int = 10
+) -> pd.DataFrame:
+    """The ``top`` most common variants: ``variant`` (list of activities), ``cases``,
+    ``share`` of all cases, ``median_seconds`` from first to last event."""
+    if top < 1:
+        raise BadParameter("top", "must be at least 1")
+    paths = traces(event_log(warehouse, scope, activity))
+    total = warehouse.execute(paths.aggregate(all=paths.cases.sum())).to_pylist()[0]["all"]
+    ranked = paths.order_by([paths.cases.desc(), paths.path]).limit(top)
+    rows = warehouse.execute(ranked).to_pylist()
+    return pd.DataFrame(
+        {
+            "variant": [split_path(r["path"]) for r in rows],
+            "cases": pd.Series([int(r["cases"]) for r in rows], dtype="int64"),
+            "share": [int(r["cases"]) / int(total) for r in rows],
+            "median_seconds": pd.Series([r["median_seconds"] for r in rows], dtype="float64"),
+        }
+    )
