@@ -1,7 +1,7 @@
 """Journey schedules: the occurrences of schedule entries that fired, and their progress.
 
-Revision ID: 0007
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-22
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from wayline.store.schema import UtcDateTime
 
-revision = "0007"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
