@@ -60,7 +60,7 @@ class Catalog:
     _entries: dict[tuple[str, str], list[CompiledJourney]] = field(default_factory=dict)
     _active: dict[tuple[str, str], CompiledJourney] = field(default_factory=dict)
     _scheduled: list[tuple[CompiledJourney, datetime]] = field(default_factory=list)
-    _loaded_at: float = -1.0
+    _loaded_at: float = float("-inf")
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def version(self, workspace_id: str, journey_id: str, version: int) -> CompiledJourney:
@@ -109,4 +109,4 @@ class Catalog:
 
     def invalidate(self) -> None:
         with self._lock:
-            self._loaded_at = -1.0
+            self._loaded_at = float("-inf")

@@ -238,6 +238,8 @@ class JourneyStore:
 
     def __init__(self, store: SqlStore) -> None:
         self.store = store
+        #: Wait paths known to be committed (see _note_paths).
+        self._known_paths: set[tuple[str, str, str]] = set()
 
     # -- journeys and versions -----------------------------------------------------------
 
@@ -541,24 +543,45 @@ class JourneyStore:
     # -- waits ---------------------------------------------------------------------------
 
     def add_waits(self, conn: Connection, waits: Sequence[Wait]) -> None:
-        if waits:
-            w = schema.journey_waits
-            stmt = self.store._insert(w).on_conflict_do_nothing(
-                index_elements=["instance_id", "kind", "event"]
-            )
+        if not waits:
+            return
+        w = schema.journey_waits
+        stmt = self.store._insert(w).on_conflict_do_nothing(
+            index_elements=["instance_id", "kind", "event"]
+        )
+        conn.execute(
+            stmt,
+            [
+                {
+                    "instance_id": x.instance_id,
+                    "kind": x.kind,
+                    "event": x.event,
+                    "workspace_id": x.workspace_id,
+                    "key_path": x.key_path,
+                    "key_value": x.key_value,
+                }
+                for x in waits
+            ],
+        )
+        self._note_paths(conn, {(x.workspace_id, x.event, x.key_path) for x in waits})
+
+    def _note_paths(self, conn: Connection, paths: set[tuple[str, str, str]]) -> None:
+        """Make sure the trigger consumer looks these paths up (in this transaction)."""
+        new = paths - self._known_paths
+        if not new:
+            return
+        # What is committed, read apart from this transaction: a path this transaction
+        # adds is not known until it commits, so a rollback cannot leave it believed.
+        p = schema.journey_wait_paths
+        with self.store.engine.connect() as reader:
+            self._known_paths = {tuple(r) for r in reader.execute(sa.select(p))}
+        new = paths - self._known_paths
+        if new:
             conn.execute(
-                stmt,
-                [
-                    {
-                        "instance_id": x.instance_id,
-                        "kind": x.kind,
-                        "event": x.event,
-                        "workspace_id": x.workspace_id,
-                        "key_path": x.key_path,
-                        "key_value": x.key_value,
-                    }
-                    for x in waits
-                ],
+                self.store._insert(p).on_conflict_do_nothing(
+                    index_elements=["workspace_id", "event", "key_path"]
+                ),
+                [{"workspace_id": ws, "event": e, "key_path": k} for ws, e, k in sorted(new)],
             )
 
     def remove_waits(
@@ -572,11 +595,9 @@ class JourneyStore:
 
     def wait_paths(self, conn: Connection) -> dict[tuple[str, str], set[str]]:
         """(workspace, event) -> the key paths instances wait on for it."""
-        w = schema.journey_waits
+        p = schema.journey_wait_paths
         found: dict[tuple[str, str], set[str]] = {}
-        for ws, event, path in conn.execute(
-            sa.select(w.c.workspace_id, w.c.event, w.c.key_path).distinct()
-        ):
+        for ws, event, path in conn.execute(sa.select(p.c.workspace_id, p.c.event, p.c.key_path)):
             found.setdefault((ws, event), set()).add(path)
         return found
 

@@ -253,6 +253,15 @@ journey_enrolments = sa.Table(
     sa.Column("active_instance_id", sa.BigInteger(), nullable=True),
 )
 
+#: Every (workspace, event, key path) some wait has used: the trigger consumer's list of
+#: what to look up for an event. Rows are only added (a stale one costs one index probe).
+journey_wait_paths = sa.Table(
+    "journey_wait_paths",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    sa.Column("event", sa.String(255), primary_key=True),
+    sa.Column("key_path", sa.String(200), primary_key=True),
+)
 journey_steps = sa.Table(
     "journey_steps",
     metadata,
