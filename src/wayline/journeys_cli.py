@@ -14,6 +14,7 @@ import typer
 
 from wayline.cli_support import DataDir, WorkspaceOpt, choose_workspace, open_migrated, settings_for
 from wayline.errors import JourneyInvalid, JourneyNotFound, ProfileNotFound
+from wayline.simulate_cli import simulate
 
 if TYPE_CHECKING:
     from wayline.store import Store
@@ -23,6 +24,7 @@ journeys_app = typer.Typer(
     no_args_is_help=True,
     help="Journeys as code: check and apply files, pause and resume, trace a customer.",
 )
+journeys_app.command("simulate")(simulate)
 
 
 @journeys_app.command("schema")
