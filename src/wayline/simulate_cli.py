@@ -174,10 +174,13 @@ def _print(report: SimulationReport) -> None:
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=120)  # a file or a pipe: room for the node table
     console.print(
         f"[bold]{report.journey_id}[/]: simulated {report.start.isoformat()} to "
-        f"{report.end.isoformat()} over {report.events:,} stored events; nothing was sent"
+        f"{report.end.isoformat()}"
     )
+    console.print(f"{report.events:,} stored events replayed; nothing was sent")
     refused = ", ".join(f"{k} {v:,}" for k, v in report.refused.items())
     summary = Table(show_header=False, box=None)
     summary.add_column(justify="left")

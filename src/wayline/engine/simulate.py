@@ -173,7 +173,7 @@ def simulate(
                 replay.copy_customers(page)
                 for event in page:
                     replay.feed(event)
-                progress.advance(len(page))
+                    progress.advance(1)
             replay.finish(end)
             return build_report(
                 scratch,

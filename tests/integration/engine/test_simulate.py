@@ -135,6 +135,33 @@ def test_a_period_with_no_events_reports_nothing(shop: tuple[SqlStore, Workspace
     assert [n.reached for n in report.nodes] == [0] * 8
 
 
+class Recorder:
+    def __init__(self) -> None:
+        self.phases: list[tuple[str, int | None]] = []
+        self.done: dict[str, int] = {}
+
+    def phase(self, description: str, total: int | None) -> None:
+        self.phases.append((description, total))
+        self.done[description] = 0
+
+    def advance(self, amount: int) -> None:
+        self.done[self.phases[-1][0]] += amount
+
+
+def test_progress_is_told_each_phase_and_its_size(shop: tuple[SqlStore, Workspace]) -> None:
+    store, workspace = shop
+    carts = make_carts(customers=15)
+    store_history(store, workspace.id, carts)
+    journey = load_journey_text(JOURNEY, "abandoned-cart.yaml")
+    recorder = Recorder()
+    report = simulate(store, workspace, journey, START, END, progress=recorder)
+    (reading, stored), (replaying, replayed) = recorder.phases
+    assert (reading, replaying) == ("reading events", "replaying events")
+    assert stored == len(carts.messages)  # every stored event is looked at
+    assert replayed == report.events < len(carts.messages)
+    assert recorder.done == {reading: stored, replaying: replayed}
+
+
 def test_the_simulation_equals_a_real_run(store: Store, clock: ManualClock) -> None:
     """The same events, sent one by one at their times to the real engine on the manual
     clock, leave exactly the counts the simulation reports, node by node."""
