@@ -16,6 +16,7 @@ from wayline import journey_versions_cli as versions_cli
 from wayline.cli_support import DataDir, WorkspaceOpt, choose_workspace, open_migrated, settings_for
 from wayline.errors import JourneyInvalid, JourneyNotFound, ProfileNotFound
 from wayline.journey_versions_cli import Files, Json, Maps, Migrate, apply_files
+from wayline.simulate_cli import simulate
 
 if TYPE_CHECKING:
     from wayline.store import Store
@@ -25,6 +26,7 @@ journeys_app = typer.Typer(
     no_args_is_help=True,
     help="Journeys as code: check, plan and apply files, show, pause and resume, trace a customer.",
 )
+journeys_app.command("simulate")(simulate)
 
 
 @journeys_app.command("schema")
