@@ -80,6 +80,8 @@ class Visit:
     liquid: liquid.Environment
     #: The workspace's time zone, for windows in the customer's zone without one of theirs.
     workspace_zone: str = "UTC"
+    #: What the customer did with this instance's messages: send node -> {opened, clicked}.
+    engagement: dict[str, set[str]] = field(default_factory=dict)
 
     @property
     def arriving(self) -> bool:

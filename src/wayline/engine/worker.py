@@ -29,6 +29,7 @@ from wayline.store.journeys import (
     traits_of,
     workspace_zones,
 )
+from wayline.store.messages import engagement
 from wayline.store.outbox import NewMessage, OutboxStore
 from wayline.store.sql import SqlStore
 
@@ -59,6 +60,7 @@ class Worker:
                 return 0
             traits = traits_of(conn, (i.profile_id for i in instances))
             zones = workspace_zones(conn, (i.workspace_id for i in instances))
+            engaged = engagement(conn, (i.id for i in instances))
             steps: list[Step] = []
             messages: list[NewMessage] = []
             for instance in instances:
@@ -70,6 +72,7 @@ class Worker:
                     steps,
                     messages,
                     zones.get(instance.workspace_id, "UTC"),
+                    engaged.get(instance.id, {}),
                 )
             self.journeys.add_steps(conn, steps)
             self.outbox.add(conn, messages)
@@ -84,6 +87,7 @@ class Worker:
         steps: list[Step],
         messages: list[NewMessage],
         workspace_zone: str = "UTC",
+        engaged: dict[str, set[str]] | None = None,
     ) -> None:
         compiled = self.catalog.version(inst.workspace_id, inst.journey_id, inst.version)
         resumed = inst.context.pop("_resumed", None)
@@ -110,6 +114,7 @@ class Worker:
                 traits=traits,
                 liquid=self.liquid,
                 workspace_zone=workspace_zone,
+                engagement=engaged or {},
             )
             try:
                 t: Transition = handler(visit)

@@ -33,6 +33,8 @@ class OutboxState(StrEnum):
     SENT = "sent"
     #: Given up on; ``last_error`` says why. Listed as a dead letter.
     DEAD = "dead"
+    #: Not sent on purpose (the customer unsubscribed); ``last_error`` says why.
+    DROPPED = "dropped"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -220,9 +222,28 @@ class OutboxStore:
         """
         return self._fail(message_id, OutboxState.PENDING, error, at, attempt)
 
-    def mark_dead(self, message_id: int, error: str, *, attempt: int | None = None) -> bool:
+    def mark_dead(
+        self,
+        message_id: int,
+        error: str,
+        *,
+        attempt: int | None = None,
+        then: Callable[[Connection], None] | None = None,
+    ) -> bool:
         """Give up on a claimed message; it becomes a dead letter with this reason."""
-        return self._fail(message_id, OutboxState.DEAD, error, None, attempt)
+        return self._fail(message_id, OutboxState.DEAD, error, None, attempt, then)
+
+    def mark_dropped(
+        self,
+        message_id: int,
+        reason: str,
+        *,
+        attempt: int | None = None,
+        then: Callable[[Connection], None] | None = None,
+    ) -> bool:
+        """Decide not to send a claimed message (e.g. the customer unsubscribed). ``then``
+        runs in the same transaction (e.g. recording the drop in the journey trace)."""
+        return self._fail(message_id, OutboxState.DROPPED, reason, None, attempt, then)
 
     def _fail(
         self,
@@ -231,6 +252,7 @@ class OutboxStore:
         error: str,
         at: datetime | None,
         attempt: int | None,
+        then: Callable[[Connection], None] | None = None,
     ) -> bool:
         t = schema.outbox
         now = self.store.clock.now()
@@ -241,7 +263,10 @@ class OutboxStore:
         if at is not None:
             values["next_attempt_at"] = at
         with self.store._write() as conn:
-            return bool(conn.execute(sa.update(t).where(*where).values(**values)).rowcount)
+            done = bool(conn.execute(sa.update(t).where(*where).values(**values)).rowcount)
+            if done and then is not None:
+                then(conn)
+        return done
 
     def get(self, message_id: int) -> OutboxMessage | None:
         t = schema.outbox

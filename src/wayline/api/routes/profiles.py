@@ -84,6 +84,26 @@ async def get_profile_events(
     }
 
 
+@router.get("/{profile_id}/messages")
+async def get_profile_messages(
+    profile_id: str,
+    workspace_id: AdminWorkspace,
+    services: ServicesDep,
+    limit: int = Query(100, ge=1, le=1000),
+) -> dict[str, Any]:
+    """Every message to the customer, newest first: channel, template, journey, state and
+    status history (queued, sent, dropped, failed, opened, clicked, unsubscribed)."""
+    from wayline.store.messages import profile_messages
+    from wayline.store.sql import SqlStore
+
+    def load() -> list[dict[str, Any]]:
+        view = _find(services, workspace_id, profile_id)
+        assert isinstance(services.store, SqlStore)
+        return profile_messages(services.store, workspace_id, view.profile.id, limit=limit)
+
+    return {"data": await run_in_threadpool(load)}
+
+
 @router.delete("/{profile_id}")
 async def erase_profile(
     profile_id: str, workspace_id: AdminWorkspace, services: ServicesDep
