@@ -6,6 +6,7 @@ Tracking links that are forged, altered or expired get a 4xx and record nothing.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import re
 import socket
@@ -58,7 +59,8 @@ mjml: |
         <mj-column>
           <mj-text>Hi {{ profile.first_name | default: 'there' }},</mj-text>
           <mj-text>You left something worth {{ event.properties.price | money }}.</mj-text>
-          <mj-button href="https://shop.example.com/cart/{{ journey.key }}">Back to my cart</mj-button>
+          <mj-button href="https://shop.example.com/cart/{{ journey.key }}">
+            Back to my cart</mj-button>
           <mj-text><a href="{{ message.unsubscribe_url }}">Unsubscribe</a></mj-text>
         </mj-column>
       </mj-section>
@@ -79,7 +81,17 @@ class Mailbox:
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.lock = threading.Lock()
         self.port = _free_port()
+        self.controller: Controller | None = None
+
+    def start(self) -> None:
+        # a stopped controller cannot start again: a new one takes the same port
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
@@ -177,7 +189,7 @@ def shop(store: Store, clock: ManualClock, tmp_path: Any) -> Iterator[Shop]:
         spec = load_template_text(text, "t.yaml")
         templates.apply(workspace, spec.name, spec.channel, spec.as_spec())
     mailbox = Mailbox()
-    mailbox.controller.start()
+    mailbox.start()
     ChannelConfigs(store).set(
         workspace,
         "email",
@@ -213,7 +225,7 @@ def shop(store: Store, clock: ManualClock, tmp_path: Any) -> Iterator[Shop]:
             ids=itertools.count(),
         )
     dispatcher.close()
-    mailbox.controller.stop()
+    mailbox.stop()
     crm.shutdown()
     crm.server_close()
 
@@ -263,14 +275,18 @@ def test_the_journey_email_round_trip_ends_in_a_dropped_send(shop: Shop) -> None
 
     html_part = mail.get_body(preferencelist=("html",))
     text_part = mail.get_body(preferencelist=("plain",))
-    assert html_part is not None and text_part is not None
+    assert html_part is not None
+    assert text_part is not None
     html = html_part.get_content()
     text = text_part.get_content()
     # MJML became responsive HTML; Liquid filled in the customer and the event
-    assert "<mj-" not in html and "<table" in html
-    assert "Hi Ann," in html and "$30.00" in html
+    assert "<mj-" not in html
+    assert "<table" in html
+    assert "Hi Ann," in html
+    assert "$30.00" in html
     assert "Your $30.00 item is still there" in html  # the preheader
-    assert "Hi Ann," in text and "https://shop.example.com/cart/c1" in text
+    assert "Hi Ann," in text
+    assert "https://shop.example.com/cart/c1" in text
     assert "<" not in text.replace("<https", "")
     # the visible unsubscribe link, and the cart link through the click redirect
     links = _links(html)
@@ -287,7 +303,8 @@ def test_the_journey_email_round_trip_ends_in_a_dropped_send(shop: Shop) -> None
     assert (r.status_code, r.headers["content-type"]) == (200, "image/gif")
     # the page behind the visible link asks before it does anything
     page = shop.client.get(_path(unsubscribe_url))
-    assert page.status_code == 200 and "<form method='post'" in page.text
+    assert page.status_code == 200
+    assert "<form method='post'" in page.text
     r = shop.client.post(
         _path(unsubscribe_url),
         content=b"List-Unsubscribe=One-Click",
@@ -324,7 +341,7 @@ def test_the_journey_email_round_trip_ends_in_a_dropped_send(shop: Shop) -> None
     assert dropped[0][0] == "reminder"
     assert "unsubscribed" in dropped[0][1]
 
-    messages = shop.client.get(f"/api/v1/profiles/ann/messages", headers=shop.admin).json()["data"]
+    messages = shop.client.get("/api/v1/profiles/ann/messages", headers=shop.admin).json()["data"]
     emails = [m for m in messages if m["channel"] == "email"]
     assert [m["state"] for m in emails] == [OutboxState.DROPPED.value, OutboxState.SENT.value]
     assert [h["status"] for h in emails[1]["history"]] == [
@@ -334,3 +351,77 @@ def test_the_journey_email_round_trip_ends_in_a_dropped_send(shop: Shop) -> None
         "opened",
         "unsubscribed",
     ]
+
+
+def _first_mail(shop: Shop) -> tuple[EmailMessage, str]:
+    shop.send(
+        {
+            "type": "identify",
+            "userId": "ann",
+            "traits": {"email": "ann@example.com", "first_name": "Ann"},
+        }
+    )
+    _abandon(shop, "c1")
+    (mail,) = shop.mailbox.received()
+    part = mail.get_body(preferencelist=("html",))
+    assert part is not None
+    return mail, part.get_content()
+
+
+def _tamper(token: str) -> str:
+    body, _, signature = token.partition(".")
+    data = orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    data["u"] = "https://evil.example.com/"
+    forged = base64.urlsafe_b64encode(orjson.dumps(data)).rstrip(b"=").decode()
+    return f"{forged}.{signature}"
+
+
+def test_forged_altered_or_expired_links_record_nothing(shop: Shop) -> None:
+    mail, html = _first_mail(shop)
+    click = next(u for u in _links(html) if "/t/click/" in u)
+    token = _path(click).rsplit("/", 1)[1]
+    before = shop.names("ann")
+
+    altered = shop.client.get(f"/t/click/{_tamper(token)}", follow_redirects=False)
+    assert altered.status_code == 403
+    assert "evil" not in altered.headers.get("location", "")
+    assert shop.client.get("/t/click/not-a-token", follow_redirects=False).status_code == 400
+    resigned = token.rsplit(".", 1)[0] + "." + "A" * 43
+    assert shop.client.get(f"/t/click/{resigned}", follow_redirects=False).status_code == 403
+    # a click token is not an open or an unsubscribe token
+    assert shop.client.get(f"/t/open/{token}").status_code == 403
+    one_click = {"content": b"List-Unsubscribe=One-Click"}
+    assert shop.client.post(f"/t/unsubscribe/{token}", **one_click).status_code == 403  # type: ignore[arg-type]
+
+    shop.clock.advance(days=366)
+    expired = shop.client.get(_path(click), follow_redirects=False)
+    assert expired.status_code == 410
+    unsubscribe = re.fullmatch(r"<(.+)>", mail["List-Unsubscribe"])
+    assert unsubscribe is not None
+    assert shop.client.post(_path(unsubscribe.group(1)), **one_click).status_code == 410  # type: ignore[arg-type]
+
+    assert shop.names("ann") == before
+    messages = shop.client.get("/api/v1/profiles/ann/messages", headers=shop.admin).json()
+    (email,) = [m for m in messages["data"] if m["channel"] == "email"]
+    assert [h["status"] for h in email["history"]] == ["queued", "sent"]
+
+
+def test_smtp_down_then_back_delivers_exactly_once(shop: Shop) -> None:
+    shop.mailbox.stop()
+    shop.send({"type": "identify", "userId": "ann", "traits": {"email": "ann@example.com"}})
+    _abandon(shop, "c1")
+    outbox = [m for m in _outbox(shop) if m["channel"] == "email"]
+    assert outbox[0]["state"] == "pending"
+    assert outbox[0]["attempts"] >= 1
+    shop.mailbox.start()
+    shop.machine.advance(minutes=30)
+    assert len(shop.mailbox.received()) == 1
+    shop.machine.advance(hours=3)
+    assert len(shop.mailbox.received()) == 1
+    assert shop.names("ann").count("Message Sent") == 1
+
+
+def _outbox(shop: Shop) -> list[dict[str, Any]]:
+    messages = shop.client.get("/api/v1/profiles/ann/messages", headers=shop.admin).json()
+    data: list[dict[str, Any]] = messages["data"]
+    return data
