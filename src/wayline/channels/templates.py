@@ -253,6 +253,9 @@ def render_globals(traits: dict[str, Any], workspace_zone: str) -> dict[str, Any
         "locale": str(_locale(traits.get("locale"))),
         "timezone": str(traits.get("timezone") or workspace_zone or "UTC"),
         "currency": str(traits.get("currency") or "USD"),
+        # what the datetime filter reads: dates without a zone are UTC, the medium format
+        "input_timezone": "UTC",
+        "datetime_format": "medium",
     }
 
 
@@ -347,12 +350,18 @@ class _TextExtractor(HTMLParser):
             href = self.links.pop()
             if href and href.startswith(("http://", "https://")) and not self.skipping:
                 self.parts.append(f" ({href})")
-        if tag in self._BLOCK:
+        if tag in self._BLOCK and tag != "li":
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
         if not self.skipping and not self.hidden:
-            self.parts.append(" ".join(data.split()) if data.strip() else " ")
+            words = " ".join(data.split())
+            if not words:
+                self.parts.append(" ")
+                return
+            lead = " " if data[0].isspace() else ""
+            trail = " " if data[-1].isspace() else ""
+            self.parts.append(lead + words + trail)
 
 
 def html_to_text(body: str) -> str:
