@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from wayline.channels.templates import (
-    RenderError,
     Renderer,
+    RenderError,
     TemplateInvalid,
     html_to_text,
     load_template_text,
