@@ -28,6 +28,7 @@ from fastapi.testclient import TestClient
 from tests.unit.journeys.example import EXAMPLE
 from wayline.api.app import create_app
 from wayline.api.deps import Services
+from wayline.channels.base import Channel
 from wayline.channels.config import ChannelConfigs
 from wayline.channels.dispatcher import Dispatcher
 from wayline.channels.email import EmailChannel
@@ -103,7 +104,13 @@ class Mailbox:
     def received(self) -> list[EmailMessage]:
         with self.lock:
             raws = [raw for _, _, raw in self.messages]
-        return [message_from_bytes(raw, policy=policy.default) for raw in raws]  # type: ignore[misc]
+        return [_parse(raw) for raw in raws]
+
+
+def _parse(raw: bytes) -> EmailMessage:
+    mail = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(mail, EmailMessage)
+    return mail
 
 
 def _free_port() -> int:
@@ -171,7 +178,7 @@ class Shop:
         return [orjson.loads(e.payload) for e in reversed(events)]
 
     def names(self, user: str) -> list[str]:
-        return [e.get("event") for e in self.timeline(user) if e["type"] == "track"]
+        return [str(e.get("event")) for e in self.timeline(user) if e["type"] == "track"]
 
 
 @pytest.fixture
@@ -203,7 +210,7 @@ def shop(store: Store, clock: ManualClock, tmp_path: Any) -> Iterator[Shop]:
     )
     settings = Settings(data_dir=tmp_path, public_url=PUBLIC, webhook_allowed_hosts="127.0.0.1")
     tracker = Tracker(store, settings.public_url, timedelta(days=settings.tracking_token_days))
-    channels = {
+    channels: dict[str, Channel] = {
         "email": EmailChannel(store, tracker),
         "webhook": WebhookChannel(store, clock, allowed_hosts="127.0.0.1"),
     }
