@@ -9,12 +9,10 @@ from __future__ import annotations
 import base64
 import itertools
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,9 +20,9 @@ from urllib.parse import urlsplit
 
 import orjson
 import pytest
-from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 
+from tests.integration.messaging.mailbox import Mailbox
 from tests.unit.journeys.example import EXAMPLE
 from wayline.api.app import create_app
 from wayline.api.deps import Services
@@ -73,51 +71,6 @@ name: cart-discount
 subject: "10% off your cart"
 html: "<p>Use code SAVE10: <a href='https://shop.example.com/cart'>cart</a></p>"
 """
-
-
-class Mailbox:
-    """An SMTP server on 127.0.0.1 keeping every message it accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], bytes]] = []
-        self.lock = threading.Lock()
-        self.port = _free_port()
-        self.controller: Controller | None = None
-
-    def start(self) -> None:
-        # a stopped controller cannot start again: a new one takes the same port
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        with self.lock:
-            self.messages.append(
-                (envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
-            )
-        return "250 OK queued"
-
-    def received(self) -> list[EmailMessage]:
-        with self.lock:
-            raws = [raw for _, _, raw in self.messages]
-        return [_parse(raw) for raw in raws]
-
-
-def _parse(raw: bytes) -> EmailMessage:
-    mail = message_from_bytes(raw, policy=policy.default)
-    assert isinstance(mail, EmailMessage)
-    return mail
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Crm(ThreadingHTTPServer):
