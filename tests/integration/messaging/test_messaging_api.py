@@ -1,0 +1,133 @@
+"""The templates and channels API, on both stores."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from wayline.runtime import Role
+from wayline.server import Process
+from wayline.settings import Settings
+from wayline.store.base import NewWorkspace
+from wayline.testing import drain_profiles
+
+TEMPLATE = {
+    "subject": "Hi {{ profile.first_name }}",
+    "preheader": "{{ event.total | money }}",
+    "mjml": "<mjml><mj-body><mj-section><mj-column><mj-text>Hello {{ profile.first_name }}"
+    "</mj-text></mj-column></mj-section></mj-body></mjml>",
+}
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[tuple[TestClient, NewWorkspace, Process]]:
+    process = Process(settings, {Role.API})
+    process.migrate()
+    created = process.store.create_workspace("acme")
+    with TestClient(process.app()) as client:
+        yield client, created, process
+
+
+def _admin(created: NewWorkspace) -> dict[str, str]:
+    return {"Authorization": f"Bearer {created.admin_token}"}
+
+
+def test_templates_are_applied_versioned_listed_and_previewed(api: Any) -> None:
+    client, created, process = api
+    r = client.put("/api/v1/templates/welcome", json=TEMPLATE, headers=_admin(created))
+    assert (r.status_code, r.json()) == (201, {"name": "welcome", "version": 1, "created": True})
+    r = client.put("/api/v1/templates/welcome", json=TEMPLATE, headers=_admin(created))
+    assert (r.status_code, r.json()["version"]) == (200, 1)
+    changed = {**TEMPLATE, "subject": "Hello {{ profile.first_name }}"}
+    r = client.put("/api/v1/templates/welcome", json=changed, headers=_admin(created))
+    assert (r.status_code, r.json()["version"]) == (201, 2)
+    listed = client.get("/api/v1/templates", headers=_admin(created)).json()["data"]
+    assert [(t["name"], t["version"]) for t in listed] == [("welcome", 2)]
+
+    r = client.post(
+        "/v1/identify",
+        json={"userId": "ann", "traits": {"first_name": "Ann", "locale": "fr-FR"}},
+        auth=(created.write_key, ""),
+    )
+    assert r.status_code == 200
+    drain_profiles(process.store)
+    r = client.post(
+        "/api/v1/templates/welcome/preview",
+        json={"profile": "ann", "event": {"total": 12.5}},
+        headers=_admin(created),
+    )
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["subject"] == "Hello Ann"
+    assert out["preheader"] == "12,50\xa0$US"
+    assert "Hello Ann" in out["text"]
+    assert out["html"].startswith("<!doctype html>")
+
+    r = client.post(
+        "/api/v1/templates/welcome/preview", json={"profile": "ann"}, headers=_admin(created)
+    )
+    assert r.status_code == 422
+    assert r.json() == {"error": "preheader: event.total is undefined", "field": "preheader"}
+    r = client.post(
+        "/api/v1/templates/nope/preview", json={"profile": "ann"}, headers=_admin(created)
+    )
+    assert r.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"subject": "x"}, "", "exactly one body"),
+        ({"subject": "{{ a | }}", "html": "x"}, "subject", ""),
+        ({"subject": "x", "html": "x", "colour": 1}, "colour", "Extra inputs"),
+        ({"subject": "x", "html": "x", "name": "other"}, None, "differs"),
+    ],
+)
+def test_a_bad_template_is_refused_naming_the_field(
+    api: Any, body: dict[str, Any], field: str | None, message: str
+) -> None:
+    client, created, _ = api
+    r = client.put("/api/v1/templates/t", json=body, headers=_admin(created))
+    assert r.status_code == 422
+    answer = r.json()
+    assert message in answer["error"]
+    if field is not None:
+        assert (answer.get("field") or "") == field
+    assert client.get("/api/v1/templates", headers=_admin(created)).json()["data"] == []
+
+
+def test_email_settings_keep_secrets_in_and_never_show_them(api: Any) -> None:
+    client, created, _ = api
+    assert client.get("/api/v1/channels/email", headers=_admin(created)).status_code == 404
+    body = {
+        "host": "smtp.example.com",
+        "port": 465,
+        "security": "tls",
+        "username": "wl",
+        "password": "hunter2-secret",
+        "from_email": "shop@example.com",
+    }
+    r = client.put("/api/v1/channels/email", json=body, headers=_admin(created))
+    assert r.status_code == 200
+    assert "hunter2-secret" not in r.text
+    shown = client.get("/api/v1/channels/email", headers=_admin(created)).json()
+    assert shown["password_set"] is True
+    assert shown["host"] == "smtp.example.com"
+    assert "hunter2" not in str(shown)
+    # a later PUT without the password keeps it
+    r = client.put(
+        "/api/v1/channels/email",
+        json={k: v for k, v in body.items() if k != "password"},
+        headers=_admin(created),
+    )
+    assert r.json()["password_set"] is True
+    bad = client.put(
+        "/api/v1/channels/email",
+        json={**body, "from_email": "not an address"},
+        headers=_admin(created),
+    )
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "body.from_email"
