@@ -244,6 +244,7 @@ def _to_customer(message: OutboxMessage) -> bool:
 def standard_channels(store: Store, settings: Settings, clock: Clock) -> dict[str, Channel]:
     """The channels every Wayline process has."""
     from wayline.channels.email import EmailChannel
+    from wayline.channels.sms import SmsChannel
     from wayline.channels.tracking import Tracker
 
     assert isinstance(store, SqlStore)
@@ -251,6 +252,14 @@ def standard_channels(store: Store, settings: Settings, clock: Clock) -> dict[st
     return {
         "log": LogChannel(),
         "email": EmailChannel(store, tracker, timeout=settings.smtp_timeout_seconds),
+        # the provider's base URL passes the same guard as webhooks: a workspace's admin
+        # cannot point it at Wayline's own network unless it is allow-listed
+        "sms": SmsChannel(
+            store,
+            allowed_hosts=settings.webhook_allowed_hosts,
+            timeout=settings.webhook_timeout_seconds,
+            max_connections=settings.dispatch_concurrency,
+        ),
         "webhook": WebhookChannel(
             store,
             clock,

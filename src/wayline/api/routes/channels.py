@@ -11,6 +11,7 @@ from wayline.api.deps import AdminWorkspace, ServicesDep
 from wayline.channels.config import ChannelConfigs
 from wayline.channels.email import DKIM_PRIVATE_KEY, SMTP_PASSWORD, EmailSettings
 from wayline.channels.secrets import set_secret, stored_secret
+from wayline.channels.sms import SMS_AUTH_TOKEN, SmsSettings
 from wayline.store.sql import SqlStore
 
 router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
@@ -67,5 +68,50 @@ async def get_email(workspace_id: AdminWorkspace, services: ServicesDep) -> dict
         if config is None:
             raise HTTPException(404, "email is not set up for this workspace")
         return _shown(store, workspace_id, config)
+
+    return await run_in_threadpool(run)
+
+
+class SmsSetup(SmsSettings):
+    """The SMS settings, with the provider's auth token (kept apart, never shown)."""
+
+    auth_token: str | None = None
+
+
+@router.put("/sms")
+async def set_sms(
+    body: SmsSetup, workspace_id: AdminWorkspace, services: ServicesDep
+) -> dict[str, Any]:
+    """Set the workspace's SMS provider (Twilio-compatible). An auth token left out is kept."""
+    store = _store(services)
+
+    def run() -> dict[str, Any]:
+        if not (body.from_ or body.messaging_service_sid):
+            raise HTTPException(422, "from: give a sender number or a messaging_service_sid")
+        config = body.model_dump(exclude={"auth_token"}, exclude_none=True, by_alias=True)
+        if body.auth_token is not None:
+            set_secret(store, workspace_id, SMS_AUTH_TOKEN, body.auth_token)
+        ChannelConfigs(store).set(workspace_id, "sms", config)
+        return {
+            **config,
+            "auth_token_set": stored_secret(store, workspace_id, SMS_AUTH_TOKEN) is not None,
+        }
+
+    return await run_in_threadpool(run)
+
+
+@router.get("/sms")
+async def get_sms(workspace_id: AdminWorkspace, services: ServicesDep) -> dict[str, Any]:
+    """The workspace's SMS settings; the auth token only as whether it is set."""
+    store = _store(services)
+
+    def run() -> dict[str, Any]:
+        config = ChannelConfigs(store, ttl=0).get(workspace_id, "sms")
+        if config is None:
+            raise HTTPException(404, "SMS is not set up for this workspace")
+        return {
+            **config,
+            "auth_token_set": stored_secret(store, workspace_id, SMS_AUTH_TOKEN) is not None,
+        }
 
     return await run_in_threadpool(run)
