@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -32,12 +33,16 @@ class Mailbox:
     (user, password) it requires AUTH (over plain text: tests only).
     """
 
-    def __init__(self, login: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self, login: tuple[str, str] | None = None, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.messages: list[tuple[str, list[str], bytes]] = []
         self.sessions = 0
         self.lock = threading.Lock()
         self.port = free_port()
         self.login = login
+        self.tls = tls
+        self.tls_sessions = 0
         self.controller: Controller | None = None
 
     def start(self) -> None:
@@ -49,6 +54,8 @@ class Mailbox:
                 "auth_require_tls": False,
                 "authenticator": self._authenticate,
             }
+        if self.tls is not None:
+            extra.update(tls_context=self.tls, require_starttls=True)
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port, **extra)
         self.controller.start()
 
@@ -86,6 +93,8 @@ class Mailbox:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
+            if session.ssl is not None:
+                self.tls_sessions += 1
             self.messages.append(
                 (envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
             )

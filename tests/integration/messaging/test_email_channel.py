@@ -4,18 +4,23 @@ DKIM, authentication, connection reuse, transactional messages, topics, failures
 from __future__ import annotations
 
 import base64
+import ipaddress
 import itertools
 import logging
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import dkim
 import orjson
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from tests.integration.messaging.mailbox import Mailbox
 from wayline import consent
@@ -286,3 +291,81 @@ def test_smtp_login_and_a_wrong_password(
         box.stop()
     assert "s3cret-pw" not in caplog.text
     assert "wrong-pw" not in caplog.text
+
+
+def _certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, as PEM files."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_starttls_with_a_verified_certificate(
+    store: Store, clock: ManualClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = _certificate(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    box = Mailbox(tls=context)
+    box.start()
+    try:
+        # the client trusts only this certificate, through the standard variable
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        post = _post(store, clock, box, security="starttls")
+        post.queue(post.customer("ann", email="ann@example.com"))
+        post.deliver()
+        assert [r.state for r in post.rows()] == ["sent"]
+        assert box.tls_sessions == 1
+        post.dispatcher.close()
+        # a certificate the client does not trust: not sent, tried again later
+        monkeypatch.delenv("SSL_CERT_FILE")
+        other = _post_again(post)
+        other.queue(other.customer("bob", email="bob@example.com"))
+        other.deliver()
+        assert other.rows()[-1].state == "pending"
+        assert "CERTIFICATE_VERIFY_FAILED" in other.rows()[-1].last_error
+        other.dispatcher.close()
+    finally:
+        box.stop()
+    assert len(box.received()) == 1
+
+
+def _post_again(post: Post) -> Post:
+    settings = Settings(public_url="https://wl.example.com", dispatch_concurrency=1)
+    tracker = Tracker(post.store, settings.public_url, timedelta(days=30))
+    channel = EmailChannel(post.store, tracker)
+    dispatcher = Dispatcher(post.store, settings, post.clock, {"email": channel})
+    return Post(
+        store=post.store,
+        clock=post.clock,
+        workspace=post.workspace,
+        mailbox=post.mailbox,
+        dispatcher=dispatcher,
+        keys=itertools.count(100),
+    )
