@@ -131,3 +131,28 @@ def test_email_settings_keep_secrets_in_and_never_show_them(api: Any) -> None:
     )
     assert bad.status_code == 422
     assert bad.json()["field"] == "body.from_email"
+
+
+def test_sms_settings_keep_the_token_in(api: Any) -> None:
+    client, created, _ = api
+    assert client.get("/api/v1/channels/sms", headers=_admin(created)).status_code == 404
+    body = {"account_sid": "AC1", "auth_token": "tok-secret-1", "from": "+15005550006"}
+    r = client.put("/api/v1/channels/sms", json=body, headers=_admin(created))
+    assert r.status_code == 200
+    assert r.json() == {
+        "base_url": "https://api.twilio.com",
+        "account_sid": "AC1",
+        "from": "+15005550006",
+        "auth_token_set": True,
+    }
+    shown = client.get("/api/v1/channels/sms", headers=_admin(created))
+    assert "tok-secret" not in shown.text
+    no_sender = client.put(
+        "/api/v1/channels/sms", json={"account_sid": "AC1"}, headers=_admin(created)
+    )
+    assert no_sender.status_code == 422
+    bad_from = client.put(
+        "/api/v1/channels/sms", json={**body, "from": "+1 555"}, headers=_admin(created)
+    )
+    assert bad_from.status_code == 422
+    assert bad_from.json()["field"] == "body.from"
