@@ -217,19 +217,23 @@ class Tracker:
 
     # -- what customers do ---------------------------------------------------------------
 
-    def _message(self, token: Token) -> OutboxMessage:
+    def _message(self, token: Token) -> OutboxMessage | None:
+        """The message the token is from, or None when it is gone (its customer erased).
+
+        The token's customer is not compared with the message's: a customer merged into
+        another since (an anonymous visitor who signed in) keeps working links, and what
+        they do is recorded on the profile the message now belongs to.
+        """
         message = self.outbox.get(token.message_id)
-        if (
-            message is None
-            or message.workspace_id != token.workspace_id
-            or (message.profile_id or "") != token.profile_id
-        ):
-            raise TokenRejected(404, "this message is no longer known")
+        if message is None or message.workspace_id != token.workspace_id:
+            return None
         return message
 
     def opened(self, text: str) -> None:
         token = self.tokens.verify(text, Purpose.OPEN, self.store.clock.now())
         message = self._message(token)
+        if message is None:
+            return
         self._record(message, MessageEvent.OPENED, "", None)
         feedback.emit(
             self.store,
@@ -240,11 +244,14 @@ class Tracker:
         )
 
     def clicked(self, text: str) -> str:
-        """Record the click; returns where to send the customer."""
+        """Record the click; returns where to send the customer (even when the message is
+        gone: the signature proves the target was in it)."""
         token = self.tokens.verify(text, Purpose.CLICK, self.store.clock.now())
         if not token.url or not token.url.startswith(("http://", "https://")):
             raise TokenRejected(400, "this link is not valid")
         message = self._message(token)
+        if message is None:
+            return token.url
         key = hashlib.sha256(token.url.encode()).hexdigest()[:32]
         self._record(message, MessageEvent.CLICKED, key, {"url": token.url})
         feedback.emit(
@@ -259,19 +266,23 @@ class Tracker:
     def check_unsubscribe(self, text: str) -> Token:
         """The token of an unsubscribe link, checked (for the confirmation page)."""
         token = self.tokens.verify(text, Purpose.UNSUBSCRIBE, self.store.clock.now())
-        self._message(token)
+        if self._message(token) is None:
+            raise TokenRejected(404, "this message is no longer known")
         return token
 
     def unsubscribe(self, text: str, source: consent.Source) -> None:
         token = self.tokens.verify(text, Purpose.UNSUBSCRIBE, self.store.clock.now())
         message = self._message(token)
+        if message is None or message.profile_id is None:
+            raise TokenRejected(404, "this message is no longer known")
+        profile_id = message.profile_id
         now = self.store.clock.now()
 
         def choose(conn: Connection) -> None:
             consent.set_status(
                 conn,
                 workspace_id=message.workspace_id,
-                profile_id=token.profile_id,
+                profile_id=profile_id,
                 channel=message.channel,
                 topic=token.topic,
                 status=consent.Status.UNSUBSCRIBED,

@@ -7,6 +7,7 @@ import base64
 import ipaddress
 import itertools
 import logging
+import re
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -369,3 +370,38 @@ def _post_again(post: Post) -> Post:
         dispatcher=dispatcher,
         keys=itertools.count(100),
     )
+
+
+def test_links_keep_working_after_the_customer_is_merged(post: Post) -> None:
+    visitor = post.customer("v", email="visitor@example.com")
+    post.queue(visitor)
+    post.deliver()
+    (mail,) = post.mailbox.received()
+    html = mail.get_body(preferencelist=("html",))
+    assert html is not None
+    click = next(
+        u for u in re.findall(r"href=['\"]([^'\"]+)", html.get_content()) if "/click/" in u
+    )
+    unsubscribe = mail["List-Unsubscribe"].strip("<>")
+
+    # the visitor turns out to be Ann, who was known under another id: the profiles merge
+    ann = post.customer("ann", email="ann@example.com")
+    call = {"type": "alias", "userId": "ann", "previousId": "v", "messageId": "merge-1"}
+    post.store.append_events(post.workspace, [parse_message(call, received_at=post.clock.now())])
+    drain_profiles(post.store)
+    merged = post.store.find_profile(post.workspace, "v")
+    assert merged is not None
+    assert merged.profile.id == post.store.find_profile(post.workspace, "ann").profile.id  # type: ignore[union-attr]
+
+    tracker = Tracker(post.store, "https://wl.example.com", timedelta(days=30))
+    token = click.rsplit("/", 1)[1]
+    assert tracker.clicked(token) == "https://example.com/news"
+    tracker.unsubscribe(unsubscribe.rsplit("/", 1)[1], consent.Source.ONE_CLICK)
+    names = [e.get("event") for e in post.timeline("ann")]
+    assert names.count("Email Link Clicked") == 1
+    assert names.count("Unsubscribed") == 1
+    # the opt-out holds for the merged customer
+    post.queue(merged.profile.id)
+    post.deliver()
+    assert post.rows()[-1].state == "dropped"
+    assert merged.profile.id in {visitor, ann}
