@@ -134,3 +134,37 @@ def preview(
             typer.echo(out["html"])
     else:
         typer.echo(out["body"])
+
+
+@templates_app.command("test")
+def send_test_email(
+    name: str,
+    profile: Annotated[
+        str, typer.Option("--profile", help="userId, anonymousId, email or profile id")
+    ],
+    to: Annotated[str, typer.Option("--to", help="The address to send the test to")],
+    workspace: WorkspaceOpt = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Send an email template, rendered for a customer, to an address: subject prefixed
+    [Test], links not tracked, nothing recorded. Uses the workspace's email settings."""
+    from datetime import timedelta
+
+    from wayline.channels.email import EmailChannel
+    from wayline.channels.tracking import Tracker
+    from wayline.store.sql import SqlStore
+
+    settings = settings_for(data_dir)
+    store = open_migrated(settings)
+    try:
+        target = choose_workspace(store, workspace)
+        assert isinstance(store, SqlStore)
+        tracker = Tracker(store, settings.public_url, timedelta(days=1))
+        channel = EmailChannel(store, tracker, timeout=settings.smtp_timeout_seconds)
+        try:
+            out = channel.send_test(target.id, name, profile, to)
+        finally:
+            channel.close()
+    finally:
+        store.close()
+    typer.echo(f"sent to {out['to']}: {out['subject']}")

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formatdate, parseaddr
+from email.utils import formatdate, make_msgid, parseaddr
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -42,6 +42,7 @@ from wayline.channels.templates import (
     render_globals,
 )
 from wayline.channels.tracking import MessageLinks, Tracker, add_pixel, track_links
+from wayline.errors import WaylineError
 from wayline.store import schema
 from wayline.store.journeys import traits_of
 from wayline.store.outbox import OutboxMessage
@@ -65,6 +66,14 @@ DKIM_HEADERS = (
     b"mime-version",
     b"content-type",
 )
+
+
+class EmailNotSetUp(WaylineError):
+    """Email is not set up for this workspace."""
+
+
+class EmailNotSent(WaylineError):
+    """The SMTP server did not take the message."""
 
 
 class EmailSettings(BaseModel):
@@ -121,6 +130,7 @@ def compose(
     marketing: bool,
     keep: Callable[[str], bool],
     date: str,
+    track: bool = True,
 ) -> EmailMessage:
     """The MIME message: tracked HTML, plain text, and the compliance headers."""
     body, text = rendered.html, rendered.text
@@ -130,7 +140,8 @@ def compose(
         body = body + footer if index < 0 else body[:index] + footer + body[index:]
     if marketing and links.unsubscribe_url not in text:
         text = text.rstrip("\n") + f"\n\nUnsubscribe: {links.unsubscribe_url}\n"
-    body = add_pixel(track_links(body, links.click, keep), links.open_url)
+    if track:
+        body = add_pixel(track_links(body, links.click, keep), links.open_url)
     mail = EmailMessage()
     local, _, domain = settings.from_email.rpartition("@")
     mail["From"] = Address(settings.from_name or "", local, domain)
@@ -314,6 +325,54 @@ class EmailChannel:
                 "template_version": stored.version,
             }
         )
+
+    def send_test(self, workspace_id: str, name: str, customer: str, to: str) -> dict[str, Any]:
+        """Render a template strictly for a customer and send it to ``to``, marked as a
+        test: subject prefixed ``[Test]``, links not tracked, nothing recorded."""
+        from wayline.channels.preview import PREVIEW_LINKS, latest_spec, preview_scope
+
+        if not _valid_address(to):
+            raise RenderError("to", f"not an email address: {to!r}")
+        version, spec = latest_spec(self.store, workspace_id, name)
+        if spec.channel != "email":
+            raise RenderError("channel", f"{name!r} is an {spec.channel} template")
+        _, scope = preview_scope(self.store, workspace_id, customer)
+        settings = self.settings(workspace_id)
+        if settings is None:
+            raise EmailNotSetUp("email is not set up for this workspace")
+        rendered = self.renderer.email(spec, scope, strict=True)
+        rendered = RenderedEmail(
+            subject=f"[Test] {rendered.subject}",
+            preheader=rendered.preheader,
+            html=rendered.html,
+            text=rendered.text,
+        )
+        links = MessageLinks(
+            open_url=str(PREVIEW_LINKS["open_url"]),
+            unsubscribe_url=str(PREVIEW_LINKS["unsubscribe_url"]),
+            click=lambda url: url,
+        )
+        domain = settings.from_email.rpartition("@")[2]
+        mail = compose(
+            rendered,
+            settings=settings,
+            to=to,
+            message_id=make_msgid(domain=domain),
+            links=links,
+            marketing=False,
+            keep=lambda _url: True,
+            date=formatdate(self.store.clock.now().timestamp(), usegmt=True),
+            track=False,
+        )
+        data = self._signed(workspace_id, settings, wire_bytes(mail))
+        password = (
+            stored_secret(self.store, workspace_id, SMTP_PASSWORD) if settings.username else None
+        )
+        try:
+            self.smtp.send(settings, password, settings.from_email, to, data)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise EmailNotSent(_judge(exc).error) from None
+        return {"sent": True, "to": to, "subject": rendered.subject, "template_version": version}
 
     def scope(
         self, message: OutboxMessage, traits: dict[str, Any], links: MessageLinks

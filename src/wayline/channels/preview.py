@@ -22,32 +22,27 @@ class TemplateNotFound(WaylineError):
     """No template with this name in the workspace."""
 
 
-def preview(
+def preview_scope(
     store: SqlStore,
     workspace_id: str,
-    name: str,
     customer: str,
     *,
     event: dict[str, Any] | None = None,
     journey: dict[str, Any] | None = None,
-    renderer: Renderer | None = None,
-) -> dict[str, Any]:
-    """The template rendered for the customer (known by any of their ids)."""
-    stored = TemplateStore(store).latest(workspace_id, name)
-    if stored is None:
-        raise TemplateNotFound(f"no template {name!r}")
+) -> tuple[str, dict[str, Any]]:
+    """The customer's profile id, and what a template sees for them (stand-in links)."""
+    from wayline.channels.email import profile_scope
+
     view = store.find_profile(workspace_id, customer)
     if view is None:
         raise ProfileNotFound(f"no customer {customer!r}")
-    from wayline.channels.email import profile_scope
-
     traits = dict(view.profile.traits)
     users = [i.value for i in view.identities if i.kind == "user_id"]
     if users:
         traits["__user_id"] = users[0]
     workspace = store.workspace(workspace_id)
     zone = workspace.timezone if workspace else "UTC"
-    scope = {
+    return view.profile.id, {
         **render_globals(traits, zone),
         "profile": profile_scope(view.profile.id, traits),
         "event": event or {},
@@ -59,13 +54,34 @@ def preview(
             "timezone": zone,
         },
     }
-    spec = TemplateSpec.model_validate(stored.spec)
+
+
+def latest_spec(store: SqlStore, workspace_id: str, name: str) -> tuple[int, TemplateSpec]:
+    stored = TemplateStore(store).latest(workspace_id, name)
+    if stored is None:
+        raise TemplateNotFound(f"no template {name!r}")
+    return stored.version, TemplateSpec.model_validate(stored.spec)
+
+
+def preview(
+    store: SqlStore,
+    workspace_id: str,
+    name: str,
+    customer: str,
+    *,
+    event: dict[str, Any] | None = None,
+    journey: dict[str, Any] | None = None,
+    renderer: Renderer | None = None,
+) -> dict[str, Any]:
+    """The template rendered for the customer (known by any of their ids)."""
+    version, spec = latest_spec(store, workspace_id, name)
+    profile_id, scope = preview_scope(store, workspace_id, customer, event=event, journey=journey)
     renderer = renderer or Renderer()
     out: dict[str, Any] = {
         "name": name,
-        "version": stored.version,
-        "channel": stored.channel,
-        "profile_id": view.profile.id,
+        "version": version,
+        "channel": spec.channel,
+        "profile_id": profile_id,
     }
     if spec.channel == "email":
         rendered = renderer.email(spec, scope, strict=True)

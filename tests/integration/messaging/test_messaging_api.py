@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.integration.messaging.mailbox import Mailbox
 from wayline.runtime import Role
 from wayline.server import Process
 from wayline.settings import Settings
@@ -156,3 +157,53 @@ def test_sms_settings_keep_the_token_in(api: Any) -> None:
     )
     assert bad_from.status_code == 422
     assert bad_from.json()["field"] == "body.from"
+
+
+def test_a_test_send_reaches_the_given_address(api: Any) -> None:
+    client, created, process = api
+    box = Mailbox()
+    box.start()
+    try:
+        r = client.post(
+            "/api/v1/templates/welcome/test",
+            json={"to": "qa@example.com", "profile": "ann"},
+            headers=_admin(created),
+        )
+        assert r.status_code == 404
+        client.put("/api/v1/templates/welcome", json=TEMPLATE, headers=_admin(created))
+        client.post(
+            "/v1/identify",
+            json={"userId": "ann", "traits": {"first_name": "Ann"}},
+            auth=(created.write_key, ""),
+        )
+        drain_profiles(process.store)
+        send = {"to": "qa@example.com", "profile": "ann"}
+        r = client.post("/api/v1/templates/welcome/test", json=send, headers=_admin(created))
+        assert r.status_code == 409
+        email = {
+            "host": "127.0.0.1",
+            "port": box.port,
+            "security": "none",
+            "from_email": "shop@example.com",
+        }
+        client.put("/api/v1/channels/email", json=email, headers=_admin(created))
+        # strict: the event total the preheader needs is missing
+        r = client.post("/api/v1/templates/welcome/test", json=send, headers=_admin(created))
+        assert (r.status_code, r.json()["field"]) == (422, "preheader")
+        lenient = {**TEMPLATE, "preheader": "{{ event.total | default: 0 | money }}"}
+        client.put("/api/v1/templates/welcome", json=lenient, headers=_admin(created))
+        r = client.post("/api/v1/templates/welcome/test", json=send, headers=_admin(created))
+        assert r.status_code == 200, r.text
+        assert r.json()["subject"] == "[Test] Hi Ann"
+        (mail,) = box.received()
+        assert (mail["To"], mail["Subject"]) == ("qa@example.com", "[Test] Hi Ann")
+        assert mail["List-Unsubscribe"] is None
+        html = mail.get_body(preferencelist=("html",))
+        assert html is not None
+        assert "/t/" not in html.get_content()
+        box.stop()
+        r = client.post("/api/v1/templates/welcome/test", json=send, headers=_admin(created))
+        assert r.status_code == 502
+        assert r.json()["error"].startswith("not sent: ConnectionRefusedError")
+    finally:
+        box.stop()

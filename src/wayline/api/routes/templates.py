@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -108,5 +109,42 @@ async def preview_template(
         raise HTTPException(404, str(exc)) from None
     except ProfileNotFound as exc:
         raise HTTPException(404, str(exc)) from None
+    except RenderError as exc:
+        return JSON({"error": str(exc), "field": exc.field}, status_code=422)
+
+
+class SendTestRequest(BaseModel):
+    to: str = Field(description="The address to send the test to")
+    profile: str = Field(description="The customer to render it for: any of their ids")
+
+
+@router.post("/{name}/test")
+async def test_send(
+    name: str, body: SendTestRequest, workspace_id: AdminWorkspace, services: ServicesDep
+) -> JSON:
+    """Send an email template, rendered strictly for a customer, to a given address:
+    subject prefixed ``[Test]``, links not tracked, nothing recorded."""
+    from wayline.channels.email import EmailChannel, EmailNotSent, EmailNotSetUp
+    from wayline.channels.tracking import Tracker
+
+    store = _store(services)
+    settings = services.settings
+    tracker = Tracker(store, settings.public_url, timedelta(days=settings.tracking_token_days))
+
+    def run() -> dict[str, Any]:
+        channel = EmailChannel(store, tracker, timeout=settings.smtp_timeout_seconds)
+        try:
+            return channel.send_test(workspace_id, name, body.profile, body.to)
+        finally:
+            channel.close()
+
+    try:
+        return JSON(await run_in_threadpool(run))
+    except (TemplateNotFound, ProfileNotFound) as exc:
+        raise HTTPException(404, str(exc)) from None
+    except EmailNotSetUp as exc:
+        raise HTTPException(409, str(exc)) from None
+    except EmailNotSent as exc:
+        return JSON({"error": f"not sent: {exc}"}, status_code=502)
     except RenderError as exc:
         return JSON({"error": str(exc), "field": exc.field}, status_code=422)
