@@ -49,6 +49,10 @@ def _handled() -> set[str]:
     return set(HANDLERS)
 
 
+#: The channels a dispatcher delivers through (see ``channels.dispatcher.standard_channels``).
+DELIVERING_CHANNELS = frozenset({"log", "email", "sms", "webhook"})
+
+
 def not_yet_run(journey: Journey) -> list[str]:
     """Parts of a valid journey that the runtime does not execute yet, in words."""
     notes = []
@@ -71,4 +75,9 @@ def not_yet_run(journey: Journey) -> list[str]:
             notes.append(f"node {node.id!r}: goto another journey is not executed yet")
         elif node.type == "webhook" and getattr(node, "capture_as", None) is not None:
             notes.append(f"node {node.id!r}: capture_as is not stored yet")
+        elif node.type == "send" and getattr(node, "channel", "") not in DELIVERING_CHANNELS:
+            notes.append(
+                f"node {node.id!r}: the {getattr(node, 'channel', '')} channel does not deliver"
+                " yet: its messages become dead letters"
+            )
     return notes

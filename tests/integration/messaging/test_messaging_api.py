@@ -207,3 +207,34 @@ def test_a_test_send_reaches_the_given_address(api: Any) -> None:
         assert r.json()["error"].startswith("not sent: ConnectionRefusedError")
     finally:
         box.stop()
+
+
+def test_subscriptions_are_listed_and_changed(api: Any) -> None:
+    client, created, process = api
+    client.post("/v1/identify", json={"userId": "ann"}, auth=(created.write_key, ""))
+    drain_profiles(process.store)
+    url = "/api/v1/profiles/ann/subscriptions"
+    assert client.get(url, headers=_admin(created)).json() == {"data": []}
+    r = client.put(
+        url,
+        json={"channel": "email", "topic": "tips", "status": "unsubscribed"},
+        headers=_admin(created),
+    )
+    assert r.status_code == 200
+    (row,) = r.json()["data"]
+    assert (row["channel"], row["topic"], row["status"], row["source"]) == (
+        "email",
+        "tips",
+        "unsubscribed",
+        "api",
+    )
+    client.put(
+        url,
+        json={"channel": "email", "topic": "tips", "status": "subscribed"},
+        headers=_admin(created),
+    )
+    (row,) = client.get(url, headers=_admin(created)).json()["data"]
+    assert row["status"] == "subscribed"
+    bad = client.put(url, json={"channel": "fax", "status": "subscribed"}, headers=_admin(created))
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "body.channel"
