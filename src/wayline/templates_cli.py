@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -31,15 +31,28 @@ templates_app = typer.Typer(
 Paths = Annotated[list[Path], typer.Argument(help="Template files, or directories of them")]
 
 
-def _load_all(paths: list[Path]) -> list[TemplateSpec]:
-    from wayline.channels.templates import TemplateInvalid, load_template, template_files
+def _load_all(paths: list[Path]) -> tuple[list[TemplateSpec], dict[str, Any] | None]:
+    from wayline.channels.templates import (
+        TemplateInvalid,
+        load_template,
+        load_variables,
+        template_files,
+    )
 
     loaded: list[TemplateSpec] = []
     failed = False
-    files = template_files(paths)
-    if not files:
+    files, variables_file = template_files(paths)
+    if not files and variables_file is None:
         typer.echo("no template files (.yaml, .yml, .json) found", err=True)
         raise SystemExit(1)
+    variables: dict[str, Any] | None = None
+    if variables_file is not None:
+        try:
+            variables = load_variables(variables_file)
+        except TemplateInvalid as exc:
+            failed = True
+            for problem in exc.problems:
+                typer.echo(str(problem))
     for path in files:
         try:
             loaded.append(load_template(path))
@@ -49,26 +62,30 @@ def _load_all(paths: list[Path]) -> list[TemplateSpec]:
                 typer.echo(str(problem))
     if failed:
         raise SystemExit(1)
-    return loaded
+    return loaded, variables
 
 
 @templates_app.command("validate")
 def validate(paths: Paths) -> None:
     """Check template files: Liquid syntax, required fields. Exits 1 on any problem."""
-    for spec in _load_all(paths):
+    loaded, variables = _load_all(paths)
+    for spec in loaded:
         typer.echo(f"{spec.name}: ok")
+    if variables is not None:
+        typer.echo(f"variables: ok ({len(variables)})")
 
 
 @templates_app.command("apply")
 def apply(paths: Paths, workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
-    """Store each template as a new version when it changed; sends use the latest.
+    """Store each template as a new version when it changed; sends use the latest. A
+    directory's variables.yaml replaces the workspace variables (workspace.NAME).
 
     Every file is checked first: if any is invalid, nothing is applied.
     """
     from wayline.store.sql import SqlStore
-    from wayline.store.templates import TemplateStore
+    from wayline.store.templates import TemplateStore, VariableStore
 
-    loaded = _load_all(paths)
+    loaded, variables = _load_all(paths)
     store = open_migrated(settings_for(data_dir))
     try:
         target = choose_workspace(store, workspace)
@@ -77,6 +94,9 @@ def apply(paths: Paths, workspace: WorkspaceOpt = None, data_dir: DataDir = None
         for spec in loaded:
             version, created = templates.apply(target.id, spec.name, spec.channel, spec.as_spec())
             typer.echo(f"{spec.name}: version {version} ({'stored' if created else 'unchanged'})")
+        if variables is not None:
+            VariableStore(store).replace(target.id, variables)
+            typer.echo(f"variables: {len(variables)} set")
     finally:
         store.close()
 

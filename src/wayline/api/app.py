@@ -56,6 +56,7 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     app.include_router(journeys.router)
     app.include_router(admin.router)
     app.include_router(templates.router)
+    app.include_router(templates.variables_router)
     app.include_router(channels.router)
     app.include_router(tracking.router)
     return app

@@ -6,7 +6,7 @@ crash repeats as few deliveries as possible. Failures that may pass are retried 
 exponential backoff and full jitter; the others, and messages out of attempts, go to the
 dead letters with their reason.
 
-Messages of ``send`` nodes (they name a template) are the customer's messages: unless
+Messages of ``send`` nodes through email and SMS are the customer's messages: unless
 transactional, one to a customer who unsubscribed is dropped before it reaches the
 channel, and the drop is written into the journey trace. Their outcomes also go onto the
 customer's timeline (``Message Sent``, ``Message Failed``) and into the message's status
@@ -236,9 +236,15 @@ class Dispatcher:
             channel.close()
 
 
+#: The channels that reach customers: their messages are checked against consent and
+#: their outcomes go onto the customer's timeline (``log`` only logs, for simulations).
+CUSTOMER_CHANNELS = frozenset({"email", "sms"})
+
+
 def _to_customer(message: OutboxMessage) -> bool:
-    """A message of a ``send`` node (it names a template), as opposed to a webhook call."""
-    return "template" in message.payload
+    """A message of a ``send`` node (it names a template) to a customer, as opposed to a
+    webhook call or a logged message."""
+    return message.channel in CUSTOMER_CHANNELS and "template" in message.payload
 
 
 def standard_channels(store: Store, settings: Settings, clock: Clock) -> dict[str, Channel]:

@@ -40,6 +40,7 @@ from wayline.channels.templates import (
     RenderError,
     TemplateSpec,
     render_globals,
+    workspace_scope,
 )
 from wayline.channels.tracking import MessageLinks, Tracker, add_pixel, track_links
 from wayline.errors import WaylineError
@@ -47,7 +48,7 @@ from wayline.store import schema
 from wayline.store.journeys import traits_of
 from wayline.store.outbox import OutboxMessage
 from wayline.store.sql import SqlStore
-from wayline.store.templates import TemplateStore
+from wayline.store.templates import TemplateStore, VariableStore
 
 log = logging.getLogger("wayline.channels.email")
 
@@ -265,6 +266,7 @@ class EmailChannel:
         self.tracker = tracker
         self.configs = ChannelConfigs(store)
         self.templates = TemplateStore(store)
+        self.variables = VariableStore(store)
         self.renderer = renderer or Renderer()
         self.smtp = SmtpConnections(timeout)
 
@@ -392,11 +394,12 @@ class EmailChannel:
                 "unsubscribe_url": links.unsubscribe_url,
                 "open_url": links.open_url,
             },
-            "workspace": {
-                "id": message.workspace_id,
-                "name": workspace.name if workspace else "",
-                "timezone": zone,
-            },
+            "workspace": workspace_scope(
+                message.workspace_id,
+                workspace.name if workspace else "",
+                zone,
+                self.variables.get(message.workspace_id),
+            ),
         }
 
     def _recipient(self, profile_id: str) -> tuple[dict[str, Any] | None, str | None]:

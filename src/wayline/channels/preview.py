@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from wayline.channels.templates import Renderer, TemplateSpec, render_globals
+from wayline.channels.templates import Renderer, TemplateSpec, render_globals, workspace_scope
 from wayline.errors import ProfileNotFound, WaylineError
 from wayline.store.sql import SqlStore
-from wayline.store.templates import TemplateStore
+from wayline.store.templates import TemplateStore, VariableStore
 
 #: Stand-ins for the links of a real message.
 PREVIEW_LINKS = {
@@ -48,11 +48,12 @@ def preview_scope(
         "event": event or {},
         "journey": journey or {},
         "message": PREVIEW_LINKS,
-        "workspace": {
-            "id": workspace_id,
-            "name": workspace.name if workspace else "",
-            "timezone": zone,
-        },
+        "workspace": workspace_scope(
+            workspace_id,
+            workspace.name if workspace else "",
+            zone,
+            VariableStore(store, ttl=0).get(workspace_id),
+        ),
     }
 
 

@@ -33,7 +33,7 @@ from wayline.store import schema
 from wayline.store.journeys import traits_of
 from wayline.store.outbox import OutboxMessage
 from wayline.store.sql import SqlStore
-from wayline.store.templates import TemplateStore
+from wayline.store.templates import TemplateStore, VariableStore
 
 #: The name of the auth token in ``workspace_secrets``.
 SMS_AUTH_TOKEN = "sms_auth_token"
@@ -113,6 +113,7 @@ class SmsChannel:
         self.store = store
         self.configs = ChannelConfigs(store)
         self.templates = TemplateStore(store)
+        self.variables = VariableStore(store)
         self.renderer = renderer or Renderer()
         self.timeout = timeout
         limits = httpx.Limits(
@@ -148,7 +149,7 @@ class SmsChannel:
         if to is None:
             return Delivery.permanent(f"not a valid phone number: {number!r}")
         from wayline.channels.email import profile_scope
-        from wayline.channels.templates import render_globals
+        from wayline.channels.templates import render_globals, workspace_scope
 
         workspace = self.store.workspace(message.workspace_id)
         queued = dict(message.payload.get("scope") or {})
@@ -158,6 +159,12 @@ class SmsChannel:
             "journey": queued.get("journey", {"id": message.journey_id}),
             "event": queued.get("event", {}),
             "message": {"id": message.id},
+            "workspace": workspace_scope(
+                message.workspace_id,
+                workspace.name if workspace else "",
+                workspace.timezone if workspace else "UTC",
+                self.variables.get(message.workspace_id),
+            ),
         }
         try:
             body = self.renderer.sms(TemplateSpec.model_validate(stored.spec), scope, strict=False)

@@ -190,17 +190,91 @@ def load_template(path: Path) -> TemplateSpec:
     return load_template_text(text, str(path), default_name=path.stem)
 
 
-def template_files(paths: list[Path]) -> list[Path]:
-    """The template files among these paths (a directory stands for its YAML/JSON files)."""
+#: The file of a templates directory that holds the workspace variables.
+VARIABLES_STEM = "variables"
+_VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+#: Names templates see on ``workspace`` that variables may not take.
+RESERVED_VARIABLES = frozenset({"id", "name", "timezone"})
+
+
+def template_files(paths: list[Path]) -> tuple[list[Path], Path | None]:
+    """The template files among these paths (a directory stands for its YAML/JSON files),
+    and the directory's ``variables.yaml`` if there is one."""
     found: list[Path] = []
+    variables: Path | None = None
     for path in paths:
         if path.is_dir():
-            found.extend(
-                sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
-            )
+            for p in sorted(path.iterdir()):
+                if p.suffix not in (".yaml", ".yml", ".json"):
+                    continue
+                if p.stem == VARIABLES_STEM:
+                    variables = p
+                else:
+                    found.append(p)
+        elif path.stem == VARIABLES_STEM:
+            variables = path
         else:
             found.append(path)
-    return found
+    return found, variables
+
+
+def check_variables(data: Any, name: str, source: Source | None = None) -> dict[str, Any]:
+    """``{"variables": {NAME: value, …}}`` as the workspace's variables."""
+
+    def fail(loc: tuple[str | int, ...], message: str) -> TemplateInvalid:
+        pos = source.position(loc) if source is not None else None
+        return TemplateInvalid(
+            [
+                Problem(
+                    file=name,
+                    line=pos.line if pos else None,
+                    column=pos.column if pos else None,
+                    path=".".join(str(p) for p in loc),
+                    message=message,
+                )
+            ]
+        )
+
+    if not isinstance(data, dict) or set(data) != {"variables"}:
+        raise fail((), "a variables file has one key, variables, holding NAME: value pairs")
+    variables = data["variables"]
+    if not isinstance(variables, dict):
+        raise fail(("variables",), "must be a mapping of NAME: value")
+    for key in variables:
+        if not isinstance(key, str) or not _VARIABLE_NAME.match(key):
+            raise fail(
+                ("variables", str(key)), "a name is letters, digits and _, not first a digit"
+            )
+        if key in RESERVED_VARIABLES:
+            raise fail(("variables", key), f"{key!r} is reserved: workspace.{key} is built in")
+    return dict(variables)
+
+
+def load_variables(path: Path) -> dict[str, Any]:
+    try:
+        source = parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TemplateInvalid([Problem(file=str(path), message=f"cannot read: {exc}")]) from None
+    except SourceError as exc:
+        pos = exc.position
+        raise TemplateInvalid(
+            [
+                Problem(
+                    file=str(path),
+                    line=pos.line if pos else None,
+                    column=pos.column if pos else None,
+                    message=exc.message.replace("a journey is", "a variables file is"),
+                )
+            ]
+        ) from None
+    return check_variables(source.data, str(path), source)
+
+
+def workspace_scope(
+    workspace_id: str, name: str, zone: str, variables: dict[str, Any]
+) -> dict[str, Any]:
+    """What templates see as ``workspace``: its variables, and its id, name and zone."""
+    return {**variables, "id": workspace_id, "name": name, "timezone": zone}
 
 
 def _first_line(exc: Exception) -> str:

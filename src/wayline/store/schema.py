@@ -327,6 +327,17 @@ message_templates = sa.Table(
     sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 
+workspace_variables = sa.Table(
+    "workspace_variables",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    #: Seen by templates as ``workspace.NAME``.
+    sa.Column("name", sa.String(100), primary_key=True),
+    #: JSON: any value (text, number, list, object).
+    sa.Column("value", sa.Text(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
 channel_configs = sa.Table(
     "channel_configs",
     metadata,

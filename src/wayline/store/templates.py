@@ -4,6 +4,8 @@ template stores its next version, and sends use the latest."""
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -102,3 +104,53 @@ class TemplateStore:
         )
         with self.store.engine.connect() as conn:
             return [StoredTemplate.from_row(r) for r in conn.execute(query)]
+
+
+class VariableStore:
+    """The workspace's template variables (``workspace.NAME``), read with a short cache."""
+
+    def __init__(self, store: SqlStore, ttl: float = 10.0) -> None:
+        self.store = store
+        self.ttl = ttl
+        self._cache: dict[str, tuple[dict[str, Any], float]] = {}
+        self._lock = threading.Lock()
+
+    def replace(self, workspace_id: str, variables: dict[str, Any]) -> None:
+        """Make these the workspace's variables (those not given are removed)."""
+        t = schema.workspace_variables
+        now = self.store.clock.now()
+        with self.store._write() as conn:
+            conn.execute(sa.delete(t).where(t.c.workspace_id == workspace_id))
+            if variables:
+                conn.execute(
+                    sa.insert(t),
+                    [
+                        {
+                            "workspace_id": workspace_id,
+                            "name": name,
+                            "value": orjson.dumps(value).decode(),
+                            "updated_at": now,
+                        }
+                        for name, value in variables.items()
+                    ],
+                )
+        with self._lock:
+            self._cache.pop(workspace_id, None)
+
+    def get(self, workspace_id: str) -> dict[str, Any]:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(workspace_id)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        t = schema.workspace_variables
+        with self.store.engine.connect() as conn:
+            found = {
+                name: orjson.loads(value)
+                for name, value in conn.execute(
+                    sa.select(t.c.name, t.c.value).where(t.c.workspace_id == workspace_id)
+                )
+            }
+        with self._lock:
+            self._cache[workspace_id] = (found, now + self.ttl)
+        return found

@@ -36,7 +36,7 @@ from wayline.settings import Settings
 from wayline.store import Store
 from wayline.store.outbox import NewMessage, OutboxState, OutboxStore
 from wayline.store.sql import SqlStore
-from wayline.store.templates import TemplateStore
+from wayline.store.templates import TemplateStore, VariableStore
 from wayline.testing import ManualClock, drain_profiles
 
 NEWS = """\
@@ -405,3 +405,20 @@ def test_links_keep_working_after_the_customer_is_merged(post: Post) -> None:
     post.deliver()
     assert post.rows()[-1].state == "dropped"
     assert merged.profile.id in {visitor, ann}
+
+
+def test_templates_see_the_workspace_variables(post: Post) -> None:
+    VariableStore(post.store).replace(post.workspace, {"brand": "Acme"})
+    spec = load_template_text(
+        "name: news\n"
+        "subject: '{{ workspace.brand }} news for {{ workspace.name }}'\n"
+        "html: '<p>x</p>'\n",
+        "news.yaml",
+    )
+    TemplateStore(post.store).apply(post.workspace, spec.name, spec.channel, spec.as_spec())
+    post.queue(post.customer("ann", email="ann@example.com"))
+    post.deliver()
+    (mail,) = post.mailbox.received()
+    assert mail["Subject"] == "Acme news for news"
+    (row,) = post.rows()
+    assert orjson.loads(row.result)["template_version"] == 2

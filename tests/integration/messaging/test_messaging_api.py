@@ -238,3 +238,17 @@ def test_subscriptions_are_listed_and_changed(api: Any) -> None:
     bad = client.put(url, json={"channel": "fax", "status": "subscribed"}, headers=_admin(created))
     assert bad.status_code == 422
     assert bad.json()["field"] == "body.channel"
+
+
+def test_workspace_variables_are_replaced_and_read(api: Any) -> None:
+    client, created, _ = api
+    url = "/api/v1/variables"
+    assert client.get(url, headers=_admin(created)).json() == {"variables": {}}
+    r = client.put(url, json={"variables": {"brand": "Acme", "n": 3}}, headers=_admin(created))
+    assert r.status_code == 200
+    r = client.put(url, json={"variables": {"brand": "Acme2"}}, headers=_admin(created))
+    assert client.get(url, headers=_admin(created)).json() == {"variables": {"brand": "Acme2"}}
+    bad = client.put(url, json={"variables": {"9lives": 1}}, headers=_admin(created))
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "variables.9lives"
+    assert client.put(url, json={"brand": 1}, headers=_admin(created)).status_code == 422

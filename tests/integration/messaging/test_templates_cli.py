@@ -131,3 +131,33 @@ def test_preview_errors_are_one_line(
         ["templates", "preview", "cart-reminder", "--profile", "zed"], monkeypatch, capsys
     )
     assert (code, err) == (1, "error: no customer 'zed'\n")
+
+
+def test_a_directorys_variables_file_sets_the_workspace_variables(
+    cli: CliRunner, tmp_path: Path, database_url: str
+) -> None:
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "help.yaml").write_text(
+        "subject: 'Help from {{ workspace.brand }}'\n"
+        "html: '<p>Write to {{ workspace.support_email }} ({{ workspace.name }})</p>'\n"
+    )
+    (folder / "variables.yaml").write_text(
+        "variables:\n  brand: Acme\n  support_email: help@acme.example\n"
+    )
+    result = cli.invoke(app, ["templates", "apply", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert result.output == "help: version 1 (stored)\nvariables: 2 set\n"
+    _identify(database_url, "ann", email="ann@example.com")
+    shown = cli.invoke(app, ["templates", "preview", "help", "--profile", "ann"])
+    assert shown.output == ("Subject: Help from Acme\n\nWrite to help@acme.example (shop)\n"), (
+        shown.output
+    )
+
+    (folder / "variables.yaml").write_text("variables:\n  name: Other\n")
+    refused = cli.invoke(app, ["templates", "apply", str(folder)])
+    assert refused.exit_code == 1
+    assert refused.output == (
+        f"{folder / 'variables.yaml'}:2:3: variables.name: "
+        "'name' is reserved: workspace.name is built in\n"
+    )

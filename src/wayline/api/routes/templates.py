@@ -148,3 +148,36 @@ async def test_send(
         return JSON({"error": f"not sent: {exc}"}, status_code=502)
     except RenderError as exc:
         return JSON({"error": str(exc), "field": exc.field}, status_code=422)
+
+
+variables_router = APIRouter(prefix="/api/v1/variables", tags=["templates"])
+
+
+@variables_router.get("")
+async def get_variables(workspace_id: AdminWorkspace, services: ServicesDep) -> dict[str, Any]:
+    """The workspace variables templates see as ``workspace.NAME``."""
+    from wayline.store.templates import VariableStore
+
+    store = VariableStore(_store(services), ttl=0)
+    return {"variables": await run_in_threadpool(store.get, workspace_id)}
+
+
+@variables_router.put("")
+async def set_variables(
+    request: Request, workspace_id: AdminWorkspace, services: ServicesDep
+) -> JSON:
+    """Replace the workspace variables: ``{"variables": {"support_email": "…"}}``."""
+    from wayline.channels.templates import check_variables
+    from wayline.store.templates import VariableStore
+
+    try:
+        body = orjson.loads(await request.body())
+        variables = check_variables(body, "<api>")
+    except orjson.JSONDecodeError as exc:
+        raise HTTPException(400, f"malformed JSON: {exc}") from None
+    except TemplateInvalid as exc:
+        first = exc.problems[0]
+        field = first.path or "variables"
+        return JSON({"error": f"{field}: {first.message}", "field": field}, status_code=422)
+    await run_in_threadpool(VariableStore(_store(services)).replace, workspace_id, variables)
+    return JSON({"variables": variables})

@@ -1,4 +1,4 @@
-"""Messaging: templates, channel settings, subscriptions, message status history.
+"""Messaging: templates, variables, channel settings, subscriptions, message history.
 
 Revision ID: 0005
 Revises: 0002
@@ -28,6 +28,13 @@ def upgrade() -> None:
         sa.Column("spec", sa.Text(), nullable=False),
         sa.Column("digest", sa.String(64), nullable=False),
         sa.Column("created_at", UtcDateTime(), nullable=False),
+    )
+    op.create_table(
+        "workspace_variables",
+        sa.Column("workspace_id", sa.String(40), primary_key=True),
+        sa.Column("name", sa.String(100), primary_key=True),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("updated_at", UtcDateTime(), nullable=False),
     )
     op.create_table(
         "channel_configs",
@@ -67,5 +74,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("message_events", "subscriptions", "channel_configs", "message_templates"):
+    for table in (
+        "message_events",
+        "subscriptions",
+        "channel_configs",
+        "workspace_variables",
+        "message_templates",
+    ):
         op.drop_table(table)
