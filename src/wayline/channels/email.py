@@ -419,6 +419,8 @@ class EmailChannel:
                     .order_by(t.c.first_seen)
                     .limit(1)
                 )
+        if address is not None and not _valid_address(address):
+            return traits, None  # never a header made of what the customer typed
         return traits, address
 
     def _signed(self, workspace_id: str, settings: EmailSettings, data: bytes) -> bytes:
