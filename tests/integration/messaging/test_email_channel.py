@@ -422,3 +422,12 @@ def test_templates_see_the_workspace_variables(post: Post) -> None:
     assert mail["Subject"] == "Acme news for news"
     (row,) = post.rows()
     assert orjson.loads(row.result)["template_version"] == 2
+
+
+def test_an_address_with_a_header_smuggled_in_is_not_used(post: Post) -> None:
+    sly = post.customer("sly", email="sly@example.com\r\nBcc: all@example.com")
+    post.queue(sly)
+    post.deliver()
+    (row,) = post.rows()
+    assert (row.state, row.last_error) == ("dead", "the customer has no email address")
+    assert post.mailbox.received() == []
