@@ -385,3 +385,29 @@ def _outbox(shop: Shop) -> list[dict[str, Any]]:
     messages = shop.client.get("/api/v1/profiles/ann/messages", headers=shop.admin).json()
     data: list[dict[str, Any]] = messages["data"]
     return data
+
+
+def test_the_visible_link_unsubscribes_after_one_click_on_its_page(shop: Shop) -> None:
+    mail, html = _first_mail(shop)
+    link = next(u for u in _links(html) if "/t/unsubscribe/" in u)
+    assert f"<{link}>" == mail["List-Unsubscribe"]
+    page = shop.client.get(_path(link))
+    assert page.status_code == 200
+    assert "Unsubscribed" not in shop.names("ann")  # opening the page changes nothing
+    r = shop.client.post(
+        _path(link),
+        content=b"confirm=yes",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 200
+    assert "You are unsubscribed" in r.text
+    (event,) = [e for e in shop.timeline("ann") if e.get("event") == "Unsubscribed"]
+    assert event["properties"]["source"] == "link"
+    subscriptions = shop.client.get("/api/v1/profiles/ann/subscriptions", headers=shop.admin)
+    (row,) = subscriptions.json()["data"]
+    assert (row["channel"], row["topic"], row["status"], row["source"]) == (
+        "email",
+        "*",
+        "unsubscribed",
+        "link",
+    )
