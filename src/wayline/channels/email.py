@@ -16,12 +16,9 @@ are permanent (an authentication failure is tried again: it is fixed by configur
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import smtplib
-import ssl
-import threading
 from collections.abc import Callable
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -34,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from wayline.channels.base import Delivery
 from wayline.channels.config import ChannelConfigs
 from wayline.channels.secrets import stored_secret
+from wayline.channels.smtp import SmtpConnections, judge, wire_bytes
 from wayline.channels.templates import (
     RenderedEmail,
     Renderer,
@@ -160,99 +158,6 @@ def compose(
     return mail
 
 
-class SmtpConnections:
-    """One reusable SMTP connection per thread and server."""
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self._local = threading.local()
-        self._all: list[smtplib.SMTP] = []
-        self._lock = threading.Lock()
-
-    def _open(self, settings: EmailSettings, password: str | None) -> smtplib.SMTP:
-        smtp: smtplib.SMTP
-        if settings.security == "tls":
-            smtp = smtplib.SMTP_SSL(
-                settings.host,
-                settings.port,
-                timeout=self.timeout,
-                context=ssl.create_default_context(),
-            )
-        else:
-            smtp = smtplib.SMTP(settings.host, settings.port, timeout=self.timeout)
-        try:
-            smtp.ehlo()
-            if settings.security == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
-                smtp.ehlo()
-            if settings.username:
-                smtp.login(settings.username, password or "")
-        except BaseException:
-            smtp.close()
-            raise
-        with self._lock:
-            self._all.append(smtp)
-        return smtp
-
-    def send(
-        self, settings: EmailSettings, password: str | None, sender: str, to: str, data: bytes
-    ) -> None:
-        key = (settings.host, settings.port, settings.security, settings.username)
-        held: dict[Any, smtplib.SMTP] = self._local.__dict__.setdefault("held", {})
-        for fresh in (False, True):
-            smtp = held.get(key)
-            if smtp is None or fresh:
-                if smtp is not None:
-                    self._drop(smtp)
-                smtp = held[key] = self._open(settings, password)
-            try:
-                smtp.sendmail(sender, [to], data)
-                return
-            except smtplib.SMTPServerDisconnected:
-                held.pop(key, None)
-                self._drop(smtp)
-                if fresh:
-                    raise
-            except (smtplib.SMTPException, OSError):
-                # the conversation may be in any state: start the next one afresh
-                held.pop(key, None)
-                self._drop(smtp)
-                raise
-
-    def _drop(self, smtp: smtplib.SMTP) -> None:
-        with self._lock:
-            if smtp in self._all:
-                self._all.remove(smtp)
-        with contextlib.suppress(OSError):
-            smtp.close()
-
-    def close(self) -> None:
-        with self._lock:
-            every, self._all = self._all, []
-        for smtp in every:
-            try:
-                smtp.quit()
-            except (smtplib.SMTPException, OSError):
-                smtp.close()
-
-
-def _judge(exc: Exception) -> Delivery:
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        code, text = next(iter(exc.recipients.values()), (550, b"refused"))
-        error = f"recipient refused: {code} {_text(text)}"
-        return Delivery.permanent(error) if code >= 500 else Delivery.transient(error)
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return Delivery.transient(f"SMTP authentication failed: {exc.smtp_code}")
-    if isinstance(exc, smtplib.SMTPResponseException):
-        error = f"SMTP {exc.smtp_code} {_text(exc.smtp_error)}"
-        return Delivery.permanent(error) if exc.smtp_code >= 500 else Delivery.transient(error)
-    return Delivery.transient(f"{type(exc).__name__}: {exc}".rstrip(": "))
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode(errors="replace") if isinstance(value, bytes) else value
-
-
 class EmailChannel:
     def __init__(
         self,
@@ -317,7 +222,7 @@ class EmailChannel:
         try:
             self.smtp.send(settings, password, settings.from_email, address, data)
         except (smtplib.SMTPException, OSError) as exc:
-            return _judge(exc)
+            return judge(exc)
         return Delivery.ok(
             {
                 "to": address,
@@ -373,7 +278,7 @@ class EmailChannel:
         try:
             self.smtp.send(settings, password, settings.from_email, to, data)
         except (smtplib.SMTPException, OSError) as exc:
-            raise EmailNotSent(_judge(exc).error) from None
+            raise EmailNotSent(judge(exc).error) from None
         return {"sent": True, "to": to, "subject": rendered.subject, "template_version": version}
 
     def scope(
@@ -448,8 +353,3 @@ class EmailChannel:
 def profile_scope(profile_id: str, traits: dict[str, Any]) -> dict[str, Any]:
     shown = {k: v for k, v in traits.items() if not k.startswith("__")}
     return {"id": profile_id, "user_id": traits.get("__user_id"), "traits": shown, **shown}
-
-
-def wire_bytes(mail: EmailMessage) -> bytes:
-    """The message as SMTP carries it: CRLF line ends (smtplib sends bytes as they are)."""
-    return mail.as_bytes(policy=mail.policy.clone(linesep="\r\n"))
