@@ -232,6 +232,10 @@ def test_the_journey_email_round_trip_ends_in_a_dropped_send(shop: Shop) -> None
     assert unsubscribe is not None
     unsubscribe_url = unsubscribe.group(1)
     assert unsubscribe_url.startswith(f"{PUBLIC}/t/unsubscribe/")
+    # as written on the wire: the link itself, not an encoded word, on one line
+    (raw,) = shop.mailbox.raw()
+    assert f"\r\nList-Unsubscribe: <{unsubscribe_url}>\r\n".encode() in raw
+    assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in raw
 
     html_part = mail.get_body(preferencelist=("html",))
     text_part = mail.get_body(preferencelist=("plain",))

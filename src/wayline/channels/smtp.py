@@ -110,5 +110,8 @@ def _text(value: bytes | str) -> str:
 
 
 def wire_bytes(mail: EmailMessage) -> bytes:
-    """The message as SMTP carries it: CRLF line ends (smtplib sends bytes as they are)."""
-    return mail.as_bytes(policy=mail.policy.clone(linesep="\r\n"))
+    """The message as SMTP carries it: CRLF line ends (smtplib sends bytes as they are),
+    and header lines up to RFC 5322's 998 characters. With the 78 of the default policy, a
+    long link in ``List-Unsubscribe`` would be written as an encoded word
+    (``=?utf-8?q?…``), which mailbox providers do not read as a link."""
+    return mail.as_bytes(policy=mail.policy.clone(linesep="\r\n", max_line_length=998))
