@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from html.parser import HTMLParser
@@ -30,7 +31,7 @@ from typing import Any, Literal
 
 import mjml
 from babel import Locale, UnknownLocaleError, numbers
-from liquid import Environment, StrictDefaultUndefined, Undefined
+from liquid import BoundTemplate, Environment, StrictDefaultUndefined, Undefined
 from liquid.exceptions import LiquidError
 from liquid.extra import DateTime
 from pydantic import Field, ValidationError, model_validator
@@ -334,20 +335,33 @@ def render_globals(traits: dict[str, Any], workspace_zone: str) -> dict[str, Any
 
 
 class Renderer:
-    """Renders templates. Safe for several threads: Liquid environments hold no render state."""
+    """Renders templates. Safe for several threads: parsed templates hold no render state."""
 
     def __init__(self) -> None:
         self.strict = Environment(undefined=StrictDefaultUndefined)
         self.lenient = Environment(undefined=Undefined)
         for env in (self.strict, self.lenient):
             _add_filters(env)
+        self._cache: dict[tuple[str, bool], BoundTemplate] = {}
+        self._lock = threading.Lock()
 
     def text(self, field: str, source: str, scope: dict[str, Any], *, strict: bool) -> str:
-        env = self.strict if strict else self.lenient
         try:
-            return env.from_string(source).render(**scope)
+            return self._parsed(source, strict).render(**scope)
         except LiquidError as exc:
             raise RenderError(field, _first_line(exc)) from None
+
+    def _parsed(self, source: str, strict: bool) -> BoundTemplate:
+        """Parsing costs more than rendering: each text is parsed once per renderer."""
+        key = (source, strict)
+        found = self._cache.get(key)
+        if found is None:
+            found = (self.strict if strict else self.lenient).from_string(source)
+            with self._lock:
+                if len(self._cache) >= 512:
+                    self._cache.clear()
+                self._cache[key] = found
+        return found
 
     def email(self, spec: TemplateSpec, scope: dict[str, Any], *, strict: bool) -> RenderedEmail:
         subject = " ".join(self.text("subject", spec.subject or "", scope, strict=strict).split())
