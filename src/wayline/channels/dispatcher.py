@@ -80,9 +80,10 @@ class Dispatcher:
         self.batch_size = settings.dispatch_batch_size
         self.concurrency = settings.dispatch_concurrency
         # The claim must outlast the batch: every wave of deliveries may take up to a
-        # request's timeout for connecting, sending and reading.
+        # request's (or an SMTP command's) timeout for connecting, sending and reading.
         waves = math.ceil(self.batch_size / self.concurrency)
-        self.lease = timedelta(seconds=60 + 3 * settings.webhook_timeout_seconds * waves)
+        slowest = max(settings.webhook_timeout_seconds, settings.smtp_timeout_seconds)
+        self.lease = timedelta(seconds=60 + 3 * slowest * waves)
         self._rng = rng or random.Random()
         self._pool: ThreadPoolExecutor | None = None
 
