@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     #: Outbox messages a dispatcher claims at once, and how many it delivers in parallel.
     dispatch_batch_size: int = Field(default=100, ge=1)
     dispatch_concurrency: int = Field(default=16, ge=1)
+    #: The address customers' browsers and mail providers reach this Wayline at: the
+    #: base of the open, click and unsubscribe links in messages.
+    public_url: str = "http://localhost:8000"
+    #: How long the links in a message work (opens, clicks, unsubscribes), in days.
+    tracking_token_days: int = Field(default=365, ge=1)
+    #: Seconds an SMTP server may take to connect and to answer each command.
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

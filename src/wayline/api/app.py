@@ -12,7 +12,17 @@ from starlette.exceptions import HTTPException
 from wayline import __version__
 from wayline.api.deps import CredentialCache, Services
 from wayline.api.responses import JSON
-from wayline.api.routes import admin, controls, ingest, insights, journeys, profiles
+from wayline.api.routes import (
+    admin,
+    channels,
+    controls,
+    ingest,
+    insights,
+    journeys,
+    profiles,
+    templates,
+    tracking,
+)
 from wayline.ingest import IngestError
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -57,4 +67,8 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     app.include_router(controls.router)
     app.include_router(admin.router)
     app.include_router(insights.router)
+    app.include_router(templates.router)
+    app.include_router(templates.variables_router)
+    app.include_router(channels.router)
+    app.include_router(tracking.router)
     return app

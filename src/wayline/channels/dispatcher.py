@@ -5,6 +5,12 @@ pool with no transaction open, and records each outcome as soon as it is known, 
 crash repeats as few deliveries as possible. Failures that may pass are retried with
 exponential backoff and full jitter; the others, and messages out of attempts, go to the
 dead letters with their reason.
+
+Messages of ``send`` nodes through email and SMS are the customer's messages: unless
+transactional, one to a customer who unsubscribed is dropped before it reaches the
+channel, and the drop is written into the journey trace. Their outcomes also go onto the
+customer's timeline (``Message Sent``, ``Message Failed``) and into the message's status
+history.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from wayline import consent
+from wayline.channels import feedback
 from wayline.channels.base import Channel, Delivery, Outcome
 from wayline.channels.identify import IdentifyChannel
 from wayline.channels.log import LogChannel
@@ -26,7 +34,10 @@ from wayline.channels.webhook import WebhookChannel
 from wayline.clock import Clock
 from wayline.settings import Settings
 from wayline.store.base import Store
+from wayline.store.journeys import JourneyStore, Step
+from wayline.store.messages import MessageEvent, record
 from wayline.store.outbox import OutboxMessage, OutboxStore
+from wayline.store.sql import SqlStore
 
 log = logging.getLogger("wayline.dispatcher")
 
@@ -70,6 +81,7 @@ class Dispatcher:
         rng: random.Random | None = None,
     ) -> None:
         self.outbox = OutboxStore(store)
+        self.store = self.outbox.store
         self.clock = clock
         self.channels = dict(channels)
         self.on_sent = on_sent
@@ -78,9 +90,10 @@ class Dispatcher:
         self.batch_size = settings.dispatch_batch_size
         self.concurrency = settings.dispatch_concurrency
         # The claim must outlast the batch: every wave of deliveries may take up to a
-        # request's timeout for connecting, sending and reading.
+        # request's (or an SMTP command's) timeout for connecting, sending and reading.
         waves = math.ceil(self.batch_size / self.concurrency)
-        self.lease = timedelta(seconds=60 + 3 * settings.webhook_timeout_seconds * waves)
+        slowest = max(settings.webhook_timeout_seconds, settings.smtp_timeout_seconds)
+        self.lease = timedelta(seconds=60 + 3 * slowest * waves)
         self._rng = rng or random.Random()
         self._pool: ThreadPoolExecutor | None = None
 
@@ -107,6 +120,10 @@ class Dispatcher:
             # claims that lapsed count too: a message that keeps killing its dispatcher stops
             self._dead(message, f"no outcome after {message.attempts - 1} attempts")
             return
+        reason = self._blocked(message)
+        if reason is not None:
+            self._drop(message, reason)
+            return
         try:
             delivery = channel.deliver(message)
         except Exception as exc:  # a channel's bug must not stop the batch
@@ -117,8 +134,27 @@ class Dispatcher:
     def record(self, message: OutboxMessage, delivery: Delivery) -> None:
         if delivery.outcome is Outcome.OK:
             result = delivery.result
+            customer = _to_customer(message)
+            if customer:
+                feedback.emit(
+                    self.store,
+                    message,
+                    feedback.MESSAGE_SENT,
+                    f"sent-{message.id}",
+                    feedback.message_properties(message),
+                )
 
             def wake(conn: Connection) -> None:
+                if customer:
+                    detail = result if isinstance(result, dict) else None
+                    record(
+                        self.store,
+                        conn,
+                        message,
+                        MessageEvent.SENT,
+                        self.clock.now(),
+                        detail=detail,
+                    )
                 self.on_sent(conn, message, result)
 
             if not self.outbox.mark_sent(message.id, result, then=wake):
@@ -144,11 +180,66 @@ class Dispatcher:
         )
 
     def _dead(self, message: OutboxMessage, reason: str) -> None:
-        def tell(conn: Connection) -> None:
-            self.on_dead(conn, message, reason)
+        customer = _to_customer(message)
+        if customer:
+            feedback.emit(
+                self.store,
+                message,
+                feedback.MESSAGE_FAILED,
+                f"failed-{message.id}",
+                feedback.message_properties(message, error=reason[:500]),
+            )
 
-        if self.outbox.mark_dead(message.id, reason, attempt=message.attempts, then=tell):
+        def history(conn: Connection) -> None:
+            self.on_dead(conn, message, reason)
+            if customer:
+                record(
+                    self.store,
+                    conn,
+                    message,
+                    MessageEvent.FAILED,
+                    self.clock.now(),
+                    detail={"error": reason},
+                )
+
+        if self.outbox.mark_dead(message.id, reason, attempt=message.attempts, then=history):
             log.warning("message %d is a dead letter: %s", message.id, reason)
+
+    def _blocked(self, message: OutboxMessage) -> str | None:
+        """Why this message may not go to its customer now (consent), or None."""
+        payload = message.payload
+        if not _to_customer(message) or payload.get("transactional") or not message.profile_id:
+            return None
+        with self.store.engine.connect() as conn:
+            return consent.blocked(
+                conn,
+                message.workspace_id,
+                message.profile_id,
+                message.channel,
+                payload.get("topic"),
+            )
+
+    def _drop(self, message: OutboxMessage, reason: str) -> None:
+        now = self.clock.now()
+
+        def trace(conn: Connection) -> None:
+            if message.instance_id is not None and message.journey_id and message.profile_id:
+                step = Step(
+                    instance_id=message.instance_id,
+                    workspace_id=message.workspace_id,
+                    journey_id=message.journey_id,
+                    profile_id=message.profile_id,
+                    node=message.node or "",
+                    kind="dropped",
+                    reason=f"{message.channel} message {message.payload.get('template')} "
+                    f"not sent: {reason}",
+                    at=now,
+                )
+                JourneyStore(self.store).add_steps(conn, [step])
+            record(self.store, conn, message, MessageEvent.DROPPED, now, detail={"reason": reason})
+
+        if self.outbox.mark_dropped(message.id, reason, attempt=message.attempts, then=trace):
+            log.info("message %d dropped: %s", message.id, reason)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -157,11 +248,37 @@ class Dispatcher:
             channel.close()
 
 
+#: The channels that reach customers: their messages are checked against consent and
+#: their outcomes go onto the customer's timeline (``log`` only logs, for simulations).
+CUSTOMER_CHANNELS = frozenset({"email", "sms"})
+
+
+def _to_customer(message: OutboxMessage) -> bool:
+    """A message of a ``send`` node (it names a template) to a customer, as opposed to a
+    webhook call or a logged message."""
+    return message.channel in CUSTOMER_CHANNELS and "template" in message.payload
+
+
 def standard_channels(store: Store, settings: Settings, clock: Clock) -> dict[str, Channel]:
     """The channels every Wayline process has."""
+    from wayline.channels.email import EmailChannel
+    from wayline.channels.sms import SmsChannel
+    from wayline.channels.tracking import Tracker
+
+    assert isinstance(store, SqlStore)
+    tracker = Tracker(store, settings.public_url, timedelta(days=settings.tracking_token_days))
     return {
         "log": LogChannel(),
         "identify": IdentifyChannel(store, clock),
+        "email": EmailChannel(store, tracker, timeout=settings.smtp_timeout_seconds),
+        # the provider's base URL passes the same guard as webhooks: a workspace's admin
+        # cannot point it at Wayline's own network unless it is allow-listed
+        "sms": SmsChannel(
+            store,
+            allowed_hosts=settings.webhook_allowed_hosts,
+            timeout=settings.webhook_timeout_seconds,
+            max_connections=settings.dispatch_concurrency,
+        ),
         "webhook": WebhookChannel(
             store,
             clock,

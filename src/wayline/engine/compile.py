@@ -55,6 +55,10 @@ def _handled() -> set[str]:
     return set(HANDLERS)
 
 
+#: The channels a dispatcher delivers through (see ``channels.dispatcher.standard_channels``).
+DELIVERING_CHANNELS = frozenset({"log", "email", "sms", "webhook"})
+
+
 def not_yet_run(journey: Journey) -> list[str]:
     """Parts of a valid journey that the runtime does not execute yet, in words."""
     notes = []
@@ -86,4 +90,9 @@ def not_yet_run(journey: Journey) -> list[str]:
                             f"node {node.id!r}: a branch on segment {leaf.segment!r} is not "
                             "decided yet: customers reaching it leave with outcome failed"
                         )
+        elif node.type == "send" and getattr(node, "channel", "") not in DELIVERING_CHANNELS:
+            notes.append(
+                f"node {node.id!r}: the {getattr(node, 'channel', '')} channel does not deliver"
+                " yet: its messages become dead letters"
+            )
     return notes

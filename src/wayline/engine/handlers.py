@@ -101,6 +101,9 @@ def send(v: Visit) -> Transition:
         "transactional": bool(getattr(node, "transactional", False)),
         "scope": scope_of(v),
     }
+    topic = getattr(node, "topic", None)
+    if topic:
+        payload["topic"] = topic
     return Transition(
         kind=QUEUED,
         reason=f"{node.channel} message {node.template} queued",
@@ -210,8 +213,15 @@ def condition_holds(when: Any, v: Visit) -> tuple[bool, str]:
     if isinstance(when, EventCondition) and v.history is not None:
         return _did(when, v.history, v.now)
     if isinstance(when, MessageCondition):
-        # engagement events (opens, clicks) arrive with the messaging channels
-        return False, f"no engagement with {when.message} recorded"
+        done = v.engagement.get(when.message, set())
+        checks = [
+            (what, wanted, what in done)
+            for what, wanted in (("opened", when.opened), ("clicked", when.clicked))
+            if wanted is not None
+        ]
+        held = all(found == wanted for _, wanted, found in checks)
+        words = [f"{when.message} {'' if found else 'not '}{what}" for what, _, found in checks]
+        return held, ", ".join(words)
     raise ValueError(f"{type(when).__name__} is not supported by the runtime yet")
 
 

@@ -92,6 +92,8 @@ class Visit:
     workspace_zone: str = "UTC"
     #: The customer's past events, for branch ``event`` conditions (none in simulations).
     history: EventHistory | None = None
+    #: What the customer did with this instance's messages: send node -> {opened, clicked}.
+    engagement: dict[str, set[str]] = field(default_factory=dict)
 
     @property
     def arriving(self) -> bool:

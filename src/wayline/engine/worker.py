@@ -30,6 +30,7 @@ from wayline.store.journeys import (
     traits_of,
     workspace_zones,
 )
+from wayline.store.messages import engagement
 from wayline.store.outbox import NewMessage, OutboxStore
 from wayline.store.sql import SqlStore
 from wayline.store.traits import TraitError
@@ -64,6 +65,7 @@ class Worker:
             self.gate.new_batch()
             traits = traits_of(conn, (i.profile_id for i in instances))
             zones = workspace_zones(conn, (i.workspace_id for i in instances))
+            engaged = engagement(conn, (i.id for i in instances))
             steps: list[Step] = []
             messages: list[NewMessage] = []
             for instance in instances:
@@ -75,6 +77,7 @@ class Worker:
                     steps,
                     messages,
                     zones.get(instance.workspace_id, "UTC"),
+                    engaged.get(instance.id, {}),
                 )
             self.journeys.add_steps(conn, steps)
             self.outbox.add(conn, messages)
@@ -89,6 +92,7 @@ class Worker:
         steps: list[Step],
         messages: list[NewMessage],
         workspace_zone: str = "UTC",
+        engaged: dict[str, set[str]] | None = None,
     ) -> None:
         compiled = self.catalog.version(inst.workspace_id, inst.journey_id, inst.version)
         resumed = inst.context.pop("_resumed", None)
@@ -116,6 +120,7 @@ class Worker:
                 liquid=self.liquid,
                 workspace_zone=workspace_zone,
                 history=EventHistory(conn, inst.workspace_id, inst.profile_id),
+                engagement=engaged or {},
             )
             try:
                 t: Transition = handler(visit)

@@ -33,6 +33,8 @@ class OutboxState(StrEnum):
     SENT = "sent"
     #: Given up on; ``last_error`` says why. Listed as a dead letter.
     DEAD = "dead"
+    #: Not sent on purpose (the customer unsubscribed); ``last_error`` says why.
+    DROPPED = "dropped"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -234,6 +236,18 @@ class OutboxStore:
         """Give up on a claimed message; it becomes a dead letter with this reason.
         ``then`` runs in the same transaction, as for :meth:`mark_sent`."""
         return self._fail(message_id, OutboxState.DEAD, error, None, attempt, then)
+
+    def mark_dropped(
+        self,
+        message_id: int,
+        reason: str,
+        *,
+        attempt: int | None = None,
+        then: Callable[[Connection], None] | None = None,
+    ) -> bool:
+        """Decide not to send a claimed message (e.g. the customer unsubscribed). ``then``
+        runs in the same transaction (e.g. recording the drop in the journey trace)."""
+        return self._fail(message_id, OutboxState.DROPPED, reason, None, attempt, then)
 
     def _fail(
         self,

@@ -297,7 +297,8 @@ outbox = sa.Table(
     sa.Column("channel", sa.String(16), nullable=False),
     #: JSON: what to deliver (rendered body, url, headers, template, …).
     sa.Column("payload", sa.Text(), nullable=False),
-    #: pending | sending (claimed by a dispatcher until next_attempt_at) | sent | dead
+    #: pending | sending (claimed by a dispatcher until next_attempt_at) | sent | dead |
+    #: dropped (not sent on purpose: the customer unsubscribed)
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer(), nullable=False),
     #: pending: not before this time; sending: the claim lapses at this time.
@@ -356,4 +357,83 @@ journey_schedule_runs = sa.Table(
     sa.Column("started_at", UtcDateTime(), nullable=False),
     sa.Column("finished_at", UtcDateTime(), nullable=True),
     sa.Index("ix_journey_schedule_runs_state", "state"),
+)
+
+
+message_templates = sa.Table(
+    "message_templates",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(100), primary_key=True),
+    #: 1, 2, …: applying a changed template stores the next version; the latest is used.
+    sa.Column("version", sa.Integer(), primary_key=True),
+    #: email | sms | …
+    sa.Column("channel", sa.String(16), nullable=False),
+    #: JSON: the template as applied (subject, preheader, mjml or html, text, …).
+    sa.Column("spec", sa.Text(), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+workspace_variables = sa.Table(
+    "workspace_variables",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    #: Seen by templates as ``workspace.NAME``.
+    sa.Column("name", sa.String(100), primary_key=True),
+    #: JSON: any value (text, number, list, object).
+    sa.Column("value", sa.Text(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+channel_configs = sa.Table(
+    "channel_configs",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    #: email | sms | …
+    sa.Column("channel", sa.String(16), primary_key=True),
+    #: JSON: host, port, sender, … — never a secret (those live in workspace_secrets).
+    sa.Column("config", sa.Text(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    sa.Column("profile_id", sa.String(40), primary_key=True),
+    #: email | sms | …
+    sa.Column("channel", sa.String(16), primary_key=True),
+    #: The subscription topic; ``*`` stands for every marketing message of the channel.
+    sa.Column("topic", sa.String(100), primary_key=True),
+    #: subscribed | unsubscribed
+    sa.Column("status", sa.String(16), nullable=False),
+    #: How it was set: one_click (RFC 8058 POST) | link (the visible link) | api | import.
+    sa.Column("source", sa.String(40), nullable=False),
+    #: The outbox message whose link set it, if any.
+    sa.Column("message_id", sa.BigInteger(), nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+message_events = sa.Table(
+    "message_events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(40), nullable=False),
+    #: The outbox message this happened to.
+    sa.Column("message_id", sa.BigInteger(), nullable=False),
+    sa.Column("instance_id", sa.BigInteger(), nullable=True),
+    sa.Column("node", sa.String(100), nullable=True),
+    sa.Column("profile_id", sa.String(40), nullable=True),
+    #: sent | failed | dropped | opened | clicked | unsubscribed
+    sa.Column("kind", sa.String(16), nullable=False),
+    #: Tells apart repeats that count (one per link clicked); empty otherwise.
+    sa.Column("key", sa.String(64), nullable=False),
+    #: JSON: what there is to know (the link, the SMTP answer, the reason).
+    sa.Column("detail", sa.Text(), nullable=True),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("message_id", "kind", "key", name="uq_message_events_once"),
+    sa.Index("ix_message_events_instance", "instance_id", "node"),
+    sa.Index("ix_message_events_profile", "workspace_id", "profile_id"),
 )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from wayline.api.deps import AdminWorkspace, ServicesDep
@@ -82,6 +83,78 @@ async def get_profile_events(
         "data": [orjson.loads(e.payload) for e in events],
         "next": _page_token(events[-1]) if len(events) == limit else None,
     }
+
+
+@router.get("/{profile_id}/messages")
+async def get_profile_messages(
+    profile_id: str,
+    workspace_id: AdminWorkspace,
+    services: ServicesDep,
+    limit: int = Query(100, ge=1, le=1000),
+) -> dict[str, Any]:
+    """Every message to the customer, newest first: channel, template, journey, state and
+    status history (queued, sent, dropped, failed, opened, clicked, unsubscribed)."""
+    from wayline.store.messages import profile_messages
+    from wayline.store.sql import SqlStore
+
+    def load() -> list[dict[str, Any]]:
+        view = _find(services, workspace_id, profile_id)
+        assert isinstance(services.store, SqlStore)
+        return profile_messages(services.store, workspace_id, view.profile.id, limit=limit)
+
+    return {"data": await run_in_threadpool(load)}
+
+
+class SubscriptionChange(BaseModel):
+    channel: Literal["email", "sms"]
+    topic: str | None = Field(None, min_length=1, max_length=100, description="None: every topic")
+    status: Literal["subscribed", "unsubscribed"]
+
+
+@router.get("/{profile_id}/subscriptions")
+async def get_subscriptions(
+    profile_id: str, workspace_id: AdminWorkspace, services: ServicesDep
+) -> dict[str, Any]:
+    """The customer's recorded choices per channel and topic (``*``: every topic). No row
+    means subscribed."""
+    from wayline import consent
+    from wayline.store.sql import SqlStore
+
+    def load() -> list[dict[str, str]]:
+        view = _find(services, workspace_id, profile_id)
+        assert isinstance(services.store, SqlStore)
+        with services.store.engine.connect() as conn:
+            return consent.subscriptions(conn, workspace_id, view.profile.id)
+
+    return {"data": await run_in_threadpool(load)}
+
+
+@router.put("/{profile_id}/subscriptions")
+async def set_subscription(
+    profile_id: str, body: SubscriptionChange, workspace_id: AdminWorkspace, services: ServicesDep
+) -> dict[str, Any]:
+    """Record a customer's choice for a channel (and topic), e.g. subscribe them again."""
+    from wayline import consent
+    from wayline.store.sql import SqlStore
+
+    def run() -> list[dict[str, str]]:
+        view = _find(services, workspace_id, profile_id)
+        store = services.store
+        assert isinstance(store, SqlStore)
+        with store._write() as conn:
+            consent.set_status(
+                conn,
+                workspace_id=workspace_id,
+                profile_id=view.profile.id,
+                channel=body.channel,
+                topic=body.topic,
+                status=consent.Status(body.status),
+                source=consent.Source.API,
+                now=store.clock.now(),
+            )
+            return consent.subscriptions(conn, workspace_id, view.profile.id)
+
+    return {"data": await run_in_threadpool(run)}
 
 
 @router.delete("/{profile_id}")

@@ -1,0 +1,355 @@
+"""The ``email`` channel: a template rendered for the customer, sent over SMTP.
+
+Per message: the workspace's SMTP settings, the latest version of the template, the
+customer's address (``traits.email``, else their email identity) and traits as they are
+now. The HTML part has its links tracked and an open pixel; the plain-text part is the
+template's ``text`` or is made from the HTML. A marketing email (not ``transactional``)
+always carries an unsubscribe link: ``List-Unsubscribe`` with ``List-Unsubscribe-Post:
+List-Unsubscribe=One-Click`` (RFC 8058), and a visible link, added at the bottom when
+the template has none. The Message-ID is derived from the outbox row, the same on every
+retry, so a receiver can tell a repeat.
+
+Connections are kept per dispatcher thread and reused; a connection the server closed
+is opened again once. 4xx answers and network errors are tried again later, 5xx answers
+are permanent (an authentication failure is tried again: it is fixed by configuration).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import smtplib
+from collections.abc import Callable
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from wayline.channels.base import Delivery
+from wayline.channels.config import ChannelConfigs
+from wayline.channels.secrets import stored_secret
+from wayline.channels.smtp import SmtpConnections, judge, wire_bytes
+from wayline.channels.templates import (
+    RenderedEmail,
+    Renderer,
+    RenderError,
+    TemplateSpec,
+    render_globals,
+    workspace_scope,
+)
+from wayline.channels.tracking import MessageLinks, Tracker, add_pixel, track_links
+from wayline.errors import WaylineError
+from wayline.store import schema
+from wayline.store.journeys import traits_of
+from wayline.store.outbox import OutboxMessage
+from wayline.store.sql import SqlStore
+from wayline.store.templates import TemplateStore, VariableStore
+
+log = logging.getLogger("wayline.channels.email")
+
+#: Names of the email secrets in ``workspace_secrets``.
+SMTP_PASSWORD = "email_smtp_password"
+DKIM_PRIVATE_KEY = "email_dkim_private_key"
+#: Headers signed by DKIM, when present.
+DKIM_HEADERS = (
+    b"from",
+    b"to",
+    b"subject",
+    b"date",
+    b"message-id",
+    b"list-unsubscribe",
+    b"list-unsubscribe-post",
+    b"mime-version",
+    b"content-type",
+)
+
+
+class EmailNotSetUp(WaylineError):
+    """Email is not set up for this workspace."""
+
+
+class EmailNotSent(WaylineError):
+    """The SMTP server did not take the message."""
+
+
+class EmailSettings(BaseModel):
+    """A workspace's email settings (``PUT /api/v1/channels/email``); no secrets here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(min_length=1)
+    port: int = Field(587, ge=1, le=65535)
+    #: starttls: plain connection upgraded with STARTTLS (port 587); tls: TLS from the
+    #: start (port 465); none: no encryption (a relay on the same host, tests).
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    from_email: str
+    from_name: str | None = None
+    reply_to: str | None = None
+    #: DKIM signing: the domain (d=) and selector (s=); the key is a secret.
+    dkim_domain: str | None = None
+    dkim_selector: str | None = None
+
+    @field_validator("from_email", "reply_to")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and not _valid_address(value):
+            raise ValueError(f"not an email address: {value!r}")
+        return value
+
+
+def _valid_address(value: str) -> bool:
+    name, address = parseaddr(value)
+    local, at, domain = address.rpartition("@")
+    return bool(at and local and "." in domain and address == value.strip() and not name)
+
+
+def message_id_for(message: OutboxMessage, domain: str) -> str:
+    digest = hashlib.sha256(f"{message.workspace_id}:{message.idempotency_key}".encode())
+    return f"<{digest.hexdigest()[:32]}@{domain}>"
+
+
+def _unsubscribe_footer(url: str) -> str:
+    return (
+        '<div style="font-family:sans-serif;font-size:12px;color:#666;text-align:center;'
+        f'padding:16px">Don\'t want these emails? <a href="{url}">Unsubscribe</a></div>'
+    )
+
+
+def compose(
+    rendered: RenderedEmail,
+    *,
+    settings: EmailSettings,
+    to: str,
+    message_id: str,
+    links: MessageLinks,
+    marketing: bool,
+    keep: Callable[[str], bool],
+    date: str,
+    track: bool = True,
+) -> EmailMessage:
+    """The MIME message: tracked HTML, plain text, and the compliance headers."""
+    body, text = rendered.html, rendered.text
+    if marketing and links.unsubscribe_url not in body:
+        index = body.lower().rfind("</body>")
+        footer = _unsubscribe_footer(links.unsubscribe_url)
+        body = body + footer if index < 0 else body[:index] + footer + body[index:]
+    if marketing and links.unsubscribe_url not in text:
+        text = text.rstrip("\n") + f"\n\nUnsubscribe: {links.unsubscribe_url}\n"
+    if track:
+        body = add_pixel(track_links(body, links.click, keep), links.open_url)
+    mail = EmailMessage()
+    local, _, domain = settings.from_email.rpartition("@")
+    mail["From"] = Address(settings.from_name or "", local, domain)
+    mail["To"] = to
+    mail["Subject"] = rendered.subject
+    mail["Date"] = date
+    mail["Message-ID"] = message_id
+    if settings.reply_to:
+        mail["Reply-To"] = settings.reply_to
+    if marketing:
+        mail["List-Unsubscribe"] = f"<{links.unsubscribe_url}>"
+        mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    mail.set_content(text)
+    mail.add_alternative(body, subtype="html")
+    return mail
+
+
+class EmailChannel:
+    def __init__(
+        self,
+        store: SqlStore,
+        tracker: Tracker,
+        *,
+        timeout: float = 30.0,
+        renderer: Renderer | None = None,
+    ) -> None:
+        self.store = store
+        self.tracker = tracker
+        self.configs = ChannelConfigs(store)
+        self.templates = TemplateStore(store)
+        self.variables = VariableStore(store)
+        self.renderer = renderer or Renderer()
+        self.smtp = SmtpConnections(timeout)
+
+    def settings(self, workspace_id: str) -> EmailSettings | None:
+        found = self.configs.get(workspace_id, "email")
+        return None if found is None else EmailSettings.model_validate(found)
+
+    def deliver(self, message: OutboxMessage) -> Delivery:
+        payload = message.payload
+        settings = self.settings(message.workspace_id)
+        if settings is None:
+            return Delivery.transient("email is not set up for this workspace")
+        name = str(payload.get("template") or "")
+        stored = self.templates.latest(message.workspace_id, name)
+        if stored is None or stored.channel != "email":
+            return Delivery.permanent(f"no email template {name!r}")
+        spec = TemplateSpec.model_validate(stored.spec)
+        if message.profile_id is None:
+            return Delivery.permanent("the message has no recipient")
+        traits, address = self._recipient(message.profile_id)
+        if traits is None:
+            return Delivery.permanent("the customer no longer exists")
+        if address is None:
+            return Delivery.permanent("the customer has no email address")
+        links = self.tracker.links(message)
+        scope = self.scope(message, traits, links)
+        try:
+            rendered = self.renderer.email(spec, scope, strict=False)
+        except RenderError as exc:
+            return Delivery.permanent(f"template {name!r}: {exc}")
+        domain = settings.from_email.rpartition("@")[2]
+        mail = compose(
+            rendered,
+            settings=settings,
+            to=address,
+            message_id=message_id_for(message, domain),
+            links=links,
+            marketing=not payload.get("transactional", False),
+            keep=self.tracker.is_own,
+            date=formatdate(self.store.clock.now().timestamp(), usegmt=True),
+        )
+        data = self._signed(message.workspace_id, settings, wire_bytes(mail))
+        password = (
+            stored_secret(self.store, message.workspace_id, SMTP_PASSWORD)
+            if settings.username
+            else None
+        )
+        try:
+            self.smtp.send(settings, password, settings.from_email, address, data)
+        except (smtplib.SMTPException, OSError) as exc:
+            return judge(exc)
+        return Delivery.ok(
+            {
+                "to": address,
+                "message_id": str(mail["Message-ID"]),
+                "subject": rendered.subject,
+                "template": name,
+                "template_version": stored.version,
+            }
+        )
+
+    def send_test(self, workspace_id: str, name: str, customer: str, to: str) -> dict[str, Any]:
+        """Render a template strictly for a customer and send it to ``to``, marked as a
+        test: subject prefixed ``[Test]``, links not tracked, nothing recorded."""
+        from wayline.channels.preview import PREVIEW_LINKS, latest_spec, preview_scope
+
+        if not _valid_address(to):
+            raise RenderError("to", f"not an email address: {to!r}")
+        version, spec = latest_spec(self.store, workspace_id, name)
+        if spec.channel != "email":
+            raise RenderError("channel", f"{name!r} is an {spec.channel} template")
+        _, scope = preview_scope(self.store, workspace_id, customer)
+        settings = self.settings(workspace_id)
+        if settings is None:
+            raise EmailNotSetUp("email is not set up for this workspace")
+        rendered = self.renderer.email(spec, scope, strict=True)
+        rendered = RenderedEmail(
+            subject=f"[Test] {rendered.subject}",
+            preheader=rendered.preheader,
+            html=rendered.html,
+            text=rendered.text,
+        )
+        links = MessageLinks(
+            open_url=str(PREVIEW_LINKS["open_url"]),
+            unsubscribe_url=str(PREVIEW_LINKS["unsubscribe_url"]),
+            click=lambda url: url,
+        )
+        domain = settings.from_email.rpartition("@")[2]
+        mail = compose(
+            rendered,
+            settings=settings,
+            to=to,
+            message_id=make_msgid(domain=domain),
+            links=links,
+            marketing=False,
+            keep=lambda _url: True,
+            date=formatdate(self.store.clock.now().timestamp(), usegmt=True),
+            track=False,
+        )
+        data = self._signed(workspace_id, settings, wire_bytes(mail))
+        password = (
+            stored_secret(self.store, workspace_id, SMTP_PASSWORD) if settings.username else None
+        )
+        try:
+            self.smtp.send(settings, password, settings.from_email, to, data)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise EmailNotSent(judge(exc).error) from None
+        return {"sent": True, "to": to, "subject": rendered.subject, "template_version": version}
+
+    def scope(
+        self, message: OutboxMessage, traits: dict[str, Any], links: MessageLinks
+    ) -> dict[str, Any]:
+        """What the template sees: the customer as they are now, and the journey and
+        event as they were when the message was queued."""
+        queued = dict(message.payload.get("scope") or {})
+        workspace = self.store.workspace(message.workspace_id)
+        zone = workspace.timezone if workspace else "UTC"
+        return {
+            **render_globals(traits, zone),
+            "journey": queued.get("journey", {"id": message.journey_id}),
+            "event": queued.get("event", {}),
+            "profile": profile_scope(message.profile_id or "", traits),
+            "message": {
+                "id": message.id,
+                "unsubscribe_url": links.unsubscribe_url,
+                "open_url": links.open_url,
+            },
+            "workspace": workspace_scope(
+                message.workspace_id,
+                workspace.name if workspace else "",
+                zone,
+                self.variables.get(message.workspace_id),
+            ),
+        }
+
+    def _recipient(self, profile_id: str) -> tuple[dict[str, Any] | None, str | None]:
+        with self.store.engine.connect() as conn:
+            exists = conn.scalar(
+                sa.select(schema.profiles.c.id).where(schema.profiles.c.id == profile_id)
+            )
+            if exists is None:
+                return None, None
+            traits = traits_of(conn, [profile_id]).get(profile_id, {})
+            address = traits.get("email")
+            if not isinstance(address, str) or not _valid_address(address):
+                t = schema.identities
+                address = conn.scalar(
+                    sa.select(t.c.value)
+                    .where(t.c.profile_id == profile_id, t.c.kind == "email")
+                    .order_by(t.c.first_seen)
+                    .limit(1)
+                )
+        if address is not None and not _valid_address(address):
+            return traits, None  # never a header made of what the customer typed
+        return traits, address
+
+    def _signed(self, workspace_id: str, settings: EmailSettings, data: bytes) -> bytes:
+        if not (settings.dkim_domain and settings.dkim_selector):
+            return data
+        key = stored_secret(self.store, workspace_id, DKIM_PRIVATE_KEY)
+        if key is None:
+            log.warning("workspace %s: DKIM is set up without a key; not signing", workspace_id)
+            return data
+        import dkim
+
+        header: bytes = dkim.sign(
+            data,
+            settings.dkim_selector.encode(),
+            settings.dkim_domain.encode(),
+            key.encode(),
+            include_headers=list(DKIM_HEADERS),
+        )
+        return header + data
+
+    def close(self) -> None:
+        self.smtp.close()
+
+
+def profile_scope(profile_id: str, traits: dict[str, Any]) -> dict[str, Any]:
+    shown = {k: v for k, v in traits.items() if not k.startswith("__")}
+    return {"id": profile_id, "user_id": traits.get("__user_id"), "traits": shown, **shown}

@@ -1,0 +1,88 @@
+"""Delivery and engagement events go back into the inbox as ordinary ``track`` events, so
+that journeys wait for them and branch on them, and analytics count them.
+
+Each event's ``messageId`` is made from the message and what happened to it, so that a
+repeat (a retried send, a second open) is dropped by the inbox's de-duplication. An
+event is appended in a transaction of its own, whose first write is the inbox insert (what
+the PostgreSQL inbox consumers rely on).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from wayline.events import parse_message
+from wayline.store import schema
+from wayline.store.outbox import OutboxMessage
+from wayline.store.sql import SqlStore
+
+#: Event names, as Customer.io and Braze name them (persisted: never rename).
+MESSAGE_SENT = "Message Sent"
+MESSAGE_FAILED = "Message Failed"
+EMAIL_OPENED = "Email Opened"
+EMAIL_LINK_CLICKED = "Email Link Clicked"
+UNSUBSCRIBED = "Unsubscribed"
+
+
+def sender_ids(store: SqlStore, profile_id: str) -> tuple[str | None, str | None]:
+    """The userId (else an anonymousId) an event about this customer is sent as."""
+    t = schema.identities
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(t.c.kind, t.c.value)
+            .where(t.c.profile_id == profile_id, t.c.kind.in_(["user_id", "anonymous_id"]))
+            .order_by(t.c.first_seen, t.c.value)
+        ).all()
+    users = [v for k, v in rows if k == "user_id"]
+    if users:
+        return users[0], None
+    anonymous = [v for k, v in rows if k == "anonymous_id"]
+    return None, anonymous[0] if anonymous else None
+
+
+def message_properties(message: OutboxMessage, **extra: Any) -> dict[str, Any]:
+    payload = message.payload
+    props: dict[str, Any] = {
+        "message_id": message.id,
+        "channel": message.channel,
+        "template": payload.get("template"),
+        "journey_id": message.journey_id,
+        "node": message.node,
+        "transactional": bool(payload.get("transactional", False)),
+    }
+    if payload.get("topic"):
+        props["topic"] = payload["topic"]
+    props.update(extra)
+    return {k: v for k, v in props.items() if v is not None}
+
+
+def emit(
+    store: SqlStore,
+    message: OutboxMessage,
+    event: str,
+    key: str,
+    properties: dict[str, Any],
+) -> bool:
+    """Append the event to the customer's timeline. Returns whether it was new."""
+    if message.profile_id is None:
+        return False
+    user_id, anonymous_id = sender_ids(store, message.profile_id)
+    if user_id is None and anonymous_id is None:
+        return False  # erased meanwhile: nobody to tell
+    now = store.clock.now()
+    call: dict[str, Any] = {
+        "type": "track",
+        "event": event,
+        "messageId": f"wl-{key}"[:255],
+        "timestamp": now.isoformat(),
+        "properties": properties,
+        "context": {"library": {"name": "wayline"}},
+    }
+    if user_id is not None:
+        call["userId"] = user_id
+    else:
+        call["anonymousId"] = anonymous_id
+    row = parse_message(call, received_at=now)
+    return store.append_events(message.workspace_id, [row]) > 0

@@ -1,0 +1,462 @@
+"""Message templates: Liquid text, MJML or HTML email bodies, read from files, rendered.
+
+A template file is YAML (or JSON), one template per file::
+
+    name: cart-reminder            # default: the file name without extension
+    channel: email                 # email (default) | sms
+    subject: "{{ profile.first_name | default: 'Hello' }}, your cart is waiting"
+    preheader: "Still thinking about it?"
+    mjml: |                        # or html: |  (exactly one of the two)
+      <mjml><mj-body>…</mj-body></mjml>
+    text: |                        # optional: generated from the HTML when absent
+      …
+
+An SMS template has ``body`` instead. Every text field is Liquid, checked when the file is
+read: a syntax error is reported at its line in the file. Rendering has two modes: a
+*strict* one (preview, test sends) where a missing variable is an error naming it, and a
+*lenient* one (real sends) where it renders as nothing, so that one customer without a
+first name does not stop their message.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, Literal
+
+import mjml
+from babel import Locale, UnknownLocaleError, numbers
+from liquid import BoundTemplate, Environment, StrictDefaultUndefined, Undefined
+from liquid.exceptions import LiquidError
+from liquid.extra import DateTime
+from pydantic import Field, ValidationError, model_validator
+
+from wayline.errors import WaylineError
+from wayline.journeys.base import Name, SpecModel
+from wayline.journeys.problems import Problem
+from wayline.journeys.source import Source, SourceError, parse
+
+#: The fields of a template that are Liquid text.
+TEXT_FIELDS = ("subject", "preheader", "mjml", "html", "text", "body")
+
+
+class TemplateInvalid(WaylineError):
+    """The template is not valid."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems) or None)
+
+
+class RenderError(WaylineError):
+    """The template could not be rendered for this customer."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.reason = message
+
+
+class TemplateSpec(SpecModel):
+    """One message template, as applied from a file or the API."""
+
+    name: Name
+    """The name journeys' ``send`` nodes refer to."""
+    channel: Literal["email", "sms"] = "email"
+    """The channel it is written for."""
+    subject: str | None = None
+    """Email: the subject line (Liquid)."""
+    preheader: str | None = None
+    """Email: the preview text shown after the subject in inboxes (Liquid)."""
+    mjml: str | None = None
+    """Email: the body in MJML (Liquid first, then MJML to responsive HTML)."""
+    html: str | None = None
+    """Email: the body in HTML (Liquid)."""
+    text: str | None = None
+    """Email: the plain-text part (Liquid); generated from the HTML when absent."""
+    body: str | None = Field(None, max_length=1600)
+    """SMS: the message text (Liquid)."""
+
+    @model_validator(mode="after")
+    def _complete(self) -> TemplateSpec:
+        if self.channel == "email":
+            if not self.subject:
+                raise ValueError("an email template needs a subject")
+            if (self.mjml is None) == (self.html is None):
+                raise ValueError("an email template needs exactly one body: mjml or html")
+            if self.body is not None:
+                raise ValueError("body is for SMS templates; an email has mjml or html")
+        elif self.body is None:
+            raise ValueError("an SMS template needs a body")
+        return self
+
+    def as_spec(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RenderedEmail:
+    subject: str
+    preheader: str
+    html: str
+    text: str
+
+
+def _locate_in(source: Source, field: str, text: str, index: int) -> tuple[int, int]:
+    """The file position of character ``index`` of a Liquid field's text."""
+    pos = source.position((field,))
+    line_in = text.count("\n", 0, index)
+    col_in = index - (text.rfind("\n", 0, index) + 1)
+    for key, value in getattr(source.root, "value", []):
+        if getattr(key, "value", None) == field:
+            start = value.start_mark
+            if getattr(value, "style", None) in ("|", ">"):
+                # a block scalar's text starts on the line after the indicator
+                return start.line + 2 + line_in, col_in + 1 + _indent(source, start.line + 1)
+            return start.line + 1 + line_in, start.column + 2 + col_in
+    return pos.line, pos.column
+
+
+def _indent(source: Source, line: int) -> int:
+    buffer = getattr(source.root.start_mark, "buffer", None) or ""
+    lines = buffer.split("\n")
+    if line < len(lines):
+        return len(lines[line]) - len(lines[line].lstrip(" "))
+    return 0
+
+
+def load_template_text(text: str, name: str, *, default_name: str | None = None) -> TemplateSpec:
+    """Read and check a template; problems carry ``name:line:col``."""
+    try:
+        source = parse(text)
+    except SourceError as exc:
+        pos = exc.position
+        raise TemplateInvalid(
+            [
+                Problem(
+                    file=name,
+                    line=pos.line if pos else None,
+                    column=pos.column if pos else None,
+                    message=exc.message.replace("a journey is", "a template is"),
+                )
+            ]
+        ) from None
+    data = dict(source.data)
+    if default_name and "name" not in data:
+        data["name"] = default_name
+    try:
+        spec = TemplateSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = tuple(p for p in error["loc"] if isinstance(p, str | int))
+            pos = source.position(loc)
+            path = ".".join(str(p) for p in loc)
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(
+                Problem(file=name, line=pos.line, column=pos.column, path=path, message=message)
+            )
+        raise TemplateInvalid(problems) from None
+    problems = []
+    env = Environment(undefined=StrictDefaultUndefined)
+    _add_filters(env)
+    for field in TEXT_FIELDS:
+        value = getattr(spec, field)
+        if value is None:
+            continue
+        try:
+            env.from_string(value)
+        except LiquidError as exc:
+            token = getattr(exc, "token", None)
+            index = getattr(token, "start_index", 0) if token is not None else 0
+            line, column = _locate_in(source, field, value, index)
+            problems.append(
+                Problem(file=name, line=line, column=column, path=field, message=_first_line(exc))
+            )
+    if problems:
+        raise TemplateInvalid(problems)
+    return spec
+
+
+def load_template(path: Path) -> TemplateSpec:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TemplateInvalid([Problem(file=str(path), message=f"cannot read: {exc}")]) from None
+    return load_template_text(text, str(path), default_name=path.stem)
+
+
+#: The file of a templates directory that holds the workspace variables.
+VARIABLES_STEM = "variables"
+_VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+#: Names templates see on ``workspace`` that variables may not take.
+RESERVED_VARIABLES = frozenset({"id", "name", "timezone"})
+
+
+def template_files(paths: list[Path]) -> tuple[list[Path], Path | None]:
+    """The template files among these paths (a directory stands for its YAML/JSON files),
+    and the directory's ``variables.yaml`` if there is one."""
+    found: list[Path] = []
+    variables: Path | None = None
+    for path in paths:
+        if path.is_dir():
+            for p in sorted(path.iterdir()):
+                if p.suffix not in (".yaml", ".yml", ".json"):
+                    continue
+                if p.stem == VARIABLES_STEM:
+                    variables = p
+                else:
+                    found.append(p)
+        elif path.stem == VARIABLES_STEM:
+            variables = path
+        else:
+            found.append(path)
+    return found, variables
+
+
+def check_variables(data: Any, name: str, source: Source | None = None) -> dict[str, Any]:
+    """``{"variables": {NAME: value, …}}`` as the workspace's variables."""
+
+    def fail(loc: tuple[str | int, ...], message: str) -> TemplateInvalid:
+        pos = source.position(loc) if source is not None else None
+        return TemplateInvalid(
+            [
+                Problem(
+                    file=name,
+                    line=pos.line if pos else None,
+                    column=pos.column if pos else None,
+                    path=".".join(str(p) for p in loc),
+                    message=message,
+                )
+            ]
+        )
+
+    if not isinstance(data, dict) or set(data) != {"variables"}:
+        raise fail((), "a variables file has one key, variables, holding NAME: value pairs")
+    variables = data["variables"]
+    if not isinstance(variables, dict):
+        raise fail(("variables",), "must be a mapping of NAME: value")
+    for key in variables:
+        if not isinstance(key, str) or not _VARIABLE_NAME.match(key):
+            raise fail(
+                ("variables", str(key)), "a name is letters, digits and _, not first a digit"
+            )
+        if key in RESERVED_VARIABLES:
+            raise fail(("variables", key), f"{key!r} is reserved: workspace.{key} is built in")
+    return dict(variables)
+
+
+def load_variables(path: Path) -> dict[str, Any]:
+    try:
+        source = parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TemplateInvalid([Problem(file=str(path), message=f"cannot read: {exc}")]) from None
+    except SourceError as exc:
+        pos = exc.position
+        raise TemplateInvalid(
+            [
+                Problem(
+                    file=str(path),
+                    line=pos.line if pos else None,
+                    column=pos.column if pos else None,
+                    message=exc.message.replace("a journey is", "a variables file is"),
+                )
+            ]
+        ) from None
+    return check_variables(source.data, str(path), source)
+
+
+def workspace_scope(
+    workspace_id: str, name: str, zone: str, variables: dict[str, Any]
+) -> dict[str, Any]:
+    """What templates see as ``workspace``: its variables, and its id, name and zone."""
+    return {**variables, "id": workspace_id, "name": name, "timezone": zone}
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().split("\n", 1)[0]
+
+
+# -- filters -------------------------------------------------------------------------------
+
+
+def _locale(value: Any, fallback: str = "en_US") -> Locale:
+    if isinstance(value, str) and value:
+        try:
+            return Locale.parse(value.replace("-", "_"))
+        except (ValueError, UnknownLocaleError):
+            pass
+    return Locale.parse(fallback)
+
+
+class Money:
+    """``{{ 19.9 | money }}`` in the customer's locale and currency (``locale`` and
+    ``currency`` of the render), or ``{{ 19.9 | money: 'EUR' }}`` in a given currency."""
+
+    with_context = True
+
+    def __call__(self, left: object, code: object = None, *, context: Any) -> str:
+        if left is None or isinstance(left, Undefined):
+            return ""
+        try:
+            amount = Decimal(str(left))
+        except InvalidOperation:
+            return str(left)
+        currency = (
+            code if isinstance(code, str) and code else context.resolve("currency", default="USD")
+        )
+        locale = _locale(context.resolve("locale", default="en_US"))
+        return str(numbers.format_currency(amount, str(currency).upper(), locale=locale))
+
+
+def _add_filters(env: Environment) -> None:
+    env.filters["money"] = Money()
+    env.filters["datetime"] = DateTime(timezone_var="timezone", locale_var="locale")
+
+
+# -- rendering -----------------------------------------------------------------------------
+
+
+def render_globals(traits: dict[str, Any], workspace_zone: str) -> dict[str, Any]:
+    """The locale, time zone and currency a customer's message is written in."""
+    return {
+        "locale": str(_locale(traits.get("locale"))),
+        "timezone": str(traits.get("timezone") or workspace_zone or "UTC"),
+        "currency": str(traits.get("currency") or "USD"),
+        # what the datetime filter reads: dates without a zone are UTC, the medium format
+        "input_timezone": "UTC",
+        "datetime_format": "medium",
+    }
+
+
+class Renderer:
+    """Renders templates. Safe for several threads: parsed templates hold no render state."""
+
+    def __init__(self) -> None:
+        self.strict = Environment(undefined=StrictDefaultUndefined)
+        self.lenient = Environment(undefined=Undefined)
+        for env in (self.strict, self.lenient):
+            _add_filters(env)
+        self._cache: dict[tuple[str, bool], BoundTemplate] = {}
+        self._lock = threading.Lock()
+
+    def text(self, field: str, source: str, scope: dict[str, Any], *, strict: bool) -> str:
+        try:
+            return self._parsed(source, strict).render(**scope)
+        except LiquidError as exc:
+            raise RenderError(field, _first_line(exc)) from None
+
+    def _parsed(self, source: str, strict: bool) -> BoundTemplate:
+        """Parsing costs more than rendering: each text is parsed once per renderer."""
+        key = (source, strict)
+        found = self._cache.get(key)
+        if found is None:
+            found = (self.strict if strict else self.lenient).from_string(source)
+            with self._lock:
+                if len(self._cache) >= 512:
+                    self._cache.clear()
+                self._cache[key] = found
+        return found
+
+    def email(self, spec: TemplateSpec, scope: dict[str, Any], *, strict: bool) -> RenderedEmail:
+        subject = " ".join(self.text("subject", spec.subject or "", scope, strict=strict).split())
+        preheader = self.text("preheader", spec.preheader or "", scope, strict=strict).strip()
+        if spec.mjml is not None:
+            markup = self.text("mjml", spec.mjml, scope, strict=strict)
+            try:
+                body = mjml.mjml2html(markup)
+            except ValueError as exc:
+                raise RenderError("mjml", f"not valid MJML: {exc}") from None
+        else:
+            body = self.text("html", spec.html or "", scope, strict=strict)
+        if preheader:
+            body = add_preheader(body, preheader)
+        if spec.text is not None:
+            text = self.text("text", spec.text, scope, strict=strict)
+        else:
+            text = html_to_text(body)
+        return RenderedEmail(subject=subject, preheader=preheader, html=body, text=text)
+
+    def sms(self, spec: TemplateSpec, scope: dict[str, Any], *, strict: bool) -> str:
+        return self.text("body", spec.body or "", scope, strict=strict).strip()
+
+
+_BODY_OPEN = re.compile(r"<body[^>]*>", re.IGNORECASE)
+
+
+def add_preheader(body: str, preheader: str) -> str:
+    """The preheader as the first, hidden text of the body: what inboxes show as preview."""
+    hidden = (
+        '<div style="display:none;max-height:0;overflow:hidden;mso-hide:all" aria-hidden="true">'
+        f"{html.escape(preheader)}</div>"
+    )
+    match = _BODY_OPEN.search(body)
+    if match is None:
+        return hidden + body
+    return body[: match.end()] + hidden + body[match.end() :]
+
+
+class _TextExtractor(HTMLParser):
+    """HTML to readable plain text: paragraphs kept, links shown as ``text (url)``."""
+
+    _BLOCK = frozenset(
+        {"p", "div", "br", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol"}
+    )
+    _SKIP = frozenset({"style", "script", "head", "title"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+        self.hidden = 0
+        self.links: list[str | None] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        style = (dict(attrs).get("style") or "").replace(" ", "").lower()
+        if tag in self._SKIP:
+            self.skipping += 1
+        elif self.hidden or "display:none" in style:
+            self.hidden += 1
+        if tag in self._BLOCK:
+            self.parts.append("\n")
+        if tag == "li":
+            self.parts.append("- ")
+        if tag == "a":
+            self.links.append(dict(attrs).get("href"))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP:
+            self.skipping = max(0, self.skipping - 1)
+        elif self.hidden:
+            self.hidden -= 1
+        if tag == "a" and self.links:
+            href = self.links.pop()
+            if href and href.startswith(("http://", "https://")) and not self.skipping:
+                self.parts.append(f" ({href})")
+        if tag in self._BLOCK and tag != "li":
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping and not self.hidden:
+            words = " ".join(data.split())
+            if not words:
+                self.parts.append(" ")
+                return
+            lead = " " if data[0].isspace() else ""
+            trail = " " if data[-1].isspace() else ""
+            self.parts.append(lead + words + trail)
+
+
+def html_to_text(body: str) -> str:
+    """The plain-text part of an email, from its HTML."""
+    parser = _TextExtractor()
+    parser.feed(body)
+    parser.close()
+    lines = [" ".join(line.split()) for line in "".join(parser.parts).split("\n")]
+    text = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
