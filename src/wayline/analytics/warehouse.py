@@ -109,6 +109,14 @@ class Warehouse(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    @abstractmethod
+    def json_text(self, column: Any, path: Sequence[str]) -> Any:
+        """An Ibis string expression: the value at ``path`` inside a JSON column, as text
+        (numbers and booleans as their JSON text), or null where there is none.
+
+        Each backend spells JSON access its own way, and Ibis's portable JSON unwrapping
+        does not compile for PostgreSQL's ``json`` type, so the backend supplies it."""
+
     def table(self, name: str = "events") -> Any:
         """An Ibis table expression over a warehouse table, to build analytics on."""
         with self._query_lock:

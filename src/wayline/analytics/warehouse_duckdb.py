@@ -28,6 +28,19 @@ from wayline.store.base import Cursor
 
 _TIME = pa.timestamp("us", tz="UTC")
 
+
+def _json_stub(j: Any, p: Any) -> Any: ...
+
+
+def _json_extract_string(column: Any, path: str) -> Any:
+    import ibis
+
+    function = ibis.udf.scalar.builtin(
+        _json_stub, name="json_extract_string", signature=(("json", "string"), "string")
+    )
+    return function(column, path)
+
+
 #: The Arrow schema the loader's columns are given, matching the ``events`` table.
 ARROW_SCHEMA: Final = pa.schema(
     [
@@ -172,6 +185,10 @@ class DuckDBWarehouse(Warehouse):
                 {"ws": workspace_id, "users": list(user_ids), "anon": list(anonymous_ids)},
             ).fetchall()
         return int(deleted)
+
+    def json_text(self, column: Any, path: Sequence[str]) -> Any:
+        quoted = ".".join('"' + p.replace('"', '\\"') + '"' for p in path)
+        return _json_extract_string(column, f"$.{quoted}")
 
     def close(self) -> None:
         with self._write_lock, self._query_lock:

@@ -69,6 +69,27 @@ def _without_nul(columns: EventColumns) -> EventColumns:
     return cleaned
 
 
+def _path1(j: Any, a: Any) -> Any: ...
+def _path2(j: Any, a: Any, b: Any) -> Any: ...
+def _path3(j: Any, a: Any, b: Any, c: Any) -> Any: ...
+
+
+def _json_extract_path_text(column: Any, path: tuple[str, ...]) -> Any:
+    """``json_extract_path_text(column, 'a', 'b')``: variadic in SQL, so one Ibis builtin
+    per depth of path (one to three keys)."""
+    import ibis
+
+    stubs = {1: _path1, 2: _path2, 3: _path3}
+    if len(path) not in stubs:
+        raise ValueError(f"JSON paths are 1 to 3 keys deep, not {len(path)}")
+    function = ibis.udf.scalar.builtin(
+        stubs[len(path)],
+        name="json_extract_path_text",
+        signature=(("json", *("string",) * len(path)), "string"),
+    )
+    return function(column, *path)
+
+
 class _PostgresLoad:
     def __init__(self, warehouse: PostgresWarehouse, conn: Connection) -> None:
         self._warehouse = warehouse
@@ -153,6 +174,9 @@ class PostgresWarehouse(Warehouse):
                 {"ws": workspace_id, "users": list(user_ids), "anon": list(anonymous_ids)},
             ).rowcount
         return int(deleted)
+
+    def json_text(self, column: Any, path: Sequence[str]) -> Any:
+        return _json_extract_path_text(column, tuple(path))
 
     def close(self) -> None:
         with self._query_lock:
