@@ -129,6 +129,9 @@ class DuckDBWarehouse(Warehouse):
         if self._ibis is None:
             import ibis
 
+            # Analytics cut time into UTC days, weeks and months: pin the session's zone
+            # (DuckDB's default is the machine's).
+            self._db.execute("SET TimeZone = 'UTC'")
             self._ibis = ibis.duckdb.from_connection(self._db)
         return self._ibis
 

@@ -120,7 +120,9 @@ class PostgresWarehouse(Warehouse):
             import psycopg
 
             libpq_url = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
-            self._ibis = ibis.postgres.from_connection(psycopg.connect(libpq_url, autocommit=True))
+            # Analytics cut time into UTC days, weeks and months: pin the session's zone.
+            conn = psycopg.connect(libpq_url, autocommit=True, options="-c TimeZone=UTC")
+            self._ibis = ibis.postgres.from_connection(conn)
         return self._ibis
 
     @contextmanager
