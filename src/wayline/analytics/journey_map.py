@@ -1,4 +1,4 @@
-"""The journey map: stages × touchpoints, drawn from the data, with its pain points.
+"""The journey map: stages by touchpoints, drawn from the data, with its pain points.
 
 Every customer event is placed in the stage the customer was in when it happened (the
 furthest stage of the stage model entered by then; events before the first stage are left
@@ -349,19 +349,22 @@ def _pain_points(
                 f"{cell.conversion_rate:.0%} moved on, against {rest_rate:.0%} of the "
                 f"stage's other {rest} customers",
             )
-    if cell.sentiment is not None and cell.feedback >= rules.min_feedback:
-        if rest_n >= rules.min_feedback:
-            rest_sentiment = rest_sum / rest_n
-            threshold = rest_sentiment - rules.sentiment_margin
-            if cell.sentiment <= threshold:
-                flag(
-                    "sentiment",
-                    cell.sentiment,
-                    rest_sentiment,
-                    threshold,
-                    f"sentiment {cell.sentiment:+.2f} from {cell.feedback} answers, against "
-                    f"{rest_sentiment:+.2f} from the stage's other {rest_n}",
-                )
+    if (
+        cell.sentiment is not None
+        and cell.feedback >= rules.min_feedback
+        and rest_n >= rules.min_feedback
+    ):
+        rest_sentiment = rest_sum / rest_n
+        threshold = rest_sentiment - rules.sentiment_margin
+        if cell.sentiment <= threshold:
+            flag(
+                "sentiment",
+                cell.sentiment,
+                rest_sentiment,
+                threshold,
+                f"sentiment {cell.sentiment:+.2f} from {cell.feedback} answers, against "
+                f"{rest_sentiment:+.2f} from the stage's other {rest_n}",
+            )
     if (
         cell.median_seconds is not None
         and stage.median_seconds is not None
