@@ -344,15 +344,14 @@ def funnel(warehouse: Warehouse, workspace_id: str, spec: Funnel) -> pd.DataFram
 
 def dropped_customers_expr(warehouse: Warehouse, workspace_id: str, spec: Funnel, step: int) -> Any:
     """An Ibis expression of the customers who reached step ``step - 1`` but not ``step``:
-    columns ``customer`` and ``breakdown``. A segment can be built on it."""
+    ``customer`` (and ``breakdown`` when the funnel has one). A segment can be built on it."""
     if not 2 <= step <= len(spec.steps):
         raise InvalidAnalysis("step", f"must be between 2 and {len(spec.steps)}")
     best = best_attempts(warehouse, workspace_id, spec)
-    return (
-        best.filter(best.depth == step - 1)
-        .select("customer", breakdown=best.bk)
-        .order_by("customer")
-    )
+    dropped = best.filter(best.depth == step - 1)
+    if spec.breakdown is None:
+        return dropped.select("customer").order_by("customer")
+    return dropped.select("customer", breakdown=dropped.bk).order_by("customer")
 
 
 def dropped_customers(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request
 
@@ -14,6 +16,9 @@ from wayline.ingest import Ingestor
 from wayline.settings import Settings
 from wayline.store.base import Credential, CredentialKind, Store
 from wayline.warehouse_port import WarehouseEraser
+
+if TYPE_CHECKING:
+    from wayline.analytics.warehouse import Warehouse
 
 
 @dataclass(kw_only=True)
@@ -25,6 +30,31 @@ class Services:
     #: Present when this process also runs the warehouse loader (so an erase can report
     #: the warehouse rows it removed at once); otherwise the loader applies it later.
     eraser: WarehouseEraser | None = None
+    #: The analytics warehouse, for the analytics routes (opened on first use).
+    warehouse: SharedWarehouse | None = None
+
+
+class SharedWarehouse:
+    """The process's one warehouse handle: the loader's if this process loads, otherwise
+    opened on the first analytics request (a DuckDB file held by another process cannot
+    be opened, and an API process that never reports should not try)."""
+
+    def __init__(self, opener: Callable[[], Warehouse]) -> None:
+        self._opener = opener
+        self._warehouse: Warehouse | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Warehouse:
+        with self._lock:
+            if self._warehouse is None:
+                self._warehouse = self._opener()
+            return self._warehouse
+
+    def close(self) -> None:
+        with self._lock:
+            if self._warehouse is not None:
+                self._warehouse.close()
+                self._warehouse = None
 
 
 class CredentialCache:
