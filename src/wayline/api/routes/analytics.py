@@ -208,7 +208,8 @@ def _model(body: StageModelBody | None, preset_name: str | None) -> StageModel:
     return preset(preset_name or "ecommerce")
 
 
-@router.api_route("/stages", methods=["GET", "POST"])
+@router.get("/stages")
+@router.post("/stages")
 async def stages_route(
     workspace_id: AdminWorkspace,
     services: ServicesDep,
@@ -227,7 +228,8 @@ async def stages_route(
     return await _answer(services, work)
 
 
-@router.api_route("/stages/customers", methods=["GET", "POST"])
+@router.get("/stages/customers")
+@router.post("/stages/customers")
 async def stage_customers_route(
     workspace_id: AdminWorkspace,
     services: ServicesDep,
@@ -265,7 +267,8 @@ _MEDIA = {
 }
 
 
-@router.api_route("/journey-map", methods=["GET", "POST"])
+@router.get("/journey-map")
+@router.post("/journey-map")
 async def journey_map_route(
     workspace_id: AdminWorkspace,
     services: ServicesDep,
