@@ -16,6 +16,7 @@ Written in YAML, checked with a message that points at the file, line and column
         events:
           - event: Order Completed
             occurrence: 2          # the second order
+            distinct: order_id     # (count orders, not events)
         stall_after: 60d
       - name: advocacy
         events: [Product Reviewed]
@@ -67,6 +68,9 @@ class EventRule(BaseModel):
     where: dict[str, Condition] = {}
     #: The N-th matching event enters the stage (2: the second order).
     occurrence: Annotated[int, Field(ge=1)] = 1
+    #: Count only events with a new value of this property (``order_id``: the N-th order,
+    #: when each line item is an event).
+    distinct: Annotated[str, Field(min_length=1)] | None = None
 
 
 class Stage(BaseModel):

@@ -80,6 +80,14 @@ def _stage_hits(log: EventLog, events: Any, stage: Stage) -> list[Any]:
         e = events.filter(events.event == rule.event)
         if rule.where:
             e = e.filter(_matches(log, e, "properties", rule.where))
+        if rule.distinct is not None:
+            # The first event of each value; events without the property do not count.
+            e = e.mutate(value=log.text(e, f"properties.{rule.distinct}", "distinct"))
+            e = e.filter(e.value.notnull())
+            e = e.mutate(
+                first=ibis.row_number().over(group_by=[e.customer, e.value], order_by=e.pos)
+            )
+            e = e.filter(e.first == 0)
         if rule.occurrence > 1:
             e = e.mutate(n=ibis.row_number().over(group_by=e.customer, order_by=e.pos))
             e = e.filter(e.n == rule.occurrence - 1)

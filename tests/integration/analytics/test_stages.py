@@ -181,6 +181,37 @@ stages:
     ]
 
 
+def test_distinct_counts_values_not_events(warehouse: Warehouse) -> None:
+    line = "Product Purchased"
+    write(
+        warehouse,
+        ev("one", line, at(0), properties={"order_id": "1"}),
+        ev("one", line, at(0), properties={"order_id": "1"}),  # the same order's next line
+        ev("two", line, at(0), properties={"order_id": "7"}),
+        ev("two", line, at(1)),  # no order id: not counted
+        ev("two", line, at(2), properties={"order_id": "7"}),
+        ev("two", line, at(3), properties={"order_id": "8"}),
+    )
+    model = load_stage_model(
+        """
+stages:
+  - name: bought
+    events: [Product Purchased]
+  - name: again
+    events:
+      - event: Product Purchased
+        occurrence: 2
+        distinct: order_id
+"""
+    )
+    entries = warehouse.execute(stage_entries_expr(EventLog(warehouse, WS), model)).to_pylist()
+    assert sorted((r["customer"], r["stage"], r["entered_at"]) for r in entries) == [
+        ("one", "bought", at(0)),
+        ("two", "again", at(3)),
+        ("two", "bought", at(0)),
+    ]
+
+
 # -- the model -------------------------------------------------------------------------------
 
 
