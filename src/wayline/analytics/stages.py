@@ -168,18 +168,13 @@ def current_stages_expr(
     )
     now = latest.filter(latest.r == 0).drop("r")
     j = now.left_join(typical, now.stage_index == typical.stage_index)
-    stall_after = (
-        ibis.cases(
-            *(
-                (j.stage_index == i, ibis.literal(s.stall_seconds(), "float64"))
-                for i, s in enumerate(model.stages)
-                if s.stall_seconds() is not None
-            ),
-            else_=j.typical_seconds * model.stall_factor,
+    stall_after = j.typical_seconds * model.stall_factor
+    fixed = [(i, s.stall_seconds()) for i, s in enumerate(model.stages) if s.stall_after]
+    if fixed:
+        stall_after = ibis.cases(
+            *((j.stage_index == i, ibis.literal(after, "float64")) for i, after in fixed),
+            else_=stall_after,
         )
-        if any(s.stall_after for s in model.stages)
-        else j.typical_seconds * model.stall_factor
-    )
     seconds = ibis.literal(when) - j.entered_ts
     return j.select(
         "customer",
