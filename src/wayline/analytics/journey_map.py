@@ -177,19 +177,42 @@ def _sentiment(log: EventLog, events: Any, rules: tuple[FeedbackRule, ...]) -> A
 def _placed(log: EventLog, spec: JourneyMapSpec) -> tuple[Any, Any]:
     """The events placed in stages (``customer, stage_index, channel, event, sentiment,
     entered_ts, left_ts``) and the stage durations they came from."""
+    import ibis
+
     events = log.events()
     events = events.mutate(
         channel=log.channel(events, spec.channel_paths),
         sentiment=_sentiment(log, events, spec.feedback),
     )
     durations = stage_durations_expr(stage_entries_expr(log, spec.model))
-    d = durations.select(
-        d_customer=durations.customer, d_index=durations.stage_index, d_ts=durations.entered_ts
+    # Interleave each customer's stage entries with their events, in time order (an entry
+    # before an event at the same instant): the furthest stage entered so far is a running
+    # maximum, one sort instead of a join of every event with every entry.
+    marks = durations.select(
+        "customer",
+        ts=durations.entered_ts,
+        kind=ibis.literal(0),
+        channel=ibis.null("string"),
+        event=ibis.null("string"),
+        sentiment=ibis.null("float64"),
+        entry=durations.stage_index.cast("int64"),
     )
-    j = events.join(d, (events.customer == d.d_customer) & (d.d_ts <= events.ts))
-    placed = j.group_by(["customer", "pos", "channel", "event", "sentiment"]).aggregate(
-        stage_index=j.d_index.max()
+    acts = events.select(
+        "customer",
+        "ts",
+        "channel",
+        "event",
+        "sentiment",
+        kind=ibis.literal(1),
+        entry=ibis.null("int64"),
+    ).select(*marks.columns)
+    both = ibis.union(marks, acts, distinct=False)
+    both = both.mutate(
+        stage_index=both.entry.max().over(
+            ibis.cumulative_window(group_by=both.customer, order_by=[both.ts, both.kind])
+        )
     )
+    placed = both.filter((both.kind == 1) & both.stage_index.notnull())
     k = placed.join(
         durations,
         (placed.customer == durations.customer) & (placed.stage_index == durations.stage_index),
