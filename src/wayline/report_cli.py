@@ -144,6 +144,10 @@ def funnel_command(
         str | None,
         typer.Option(help="properties.NAME, context.NAME, traits.NAME or channel"),
     ] = None,
+    channel: Annotated[
+        list[str] | None,
+        typer.Option(help="Where --breakdown channel reads the channel (repeat; first wins)"),
+    ] = None,
     dropped: Annotated[
         int | None,
         typer.Option(help="List the customers who dropped before this step instead"),
@@ -157,7 +161,7 @@ def funnel_command(
 ) -> None:
     """Conversion through ordered, strict or any-order steps."""
     from wayline.analytics import params
-    from wayline.analytics.eventlog import InvalidAnalysis
+    from wayline.analytics.eventlog import DEFAULT_CHANNEL_PATHS, InvalidAnalysis
     from wayline.analytics.funnels import Funnel, FunnelMode, dropped_customers, funnel_report
 
     if mode not in {m.value for m in FunnelMode}:
@@ -168,6 +172,7 @@ def funnel_command(
         window=params.duration(window, "window"),
         exclusions=tuple(params.exclusion(x) for x in exclude or ()),
         breakdown=breakdown,
+        channel_paths=tuple(channel) if channel else DEFAULT_CHANNEL_PATHS,
         start=params.moment(start, "from"),
         end=params.moment(end, "to"),
     )

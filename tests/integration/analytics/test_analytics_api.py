@@ -113,6 +113,7 @@ def test_paths_retention_stages_and_map(api: tuple[TestClient, dict[str, str]]) 
         ("/funnel?steps=A&steps=B&window=soon", "window"),
         ("/funnel?steps=A&steps=B&exclude=X:3-4", "exclude"),
         ("/funnel?steps=A&steps=B&breakdown=plan", "breakdown"),
+        ("/funnel?steps=A&steps=B&breakdown=channel&channel=medium", "channel"),
         ("/funnel?steps=A&steps=B&from=yesterday", "from"),
         ("/funnel/dropped?steps=A&steps=B&step=7", "step"),
         ("/funnel/dropped?steps=A&steps=B", "step"),

@@ -34,7 +34,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     try:
         write(
             warehouse,
-            *(ev("a", "A", at(0)), ev("a", "B", at(1))),
+            *(ev("a", "A", at(0), properties={"country": "FR"}), ev("a", "B", at(1))),
             *(ev("b", "A", at(0)), ev("b", "C", at(1))),
             workspace_id=ws,
         )
@@ -60,6 +60,22 @@ def test_funnel_as_table_json_and_csv(data_dir: Path) -> None:
     assert [r["customers"] for r in table] == ["2", "1"]
     assert "Funnel: A → B" in report(data_dir, *steps)
     assert json.loads(report(data_dir, *steps, "--dropped", "2", "--json")) == [{"customer": "b"}]
+
+
+def test_funnel_breakdown_by_a_channel_of_your_own(data_dir: Path) -> None:
+    rows = json.loads(
+        report(
+            data_dir,
+            *("funnel", "--step", "A", "--step", "B", "--breakdown", "channel"),
+            *("--channel", "properties.country", "--json"),
+        )
+    )
+    assert {(r["breakdown"], r["step"]): r["customers"] for r in rows} == {
+        ("FR", 1): 1,
+        ("FR", 2): 1,
+        ("direct", 1): 1,
+        ("direct", 2): 0,
+    }
 
 
 def test_paths_retention_stages_and_map(data_dir: Path, tmp_path: Path) -> None:

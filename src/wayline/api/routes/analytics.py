@@ -71,6 +71,7 @@ def _funnel(
     window: str,
     exclude: list[str],
     breakdown: str | None,
+    channel: list[str],
     start: str | None,
     end: str | None,
 ) -> Funnel:
@@ -80,6 +81,7 @@ def _funnel(
         window=params.duration(window, "window"),
         exclusions=tuple(params.exclusion(x) for x in exclude),
         breakdown=breakdown or None,
+        channel_paths=tuple(channel) if channel else DEFAULT_CHANNEL_PATHS,
         start=params.moment(start, "from"),
         end=params.moment(end, "to"),
     )
@@ -89,6 +91,7 @@ def _funnel(
 
 Steps = Annotated[list[str], Query(description="The steps' events, in order (repeat)")]
 Exclude = Annotated[list[str], Query(description="EVENT, or EVENT:FROM-TO (repeat)")]
+Channel = Annotated[list[str], Query(description="Channel paths, first found wins (repeat)")]
 
 
 @router.get("/funnel")
@@ -100,6 +103,7 @@ async def funnel_route(
     window: str = "14d",
     exclude: Exclude = [],  # noqa: B006 - FastAPI copies defaults per request
     breakdown: str | None = None,
+    channel: Channel = [],  # noqa: B006
     start: From = None,
     end: To = None,
 ) -> Any:
@@ -107,7 +111,7 @@ async def funnel_route(
     and the histogram of those times."""
 
     def work(w: Warehouse) -> dict[str, Any]:
-        spec = _funnel(steps, mode, window, exclude, breakdown, start, end)
+        spec = _funnel(steps, mode, window, exclude, breakdown, channel, start, end)
         report = funnel_report(w, workspace_id, spec)
         return {"steps": params.records(report.steps), "times": params.records(report.times)}
 
@@ -124,6 +128,7 @@ async def funnel_dropped_route(
     window: str = "14d",
     exclude: Exclude = [],  # noqa: B006
     breakdown: str | None = None,
+    channel: Channel = [],  # noqa: B006
     start: From = None,
     end: To = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
@@ -131,7 +136,7 @@ async def funnel_dropped_route(
     """The customers who reached the step before ``step`` but not ``step``."""
 
     def work(w: Warehouse) -> dict[str, Any]:
-        spec = _funnel(steps, mode, window, exclude, breakdown, start, end)
+        spec = _funnel(steps, mode, window, exclude, breakdown, channel, start, end)
         frame = dropped_customers(w, workspace_id, spec, step, limit=limit)
         return {"data": params.records(frame)}
 
@@ -276,7 +281,7 @@ async def journey_map_route(
     preset: str | None = None,
     as_of: str | None = None,
     format: str = "json",
-    channel: Annotated[list[str], Query(description="Channel paths, first found wins")] = [],  # noqa: B006
+    channel: Channel = [],  # noqa: B006
     touchpoints: int = 12,
     min_customers: Annotated[int, Query(ge=1)] = 10,
 ) -> Any:
