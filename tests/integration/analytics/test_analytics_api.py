@@ -3,7 +3,10 @@ analyses themselves are tested on both warehouses beside this file)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -149,3 +152,52 @@ def test_a_bad_model_points_at_its_line(api: tuple[TestClient, dict[str, str]]) 
 def test_admin_token_required(api: tuple[TestClient, Any]) -> None:
     client, _ = api
     assert client.get("/api/v1/analytics/retention").status_code == 401
+
+
+_HOLD = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_an_api_only_process_opens_the_warehouse_when_asked(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Without the loader, the API opens the warehouse on the first analytics request; a
+    DuckDB file held by another process is a 503, and the next request after it is freed
+    succeeds."""
+    own = settings.model_copy(
+        update={"warehouse_url": f"duckdb:///{tmp_path / 'held' / 'warehouse.duckdb'}"}
+    )
+    process = Process(own, {Role.API})
+    process.migrate()
+    created = process.store.create_workspace("shop")
+    admin = {"Authorization": f"Bearer {created.admin_token}"}
+    client = TestClient(process.app())
+    path = own.resolved_warehouse_url().removeprefix("duckdb:///")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, path],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "ready"
+        held = client.get("/api/v1/analytics/retention", headers=admin)
+        assert held.status_code == 503
+        assert "another process" in held.json()["error"]
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait()
+        assert holder.stdout is not None
+        holder.stdout.close()
+    free = client.get("/api/v1/analytics/retention", headers=admin)
+    assert free.status_code == 200, free.text
+    assert free.json() == {"data": []}
+    process.runtime.stop()
+    process.store.close()
