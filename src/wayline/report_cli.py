@@ -80,6 +80,14 @@ PresetOption = Annotated[
     str | None,
     typer.Option("--preset", help="A built-in stage model: ecommerce (default) or saas"),
 ]
+LimitOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Customers listed at most (default: 1000 in a table; all, streamed, with "
+        "--json or --csv)",
+        show_default=False,
+    ),
+]
 AsOfOption = Annotated[
     str | None, typer.Option("--as-of", help="Measure as of this date/time (default: now)")
 ]
@@ -120,6 +128,46 @@ def _emit(frame: pd.DataFrame, title: str, as_json: bool, as_csv: bool) -> None:
     Console().print(table)
 
 
+def _limited(expr: Any, limit: int | None) -> Any:
+    return expr if limit is None else expr.limit(limit)
+
+
+def _stream(
+    data_dir: Path | None,
+    workspace: str,
+    build: Callable[[Warehouse, str], Any],
+    as_json: bool,
+) -> None:
+    """Write a long result (a customer list) as it comes out of the warehouse, batch by
+    batch: a JSON array or CSV, never the whole list in memory."""
+    from wayline.analytics.params import records
+
+    def write(warehouse: Warehouse, workspace_id: str) -> None:
+        expr = build(warehouse, workspace_id)
+        out = sys.stdout
+        first = True
+        writer: csv.DictWriter[str] | None = None
+        if as_json:
+            out.write("[")
+        for batch in warehouse.stream(expr):
+            rows = records(batch.to_pandas())
+            if as_json:
+                for row in rows:
+                    out.write(("" if first else ",") + json.dumps(row))
+                    first = False
+            else:
+                if writer is None:
+                    writer = csv.DictWriter(out, fieldnames=list(batch.schema.names))
+                    writer.writeheader()
+                writer.writerows(rows)
+        if as_json:
+            out.write("]\n")
+        elif writer is None:
+            out.write(",".join(expr.columns) + "\n")
+
+    _run(data_dir, workspace, write)
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
@@ -153,6 +201,7 @@ def funnel_command(
         typer.Option(help="List the customers who dropped before this step instead"),
     ] = None,
     times: Annotated[bool, typer.Option("--times", help="Show the time histogram")] = False,
+    limit: LimitOption = None,
     start: FromOption = None,
     end: ToOption = None,
     as_json: AsJson = False,
@@ -162,7 +211,13 @@ def funnel_command(
     """Conversion through ordered, strict or any-order steps."""
     from wayline.analytics import params
     from wayline.analytics.eventlog import DEFAULT_CHANNEL_PATHS, InvalidAnalysis
-    from wayline.analytics.funnels import Funnel, FunnelMode, dropped_customers, funnel_report
+    from wayline.analytics.funnels import (
+        Funnel,
+        FunnelMode,
+        dropped_customers,
+        dropped_customers_expr,
+        funnel_report,
+    )
 
     if mode not in {m.value for m in FunnelMode}:
         raise InvalidAnalysis("mode", f"{mode!r}: expected ordered, strict or any_order")
@@ -178,7 +233,20 @@ def funnel_command(
     )
     spec.check()
     if dropped is not None:
-        frame = _run(data_dir, workspace, lambda w, ws: dropped_customers(w, ws, spec, dropped))
+        at_step = dropped
+        if as_json or as_csv:
+            _stream(
+                data_dir,
+                workspace,
+                lambda w, ws: _limited(dropped_customers_expr(w, ws, spec, at_step), limit),
+                as_json,
+            )
+            return
+        frame = _run(
+            data_dir,
+            workspace,
+            lambda w, ws: dropped_customers(w, ws, spec, at_step, limit=limit or 1000),
+        )
         _emit(frame, f"Dropped before step {dropped}", as_json, as_csv)
         return
     report = _run(data_dir, workspace, lambda w, ws: funnel_report(w, ws, spec))
@@ -291,17 +359,30 @@ def stages_command(
     ] = False,
     stalled: Annotated[bool, typer.Option("--stalled", help="Only stalled customers")] = False,
     stage: Annotated[str | None, typer.Option(help="Only customers in this stage")] = None,
-    limit: Annotated[int, typer.Option(help="Customers listed at most")] = 1000,
+    limit: LimitOption = None,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
     data_dir: DataDir = None,
 ) -> None:
     """Per stage: customers who entered, are in it now, moved on, typical time, stalled."""
     from wayline.analytics import params
-    from wayline.analytics.stages import current_stages, stage_summary
+    from wayline.analytics.stages import current_stages, stage_customers_expr, stage_summary
 
     stage_model = params.stage_model(model, preset)
     when = params.moment(as_of, "as_of")
+    if (customers or stalled or stage) and (as_json or as_csv):
+        _stream(
+            data_dir,
+            workspace,
+            lambda w, ws: _limited(
+                stage_customers_expr(
+                    w, ws, stage_model, as_of=when, stage=stage, stalled_only=stalled
+                ),
+                limit,
+            ),
+            as_json,
+        )
+        return
     if customers or stalled or stage:
         frame = _run(
             data_dir,
@@ -313,7 +394,7 @@ def stages_command(
                 as_of=when,
                 stage=stage,
                 stalled_only=stalled,
-                limit=limit,
+                limit=limit or 1000,
             ),
         )
         _emit(frame, "Customers by stage", as_json, as_csv)

@@ -187,6 +187,24 @@ def current_stages_expr(
     )
 
 
+def stage_customers_expr(
+    warehouse: Warehouse,
+    workspace_id: str,
+    model: StageModel,
+    *,
+    as_of: datetime | None = None,
+    stage: str | None = None,
+    stalled_only: bool = False,
+) -> Any:
+    """:func:`current_stages_expr`, optionally only one stage or the stalled, by customer."""
+    expr = current_stages_expr(warehouse, workspace_id, model, as_of=as_of)
+    if stage is not None:
+        expr = expr.filter(expr.stage == stage)
+    if stalled_only:
+        expr = expr.filter(expr.stalled)
+    return expr.order_by("customer")
+
+
 def current_stages(
     warehouse: Warehouse,
     workspace_id: str,
@@ -198,12 +216,9 @@ def current_stages(
     limit: int | None = None,
 ) -> pd.DataFrame:
     """Customers with their current stage (see :func:`current_stages_expr`), for notebooks."""
-    expr = current_stages_expr(warehouse, workspace_id, model, as_of=as_of)
-    if stage is not None:
-        expr = expr.filter(expr.stage == stage)
-    if stalled_only:
-        expr = expr.filter(expr.stalled)
-    expr = expr.order_by("customer")
+    expr = stage_customers_expr(
+        warehouse, workspace_id, model, as_of=as_of, stage=stage, stalled_only=stalled_only
+    )
     if limit is not None:
         expr = expr.limit(limit)
     frame: pd.DataFrame = warehouse.execute(expr).to_pandas()

@@ -135,6 +135,13 @@ class DuckDBWarehouse(Warehouse):
             self._ibis = ibis.duckdb.from_connection(self._db)
         return self._ibis
 
+    def stream(self, expr: Any, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
+        # Ibis's batch reader calls a DuckDB method that DuckDB 2 no longer has; DuckDB's
+        # own reader over the compiled query streams the same rows.
+        with self._query_lock:
+            sql = self.ibis().compile(expr)
+            yield from self._db.sql(sql).to_arrow_reader(batch_rows)
+
     @contextmanager
     def load(self) -> Iterator[_DuckDBLoad]:
         with self._write_lock:

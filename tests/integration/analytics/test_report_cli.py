@@ -97,6 +97,16 @@ def test_paths_retention_stages_and_map(data_dir: Path, tmp_path: Path) -> None:
     ]
     who = json.loads(report(data_dir, "stages", "--model", str(model), "--customers", "--json"))
     assert [(c["customer"], c["stage"]) for c in who] == [("a", "liked"), ("b", "tried")]
+    listed = report(data_dir, "stages", "--model", str(model), "--customers", "--csv")
+    assert [(r["customer"], r["stage"]) for r in csv.DictReader(io.StringIO(listed))] == [
+        ("a", "liked"),
+        ("b", "tried"),
+    ]
+    one = report(data_dir, "stages", "--model", str(model), "--customers", "--limit", "1", "--csv")
+    assert len(list(csv.DictReader(io.StringIO(one)))) == 1
+    nobody = report(data_dir, "stages", "--model", str(model), "--stage", "liked", "--stalled",
+                    "--csv")  # fmt: skip
+    assert nobody.splitlines()[0].startswith("customer,stage")
     out = tmp_path / "map.svg"
     report(data_dir, "journey-map", "--model", str(model), "--format", "svg", "-o", str(out))
     assert out.read_text().startswith("<svg")
