@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from wayline.api.app import create_app
-from wayline.api.deps import Services
+from wayline.api.deps import Services, SharedWarehouse
 from wayline.clock import Clock, SystemClock
 from wayline.ingest import Ingestor
 from wayline.profiles import process_inbox
@@ -50,9 +50,15 @@ class Process:
             warehouse = open_warehouse(settings)
             loader = WarehouseLoader(self.store, warehouse, batch_size=size)
             self.services.eraser = loader
-            self.services.warehouse = warehouse
+            self.services.warehouse = SharedWarehouse(lambda: warehouse)
             self.runtime.add("loader", loader.step, idle)
             self.runtime.on_stop(warehouse.close)
+        elif Role.API in self.roles:
+            from wayline.analytics.warehouse import open_warehouse
+
+            shared = SharedWarehouse(lambda: open_warehouse(settings))
+            self.services.warehouse = shared
+            self.runtime.on_stop(shared.close)
         if self.roles & {Role.TRIGGERS, Role.WORKER}:
             from wayline.engine.loops import journey_runtime
             from wayline.store.sql import SqlStore
@@ -95,8 +101,6 @@ class Process:
                 yield
             finally:
                 self.runtime.stop()
-                if Role.LOADER not in self.roles and self.services.warehouse is not None:
-                    self.services.warehouse.close()  # opened by an analytics request
                 self.store.close()
 
         return create_app(self.services, lifespan=lifespan)

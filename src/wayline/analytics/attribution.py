@@ -35,7 +35,7 @@ from typing import Any, Final
 import ibis
 import pandas as pd
 
-from wayline.analytics.eventlog import SEPARATOR, split_path
+from wayline.analytics.cases import SEPARATOR, split_path
 from wayline.analytics.fields import BadParameter, Scope, check_field, customer, field, number
 from wayline.analytics.markov import Chain, PathCount, shares
 from wayline.analytics.warehouse import Warehouse

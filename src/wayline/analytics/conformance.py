@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from wayline.analytics.eventlog import event_log, split_path, traces
+from wayline.analytics.cases import event_log, split_path, traces
 from wayline.analytics.fields import BadParameter, Scope
 from wayline.analytics.warehouse import Warehouse
 from wayline.journeys.entries import EventEntry

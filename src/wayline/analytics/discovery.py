@@ -17,7 +17,7 @@ from typing import Any
 import ibis
 import pandas as pd
 
-from wayline.analytics.eventlog import case_window, event_log, split_path, traces
+from wayline.analytics.cases import case_window, event_log, split_path, traces
 from wayline.analytics.fields import BadParameter, Scope
 from wayline.analytics.warehouse import Warehouse
 

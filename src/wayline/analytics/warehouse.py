@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
@@ -110,9 +110,12 @@ class Warehouse(ABC):
     def close(self) -> None: ...
 
     @abstractmethod
-    def json_text(self, column: Any, keys: Sequence[str]) -> Any:
-        """An Ibis string expression: the value at ``keys`` inside a JSON column, as text
-        (numbers and booleans as their JSON text), null when absent."""
+    def json_text(self, column: Any, path: Sequence[str]) -> Any:
+        """An Ibis string expression: the value at ``path`` inside a JSON column, as text
+        (numbers and booleans as their JSON text), or null where there is none.
+
+        Each backend spells JSON access its own way, and Ibis's portable JSON unwrapping
+        does not compile for PostgreSQL's ``json`` type, so the backend supplies it."""
 
     def table(self, name: str = "events") -> Any:
         """An Ibis table expression over a warehouse table, to build analytics on."""
@@ -120,6 +123,13 @@ class Warehouse(ABC):
             if name not in self._tables:
                 self._tables[name] = self.ibis().table(name)
             return self._tables[name]
+
+    def stream(self, expr: Any, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
+        """Run an Ibis expression and yield its result in Arrow batches, for results too
+        long to hold (a list of customers). The warehouse serves no other query until the
+        iteration ends: consume it promptly and to the end (or close it)."""
+        with self._query_lock:
+            yield from self.ibis().to_pyarrow_batches(expr, chunk_size=batch_rows)
 
     def execute(self, expr: Any) -> pa.Table:
         """Run an Ibis expression built on :meth:`table`; the result as an Arrow table."""

@@ -28,6 +28,19 @@ from wayline.store.base import Cursor
 
 _TIME = pa.timestamp("us", tz="UTC")
 
+
+def _json_stub(j: Any, p: Any) -> Any: ...
+
+
+def _json_extract_string(column: Any, path: str) -> Any:
+    import ibis
+
+    function = ibis.udf.scalar.builtin(
+        _json_stub, name="json_extract_string", signature=(("json", "string"), "string")
+    )
+    return function(column, path)
+
+
 #: The Arrow schema the loader's columns are given, matching the ``events`` table.
 ARROW_SCHEMA: Final = pa.schema(
     [
@@ -116,8 +129,18 @@ class DuckDBWarehouse(Warehouse):
         if self._ibis is None:
             import ibis
 
+            # Analytics cut time into UTC days, weeks and months: pin the session's zone
+            # (DuckDB's default is the machine's).
+            self._db.execute("SET TimeZone = 'UTC'")
             self._ibis = ibis.duckdb.from_connection(self._db)
         return self._ibis
+
+    def stream(self, expr: Any, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
+        # Ibis's batch reader calls a DuckDB method that DuckDB 2 no longer has; DuckDB's
+        # own reader over the compiled query streams the same rows.
+        with self._query_lock:
+            sql = self.ibis().compile(expr)
+            yield from self._db.sql(sql).to_arrow_reader(batch_rows)
 
     @contextmanager
     def load(self) -> Iterator[_DuckDBLoad]:
@@ -173,11 +196,9 @@ class DuckDBWarehouse(Warehouse):
             ).fetchall()
         return int(deleted)
 
-    def json_text(self, column: Any, keys: Sequence[str]) -> Any:
-        path = "$" + "".join('."' + k.replace("\\", "\\\\").replace('"', '\\"') + '"' for k in keys)
-        from wayline.analytics.json_functions import duckdb_json_extract_string
-
-        return duckdb_json_extract_string(column, path)
+    def json_text(self, column: Any, path: Sequence[str]) -> Any:
+        quoted = ".".join('"' + p.replace('"', '\\"') + '"' for p in path)
+        return _json_extract_string(column, f"$.{quoted}")
 
     def close(self) -> None:
         with self._write_lock, self._query_lock:

@@ -69,6 +69,27 @@ def _without_nul(columns: EventColumns) -> EventColumns:
     return cleaned
 
 
+def _path1(j: Any, a: Any) -> Any: ...
+def _path2(j: Any, a: Any, b: Any) -> Any: ...
+def _path3(j: Any, a: Any, b: Any, c: Any) -> Any: ...
+
+
+def _json_extract_path_text(column: Any, path: tuple[str, ...]) -> Any:
+    """``json_extract_path_text(column, 'a', 'b')``: variadic in SQL, so one Ibis builtin
+    per depth of path (one to three keys)."""
+    import ibis
+
+    stubs = {1: _path1, 2: _path2, 3: _path3}
+    if len(path) not in stubs:
+        raise ValueError(f"JSON paths are 1 to 3 keys deep, not {len(path)}")
+    function = ibis.udf.scalar.builtin(
+        stubs[len(path)],
+        name="json_extract_path_text",
+        signature=(("json", *("string",) * len(path)), "string"),
+    )
+    return function(column, *path)
+
+
 class _PostgresLoad:
     def __init__(self, warehouse: PostgresWarehouse, conn: Connection) -> None:
         self._warehouse = warehouse
@@ -99,7 +120,14 @@ class PostgresWarehouse(Warehouse):
             import psycopg
 
             libpq_url = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
-            self._ibis = ibis.postgres.from_connection(psycopg.connect(libpq_url, autocommit=True))
+            # Analytics cut time into UTC days, weeks and months: pin the session's zone.
+            # Their joins pair a customer's events with the same customer's (an equality
+            # plus ranges): hash joins. Freshly loaded rows have no statistics yet, and the
+            # planner, expecting one row, picks nested loops that take minutes instead of
+            # milliseconds; analytics never want them, so this session does without.
+            options = "-c TimeZone=UTC -c enable_nestloop=off"
+            conn = psycopg.connect(libpq_url, autocommit=True, options=options)
+            self._ibis = ibis.postgres.from_connection(conn)
         return self._ibis
 
     @contextmanager
@@ -154,13 +182,8 @@ class PostgresWarehouse(Warehouse):
             ).rowcount
         return int(deleted)
 
-    def json_text(self, column: Any, keys: Sequence[str]) -> Any:
-        *parents, last = keys
-        for key in parents:
-            column = column[key]
-        from wayline.analytics.json_functions import postgres_json_extract_path_text
-
-        return postgres_json_extract_path_text(column, last)
+    def json_text(self, column: Any, path: Sequence[str]) -> Any:
+        return _json_extract_path_text(column, tuple(path))
 
     def close(self) -> None:
         with self._query_lock:

@@ -14,6 +14,7 @@ from wayline.api.deps import CredentialCache, Services
 from wayline.api.responses import JSON
 from wayline.api.routes import (
     admin,
+    analytics,
     channels,
     controls,
     ingest,
@@ -71,4 +72,5 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     app.include_router(templates.variables_router)
     app.include_router(channels.router)
     app.include_router(tracking.router)
+    app.include_router(analytics.router)
     return app

@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -29,19 +30,31 @@ class Services:
     #: Present when this process also runs the warehouse loader (so an erase can report
     #: the warehouse rows it removed at once); otherwise the loader applies it later.
     eraser: WarehouseEraser | None = None
-    #: The analytics warehouse: the loader's when this process runs it, else opened on the
-    #: first analytics request (see :meth:`analytics_warehouse`).
-    warehouse: Warehouse | None = None
-    _warehouse_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: The analytics warehouse, for the analytics routes (opened on first use).
+    warehouse: SharedWarehouse | None = None
 
-    def analytics_warehouse(self) -> Warehouse:
-        """The warehouse analytics read; opened once, closed by whoever owns the process."""
-        with self._warehouse_lock:
-            if self.warehouse is None:
-                from wayline.analytics.warehouse import open_warehouse
 
-                self.warehouse = open_warehouse(self.settings)
-            return self.warehouse
+class SharedWarehouse:
+    """The process's one warehouse handle: the loader's if this process loads, otherwise
+    opened on the first analytics request (a DuckDB file held by another process cannot
+    be opened, and an API process that never reports should not try)."""
+
+    def __init__(self, opener: Callable[[], Warehouse]) -> None:
+        self._opener = opener
+        self._warehouse: Warehouse | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Warehouse:
+        with self._lock:
+            if self._warehouse is None:
+                self._warehouse = self._opener()
+            return self._warehouse
+
+    def close(self) -> None:
+        with self._lock:
+            if self._warehouse is not None:
+                self._warehouse.close()
+                self._warehouse = None
 
 
 class CredentialCache:

@@ -1,91 +1,92 @@
-"""A fresh warehouse of each kind (a DuckDB file, a PostgreSQL database) and a way to
-fill it with a hand-written event log."""
+"""A fresh warehouse of each kind (DuckDB file, PostgreSQL database) with hand-written logs.
+
+Events go in through the loader's own write path (:meth:`Warehouse.load`), so the analyses
+read exactly the rows ``wayline serve`` would have loaded.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Sequence
+import itertools
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
 from tests.conftest import PG_ADMIN_URL, PgTemplates
-from wayline.analytics.fields import Scope
-from wayline.analytics.warehouse import EVENT_COLUMNS, Warehouse
-from wayline.analytics.warehouse_duckdb import DuckDBWarehouse
-from wayline.analytics.warehouse_postgres import PostgresWarehouse
+from wayline.analytics.warehouse import Warehouse, open_warehouse
+from wayline.settings import Settings
 from wayline.store.base import Cursor
 
-WORKSPACE = "ws_test"
-T0 = datetime(2026, 3, 1, tzinfo=UTC)
+WS = "ws1"
+#: Monday 2026-01-05 00:00 UTC: the hand-written logs count time from here.
+T0 = datetime(2026, 1, 5, tzinfo=UTC)
 
 
 @pytest.fixture(params=("duckdb", "postgresql"))
 def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
     if request.param == "duckdb":
-        w: Warehouse = DuckDBWarehouse(str(tmp_path / "warehouse.duckdb"))
+        url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+        w = open_warehouse(Settings(data_dir=tmp_path, warehouse_url=url))
         yield w
         w.close()
         return
     templates: PgTemplates = request.getfixturevalue("pg_templates")
     name = templates.clone()
+    url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    w = open_warehouse(Settings(data_dir=tmp_path, warehouse_url=url))
     try:
-        url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-        w = PostgresWarehouse(url)
         yield w
-        w.close()
     finally:
+        w.close()
         templates.drop(name)
 
 
-@pytest.fixture
-def scope() -> Scope:
-    return Scope(workspace_id=WORKSPACE)
+def at(minutes: float = 0, *, days: float = 0, hours: float = 0) -> datetime:
+    return T0 + timedelta(days=days, hours=hours, minutes=minutes)
+
+
+_seq = itertools.count(1)
 
 
 def ev(
-    user: str,
-    event: str,
-    at: timedelta | datetime,
+    customer: str,
+    event: str | None,
+    when: datetime,
+    *,
+    type: str = "track",
     properties: dict[str, Any] | None = None,
     context: dict[str, Any] | None = None,
+    traits: dict[str, Any] | None = None,
+    anonymous: bool = False,
 ) -> dict[str, Any]:
-    """One track event; ``at`` is a time or an offset from :data:`T0`."""
+    seq = next(_seq)
     return {
-        "user": user,
+        "workspace_id": WS,
+        "seq": seq,
+        "message_id": f"m{seq}",
+        "type": type,
         "event": event,
-        "at": at if isinstance(at, datetime) else T0 + at,
-        "properties": properties,
-        "context": context,
+        "user_id": None if anonymous else customer,
+        "anonymous_id": customer if anonymous else None,
+        "timestamp": when,
+        "received_at": when,
+        "properties": orjson.dumps(properties).decode() if properties is not None else None,
+        "context": orjson.dumps(context).decode() if context is not None else None,
+        "traits": orjson.dumps(traits).decode() if traits is not None else None,
+        "payload": "{}",
     }
 
 
-def load(
-    warehouse: Warehouse, events: Sequence[dict[str, Any]], workspace: str = WORKSPACE
-) -> None:
-    """Put these events into the warehouse, in order (``seq`` follows the list)."""
-    columns: dict[str, list[Any]] = {c: [] for c in EVENT_COLUMNS}
-    start = warehouse.cursor().seq
-    for i, e in enumerate(events, start=start + 1):
-        row = {
-            "workspace_id": workspace,
-            "seq": i,
-            "message_id": f"m{i}",
-            "type": "track",
-            "event": e["event"],
-            "user_id": e["user"],
-            "anonymous_id": None,
-            "timestamp": e["at"],
-            "received_at": e["at"],
-            "properties": json.dumps(e["properties"]) if e["properties"] is not None else None,
-            "context": json.dumps(e["context"]) if e["context"] is not None else None,
-            "traits": None,
-            "payload": "{}",
-        }
-        for k, v in row.items():
-            columns[k].append(v)
+def identify(customer: str, when: datetime, **traits: Any) -> dict[str, Any]:
+    return ev(customer, None, when, type="identify", traits=traits)
+
+
+def write(warehouse: Warehouse, *rows: dict[str, Any], workspace_id: str = WS) -> None:
+    rows_ = [{**r, "workspace_id": workspace_id} for r in rows]
+    columns = {name: [r[name] for r in rows_] for name in rows_[0]}
     with warehouse.load() as batch:
-        batch.append(columns, Cursor(txid=1, seq=start + len(events)))
+        batch.append(columns, Cursor(txid=1, seq=max(r["seq"] for r in rows_)))

@@ -41,8 +41,10 @@ def _bad(exc: BadParameter, unknown_is_404: bool) -> JSON:
 
 
 def _warehouse(services: Services) -> Warehouse:
+    if services.warehouse is None:
+        raise HTTPException(503, "this process has no analytics warehouse")
     try:
-        return services.analytics_warehouse()
+        return services.warehouse.get()
     except WarehouseLocked as exc:
         raise HTTPException(503, str(exc)) from None
 

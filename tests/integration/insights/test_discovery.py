@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.integration.analytics.conftest import T0, WORKSPACE, ev, load
+from tests.integration.insights.conftest import T0, WORKSPACE, ev, load
 from wayline.analytics.conformance import Move, align, conformance, designed_sequence
 from wayline.analytics.discovery import directly_follows, variants
 from wayline.analytics.fields import BadParameter, Scope
@@ -244,7 +244,7 @@ _ACROSS_DST = """
 import sys
 from datetime import UTC, datetime
 sys.path.insert(0, sys.argv[2])
-from tests.integration.analytics.conftest import WORKSPACE, ev, load
+from tests.integration.insights.conftest import WORKSPACE, ev, load
 from wayline.analytics.discovery import directly_follows
 from wayline.analytics.fields import Scope
 from wayline.analytics.warehouse_duckdb import DuckDBWarehouse

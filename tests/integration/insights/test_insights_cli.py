@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tests.integration.analytics.conftest import ev, load
+from tests.integration.insights.conftest import ev, load
 from wayline.analytics.warehouse import open_warehouse
 from wayline.cli import app
 from wayline.settings import Settings

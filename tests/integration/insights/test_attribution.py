@@ -11,7 +11,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from tests.integration.analytics.conftest import ev, load
+from tests.integration.insights.conftest import ev, load
 from wayline.analytics.attribution import attribution, shapley
 from wayline.analytics.fields import BadParameter, Scope
 from wayline.analytics.markov import Chain, PathCount, shares

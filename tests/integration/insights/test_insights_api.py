@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.integration.analytics.conftest import ev, load
+from tests.integration.insights.conftest import ev, load
 from wayline.analytics.warehouse import open_warehouse
 from wayline.runtime import Role
 from wayline.server import Process

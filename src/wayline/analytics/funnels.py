@@ -1,0 +1,365 @@
+"""Funnels: how many customers go through a sequence of steps, how fast, and who drops.
+
+An *attempt* starts at an event of the first step (in ``any_order`` mode, at an event of any
+step) and runs for the conversion window: 14 days by default, the boundary included, so a
+step exactly 14 days after the first still counts. Within it:
+
+* ``ordered``: each step is the customer's next event of that name after the previous
+  step; other events may come in between;
+* ``strict``: each step is the customer's very next event, nothing in between;
+* ``any_order``: every step, in whatever order; step *k* is reached when *k* different
+  steps have been done.
+
+An exclusion event between two steps ends the attempt at the earlier one. Every event of
+the first step starts an attempt, and a customer counts once, by their best attempt (the
+deepest; of those, the earliest), so a customer who failed once and converted later has
+converted.
+
+The time between steps is measured on the best attempt; a breakdown labels the customer
+by the first step's event (an event property or the channel) or by their profile (a trait,
+as last sent with ``identify``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Final
+
+from wayline.analytics.eventlog import (
+    DEFAULT_CHANNEL_PATHS,
+    NONE_VALUE,
+    EventLog,
+    InvalidAnalysis,
+    count_if,
+    split_path,
+)
+from wayline.analytics.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class FunnelMode(StrEnum):
+    ORDERED = "ordered"  #: the steps in order; other events may come in between
+    STRICT = "strict"  #: the steps in order, with no other event in between
+    ANY_ORDER = "any_order"  #: all the steps, in any order
+
+
+#: Buckets of the time between two steps: (label, from seconds, to seconds).
+TIME_BUCKETS: Final = (
+    ("<1m", 0, 60),
+    ("1m-10m", 60, 600),
+    ("10m-1h", 600, 3600),
+    ("1h-6h", 3600, 6 * 3600),
+    ("6h-1d", 6 * 3600, 86400),
+    ("1d-3d", 86400, 3 * 86400),
+    ("3d-7d", 3 * 86400, 7 * 86400),
+    ("7d-14d", 7 * 86400, 14 * 86400),
+    ("14d-30d", 14 * 86400, 30 * 86400),
+    (">=30d", 30 * 86400, None),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Exclusion:
+    """An event that must not happen between two steps (1-based, default: first to last)."""
+
+    event: str
+    after_step: int = 1
+    before_step: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Funnel:
+    """What to measure. ``start``/``end`` bound when the first step happened."""
+
+    steps: tuple[str, ...]
+    mode: FunnelMode = FunnelMode.ORDERED
+    window: timedelta = timedelta(days=14)
+    exclusions: tuple[Exclusion, ...] = ()
+    #: ``properties.NAME`` / ``context.NAME`` (of the first step's event), ``traits.NAME``
+    #: (the profile), or ``channel``.
+    breakdown: str | None = None
+    channel_paths: tuple[str, ...] = DEFAULT_CHANNEL_PATHS
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def check(self) -> None:
+        """Raises :class:`InvalidAnalysis` naming the first bad parameter."""
+        if len(self.steps) < 2:
+            raise InvalidAnalysis("steps", "a funnel needs at least two steps")
+        if not all(self.steps):
+            raise InvalidAnalysis("steps", "a step needs an event name")
+        if self.mode is FunnelMode.ANY_ORDER and len(set(self.steps)) != len(self.steps):
+            raise InvalidAnalysis("steps", "an any_order funnel cannot repeat a step")
+        if self.window <= timedelta(0):
+            raise InvalidAnalysis("window", "the conversion window must be positive")
+        for x in self.exclusions:
+            last = len(self.steps) if x.before_step is None else x.before_step
+            if not x.event:
+                raise InvalidAnalysis("exclude", "an exclusion needs an event name")
+            if not 1 <= x.after_step < last <= len(self.steps):
+                raise InvalidAnalysis(
+                    "exclude",
+                    f"{x.event!r}: between steps {x.after_step} and {last} is not a range "
+                    f"of this {len(self.steps)}-step funnel",
+                )
+            if self.mode is FunnelMode.ANY_ORDER and (x.after_step, last) != (
+                1,
+                len(self.steps),
+            ):
+                raise InvalidAnalysis(
+                    "exclude", "in an any_order funnel an exclusion covers the whole funnel"
+                )
+        if self.breakdown not in (None, "channel"):
+            split_path(self.breakdown, "breakdown")
+        for path in self.channel_paths:
+            split_path(path, "channel")
+
+    @property
+    def window_seconds(self) -> float:
+        return self.window.total_seconds()
+
+    def excluded_between(self, k: int) -> tuple[str, ...]:
+        """The exclusion events that may not happen between step ``k - 1`` and ``k``."""
+        return tuple(
+            x.event
+            for x in self.exclusions
+            if x.after_step <= k - 1
+            and k <= (len(self.steps) if x.before_step is None else x.before_step)
+        )
+
+
+@dataclass(frozen=True)
+class FunnelReport:
+    """``steps``: a row per (breakdown,) step; ``times``: the time-between-steps histogram."""
+
+    steps: pd.DataFrame
+    times: pd.DataFrame
+    breakdown: str | None = field(default=None)
+
+
+def _log(warehouse: Warehouse, workspace_id: str, spec: Funnel) -> EventLog:
+    # Later steps may fall after ``end``: the window, not the range, bounds them.
+    end = spec.end + spec.window if spec.end is not None else None
+    return EventLog(warehouse, workspace_id, start=spec.start, end=end)
+
+
+def _starts(log: EventLog, spec: Funnel, events: Any, names: tuple[str, ...]) -> Any:
+    """The attempts' first events, with their breakdown label ``bk`` when it is the event's."""
+    import ibis
+
+    s = events.filter(events.event.isin(names))
+    if spec.end is not None:
+        s = s.filter(s.timestamp < spec.end)
+    if spec.breakdown == "channel":
+        bk = log.channel(s, spec.channel_paths)
+    elif spec.breakdown is not None and not spec.breakdown.startswith("traits."):
+        bk = log.text(s, spec.breakdown, "breakdown").coalesce(ibis.literal(NONE_VALUE))
+    else:
+        bk = ibis.literal(NONE_VALUE)
+    return s.mutate(bk=bk, deadline=s.ts + spec.window_seconds)
+
+
+def _sequential(log: EventLog, spec: Funnel) -> Any:
+    """Ordered and strict attempts: ``customer, start_pos, bk, pos_k, ts_k`` for each step."""
+    events = log.events()
+    s = _starts(log, spec, events, spec.steps[:1])
+    att = s.select("customer", "bk", "deadline", start_pos=s.pos, pos_1=s.pos, ts_1=s.ts)
+    for k in range(2, len(spec.steps) + 1):
+        prev = att[f"pos_{k - 1}"]
+        c = events.filter(events.event == spec.steps[k - 1])
+        c = c.select(c_customer=c.customer, c_pos=c.pos, c_ts=c.ts)
+        follows = c.c_pos == prev + 1 if spec.mode is FunnelMode.STRICT else c.c_pos > prev
+        j = att.left_join(c, (att.customer == c.c_customer) & follows & (c.c_ts <= att.deadline))
+        att = j.group_by(list(att.columns)).aggregate(
+            **{f"pos_{k}": j.c_pos.min(), f"ts_{k}": j.c_ts.min()}
+        )
+        excluded = spec.excluded_between(k)
+        if excluded:
+            att = _exclude(att, events, excluded, f"pos_{k - 1}", k)
+    return att.mutate(
+        depth=sum(count_if(att[f"pos_{k}"].notnull()) for k in range(1, len(spec.steps) + 1))
+    )
+
+
+def _exclude(att: Any, events: Any, names: tuple[str, ...], after: str, k: int) -> Any:
+    """Clear step ``k`` of attempts with an exclusion event between ``after`` and step k."""
+    import ibis
+
+    x = events.filter(events.event.isin(names))
+    x = x.select(x_customer=x.customer, x_pos=x.pos)
+    j = att.left_join(
+        x,
+        (att.customer == x.x_customer) & (x.x_pos > att[after]) & (x.x_pos < att[f"pos_{k}"]),
+    )
+    att = j.group_by(list(att.columns)).aggregate(hit=j.x_pos.count())
+    stopped = att.hit > 0
+    return att.mutate(
+        **{
+            f"pos_{k}": ibis.ifelse(stopped, ibis.null("int64"), att[f"pos_{k}"]),
+            f"ts_{k}": ibis.ifelse(stopped, ibis.null("float64"), att[f"ts_{k}"]),
+        }
+    ).drop("hit")
+
+
+def _any_order(log: EventLog, spec: Funnel) -> Any:
+    """Any-order attempts: ``ts_k`` is when the k-th different step was first done."""
+    import ibis
+
+    events = log.events()
+    n = len(spec.steps)
+    s = _starts(log, spec, events, spec.steps)
+    s = s.select("customer", "bk", "deadline", start_pos=s.pos)
+    if spec.exclusions:
+        x = events.filter(events.event.isin([e.event for e in spec.exclusions]))
+        x = x.select(x_customer=x.customer, x_pos=x.pos)
+        j = s.left_join(x, (s.customer == x.x_customer) & (x.x_pos > s.start_pos))
+        s = j.group_by(list(s.columns)).aggregate(stop_pos=j.x_pos.min())
+    else:
+        s = s.mutate(stop_pos=ibis.null("int64"))
+    c = events.filter(events.event.isin(spec.steps))
+    c = c.select(c_customer=c.customer, c_pos=c.pos, c_ts=c.ts, c_event=c.event)
+    j = s.join(
+        c,
+        (s.customer == c.c_customer)
+        & (c.c_pos >= s.start_pos)
+        & (c.c_ts <= s.deadline)
+        & (s.stop_pos.isnull() | (c.c_pos < s.stop_pos)),
+    )
+    first = j.group_by(["customer", "bk", "start_pos", "c_event"]).aggregate(
+        f_pos=j.c_pos.min(), f_ts=j.c_ts.min()
+    )
+    first = first.mutate(
+        k=ibis.row_number().over(group_by=[first.customer, first.start_pos], order_by=first.f_pos)
+        + 1
+    )
+    return first.group_by(["customer", "bk", "start_pos"]).aggregate(
+        depth=first.count(),
+        **{
+            f"ts_{i}": ibis.ifelse(first.k == i, first.f_ts, ibis.null("float64")).max()
+            for i in range(1, n + 1)
+        },
+    )
+
+
+def best_attempts(warehouse: Warehouse, workspace_id: str, spec: Funnel) -> Any:
+    """Per customer, their best attempt, as an Ibis expression: ``customer``, ``bk`` (the
+    breakdown label), ``depth`` (steps reached) and ``ts_1`` … ``ts_n`` (epoch seconds)."""
+    import ibis
+
+    spec.check()
+    log = _log(warehouse, workspace_id, spec)
+    att = _any_order(log, spec) if spec.mode is FunnelMode.ANY_ORDER else _sequential(log, spec)
+    att = att.mutate(
+        r=ibis.row_number().over(group_by=att.customer, order_by=[att.depth.desc(), att.start_pos])
+    )
+    n = len(spec.steps)
+    best = att.filter(att.r == 0).select(
+        "customer", "bk", "depth", *(f"ts_{k}" for k in range(1, n + 1))
+    )
+    if spec.breakdown is not None and spec.breakdown.startswith("traits."):
+        traits = log.traits(spec.breakdown, "breakdown")
+        j = best.left_join(traits, best.customer == traits.customer)
+        best = j.select(
+            "customer",
+            "depth",
+            *(f"ts_{k}" for k in range(1, n + 1)),
+            bk=j.value.coalesce(ibis.literal(NONE_VALUE)),
+        )
+    return best
+
+
+def funnel_report(warehouse: Warehouse, workspace_id: str, spec: Funnel) -> FunnelReport:
+    """Per step: customers, conversion, drop-off and the time from the previous step."""
+    import pandas as pd
+
+    best = best_attempts(warehouse, workspace_id, spec)
+    n = len(spec.steps)
+    agg: dict[str, Any] = {}
+    for k in range(1, n + 1):
+        agg[f"c{k}"] = count_if(best.depth >= k).sum()
+        if k > 1:
+            gap = best[f"ts_{k}"] - best[f"ts_{k - 1}"]
+            agg[f"m{k}"] = gap.median()
+            for b, (_, low, high) in enumerate(TIME_BUCKETS):
+                inside = gap >= low if high is None else (gap >= low) & (gap < high)
+                agg[f"h{k}_{b}"] = count_if(inside).sum()
+    rows = warehouse.execute(best.group_by("bk").aggregate(**agg)).to_pylist()
+    rows.sort(key=lambda r: (-int(r["c1"] or 0), str(r["bk"])))
+    steps: list[dict[str, Any]] = []
+    times: list[dict[str, Any]] = []
+    for r in rows:
+        first = int(r["c1"] or 0)
+        for k in range(1, n + 1):
+            here = int(r[f"c{k}"] or 0)
+            before = int(r[f"c{k - 1}"] or 0) if k > 1 else here
+            median = r.get(f"m{k}")
+            steps.append(
+                {
+                    "breakdown": r["bk"],
+                    "step": k,
+                    "event": spec.steps[k - 1],
+                    "customers": here,
+                    "conversion_rate": here / first if first else 0.0,
+                    "step_conversion_rate": here / before if before else 0.0,
+                    "dropped": before - here,
+                    "median_seconds_from_previous": None if median is None else float(median),
+                }
+            )
+            if k > 1:
+                for b, (label, _, _) in enumerate(TIME_BUCKETS):
+                    times.append(
+                        {
+                            "breakdown": r["bk"],
+                            "step": k,
+                            "bucket": label,
+                            "customers": int(r[f"h{k}_{b}"] or 0),
+                        }
+                    )
+    step_columns = [
+        "breakdown",
+        "step",
+        "event",
+        "customers",
+        "conversion_rate",
+        "step_conversion_rate",
+        "dropped",
+        "median_seconds_from_previous",
+    ]
+    steps_df = pd.DataFrame(steps, columns=step_columns)
+    times_df = pd.DataFrame(times, columns=["breakdown", "step", "bucket", "customers"])
+    if spec.breakdown is None:
+        steps_df = steps_df.drop(columns="breakdown")
+        times_df = times_df.drop(columns="breakdown")
+    return FunnelReport(steps=steps_df, times=times_df, breakdown=spec.breakdown)
+
+
+def funnel(warehouse: Warehouse, workspace_id: str, spec: Funnel) -> pd.DataFrame:
+    """The funnel's steps as a DataFrame (see :func:`funnel_report`), for notebooks."""
+    return funnel_report(warehouse, workspace_id, spec).steps
+
+
+def dropped_customers_expr(warehouse: Warehouse, workspace_id: str, spec: Funnel, step: int) -> Any:
+    """An Ibis expression of the customers who reached step ``step - 1`` but not ``step``:
+    ``customer`` (and ``breakdown`` when the funnel has one). A segment can be built on it."""
+    if not 2 <= step <= len(spec.steps):
+        raise InvalidAnalysis("step", f"must be between 2 and {len(spec.steps)}")
+    best = best_attempts(warehouse, workspace_id, spec)
+    dropped = best.filter(best.depth == step - 1)
+    if spec.breakdown is None:
+        return dropped.select("customer").order_by("customer")
+    return dropped.select("customer", breakdown=dropped.bk).order_by("customer")
+
+
+def dropped_customers(
+    warehouse: Warehouse, workspace_id: str, spec: Funnel, step: int, *, limit: int | None = None
+) -> pd.DataFrame:
+    """The customers who dropped before ``step`` (see :func:`dropped_customers_expr`)."""
+    expr = dropped_customers_expr(warehouse, workspace_id, spec, step)
+    if limit is not None:
+        expr = expr.limit(limit)
+    frame: pd.DataFrame = warehouse.execute(expr).to_pandas()
+    return frame
