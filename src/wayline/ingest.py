@@ -10,7 +10,7 @@ invalid item valid, so a partial answer is a 200. When no item is valid the answ
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,10 +115,19 @@ class IngestResult:
 class Ingestor:
     """Validates Segment calls and commits them to the store in one transaction."""
 
-    def __init__(self, store: Store, clock: Clock, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        settings: Settings,
+        *,
+        on_stored: Callable[[], None] | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.settings = settings
+        #: Called after events are committed (the server wakes its profile consumer).
+        self.on_stored = on_stored or (lambda: None)
 
     def validate(
         self,
@@ -181,6 +190,7 @@ class Ingestor:
                 status, err.error, field=err.field or ("body" if err.too_large else None)
             )
         stored = self.store.append_events(workspace_id, rows)
+        self.on_stored()
         return IngestResult(accepted=1, stored=stored)
 
     def batch(self, workspace_id: str, body: Any) -> IngestResult:
@@ -205,4 +215,5 @@ class Ingestor:
                 rejected=[e.as_json() for e in errors[:100]],
             )
         stored = self.store.append_events(workspace_id, rows, rejections)
+        self.on_stored()
         return IngestResult(accepted=len(rows), stored=stored, rejected=errors)

@@ -37,13 +37,21 @@ ALL_ROLES = frozenset(Role)
 
 @dataclass
 class Loop:
-    """Calls ``step`` until stopped; sleeps ``idle`` seconds when a step found nothing."""
+    """Calls ``step`` until stopped; sleeps ``idle`` seconds when a step found nothing,
+    or until nudged: a loop that did work wakes the loops that follow it at once."""
 
     name: str
     step: Callable[[], int]
     idle: float
     stop_event: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    #: Set to cut an idle sleep short: there may be work.
+    wake: threading.Event = field(default_factory=threading.Event)
+    #: The loops whose work this loop's work makes: nudged whenever it did some.
+    followers: list[Loop] = field(default_factory=list)
+
+    def nudge(self) -> None:
+        self.wake.set()
 
     def run(self) -> None:
         failures = 0
@@ -56,8 +64,12 @@ class Loop:
                 log.exception("%s: step failed (attempt %d); retrying", self.name, failures)
                 self.stop_event.wait(min(30.0, 0.1 * 2**failures))
                 continue
-            if not done:
-                self.stop_event.wait(self.idle)
+            if done:
+                for follower in self.followers:
+                    follower.wake.set()
+                continue
+            self.wake.wait(self.idle)
+            self.wake.clear()
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self.run, name=f"wayline-{self.name}", daemon=True)
@@ -65,6 +77,7 @@ class Loop:
 
     def stop(self, timeout: float = 30.0) -> None:
         self.stop_event.set()
+        self.wake.set()
         if self.thread is not None:
             self.thread.join(timeout)
 
@@ -79,6 +92,18 @@ class Runtime:
     def add(self, name: str, step: Callable[[], int], idle: float) -> None:
         self.loops.append(Loop(name=name, step=step, idle=idle))
 
+    def chain(self, name: str, *followers: str) -> None:
+        """When loop ``name`` does work, wake ``followers`` (those this process runs)."""
+        by_name = {loop.name: loop for loop in self.loops}
+        if name in by_name:
+            by_name[name].followers.extend(by_name[f] for f in followers if f in by_name)
+
+    def nudge(self, name: str) -> None:
+        """Wake loop ``name`` if this process runs it (e.g. events just arrived)."""
+        for loop in self.loops:
+            if loop.name == name:
+                loop.nudge()
+
     def on_stop(self, fn: Callable[[], None]) -> None:
         self._on_stop.append(fn)
 
@@ -89,6 +114,7 @@ class Runtime:
     def stop(self) -> None:
         for loop in self.loops:
             loop.stop_event.set()
+            loop.wake.set()
         for loop in self.loops:
             loop.stop()
         for fn in self._on_stop:

@@ -37,7 +37,9 @@ class Process:
             settings=settings,
             store=self.store,
             clock=self.clock,
-            ingestor=Ingestor(self.store, self.clock, settings),
+            ingestor=Ingestor(
+                self.store, self.clock, settings, on_stored=lambda: self.runtime.nudge("profiles")
+            ),
         )
         idle = settings.consumer_idle_seconds
         size = settings.consumer_batch_size
@@ -89,6 +91,10 @@ class Process:
             )
             self.runtime.add("dispatcher", dispatcher.step, idle)
             self.runtime.on_stop(dispatcher.close)
+        # Work one loop does is work for the next: wake it rather than wait for its poll.
+        self.runtime.chain("profiles", "loader", "triggers")
+        self.runtime.chain("triggers", "worker")
+        self.runtime.chain("worker", "dispatcher")
 
     def migrate(self) -> None:
         self.store.migrate()
