@@ -15,10 +15,12 @@ from wayline.api.responses import JSON
 from wayline.api.routes import (
     admin,
     channels,
+    content,
     controls,
     ingest,
     insights,
     journeys,
+    placements,
     profiles,
     templates,
     tracking,
@@ -71,4 +73,6 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     app.include_router(templates.variables_router)
     app.include_router(channels.router)
     app.include_router(tracking.router)
+    app.include_router(content.router)
+    app.include_router(placements.router)
     return app
