@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from wayline.channels.placements import Defaults, PlacementSpec
+from wayline.channels.placements import Defaults, PlacementSpec, latest_event
 from wayline.events import parse_message
 from wayline.store import schema
 from wayline.store.content import ContentItem, ContentStore, PlacementStore
@@ -127,7 +127,7 @@ class ContentService:
         now = self.store.clock.now()
         profile_id = self.profile_of(workspace_id, visitor)
         if profile_id is not None:
-            item = self.items.current(workspace_id, profile_id, placement, now)
+            item = self._current(workspace_id, profile_id, placement, now)
             if item is not None:
                 if self.items.mark_served(item.message_id, now):
                     self._track(
@@ -158,6 +158,30 @@ class ContentService:
             return Served(placement=placement, source="none")
         rule, content, html = found
         return Served(placement=placement, source="default", content=content, html=html, rule=rule)
+
+    def _current(
+        self, workspace_id: str, profile_id: str, placement: str, now: datetime
+    ) -> ContentItem | None:
+        """The item to serve. One the site dismissed through ``/v1/track`` (a ``Content
+        Dismissed`` event naming it in ``properties.message_id``) is marked dismissed here."""
+        for _ in range(20):
+            item = self.items.current(workspace_id, profile_id, placement, now)
+            if item is None:
+                return None
+            with self.store.engine.connect() as conn:
+                tracked = latest_event(
+                    conn,
+                    workspace_id,
+                    profile_id,
+                    CONTENT_DISMISSED,
+                    where={
+                        "properties.message_id": {"in": [item.message_id, str(item.message_id)]}
+                    },
+                )
+            if tracked is None:
+                return item
+            self.items.dismiss(item.message_id, now)
+        return None
 
     def engage(
         self,

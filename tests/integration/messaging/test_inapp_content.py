@@ -371,3 +371,34 @@ def test_bad_requests_answer_json_naming_the_field(shop: Shop) -> None:
     assert r.status_code == 400
     assert shop.events("Content Viewed") == []
     assert shop.events("Content Dismissed") == []
+
+
+def test_a_content_dismissed_track_call_dismisses_too(shop: Shop) -> None:
+    configure(shop, {"userId": "eve"}, "Roscoe 7", "roscoe-7")
+    first = shop.content(userId="eve").json()
+    assert first["source"] == "journey"
+    r = shop.client.post(
+        "/v1/track",
+        json={
+            "userId": "eve",
+            "event": "Content Dismissed",
+            "properties": {"message_id": str(first["contentId"]), "placement": "home-hero"},
+        },
+        auth=(shop.write_key, ""),
+    )
+    assert r.status_code == 200
+    assert shop.content(userId="eve").json()["source"] == "default"
+    with shop.store.engine.connect() as conn:
+        dismissed = conn.scalar(sa.select(schema.content_items.c.dismissed_at))
+    assert dismissed is not None
+
+
+def test_erasing_a_customer_removes_their_content(shop: Shop) -> None:
+    configure(shop, {"userId": "fay"}, "Madone", "madone")
+    assert shop.content(userId="fay").json()["source"] == "journey"
+    view = shop.store.find_profile(shop.workspace, "fay")
+    assert view is not None
+    r = shop.client.delete(f"/api/v1/profiles/{view.profile.id}", headers=shop.admin)
+    assert r.status_code == 200, r.text
+    with shop.store.engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(schema.content_items)) == 0
