@@ -42,6 +42,24 @@ nodes:
     type: send
     channel: inapp
     template: your-bike
+    next: a_day
+  - id: a_day
+    type: delay
+    duration: 1d
+    next: seen
+  - id: seen
+    type: branch
+    branches:
+      - when: {message: show, opened: true}
+        next: saw_it
+    default: missed_it
+  - id: saw_it
+    type: update_profile
+    set: {saw_banner: "yes"}
+    next: done
+  - id: missed_it
+    type: update_profile
+    set: {saw_banner: "no"}
     next: done
   - id: done
     type: exit
@@ -227,6 +245,15 @@ def test_a_journey_sends_content_and_the_site_gets_it_with_cors(shop: Shop) -> N
             sa.select(schema.message_events.c.kind).order_by(schema.message_events.c.id)
         ).all()
     assert kinds == ["sent", "opened"]
+
+    # the journey branches on the view a day later; a customer who never looked goes the
+    # other way
+    configure(shop, {"userId": "al"}, "Domane SL 5", "domane-sl5")
+    shop.machine.advance(days=1)
+    for user, saw in (("ann", "yes"), ("al", "no")):
+        view = shop.store.find_profile(shop.workspace, user)
+        assert view is not None
+        assert view.profile.traits["saw_banner"] == saw, user
 
 
 def test_preflight_and_origins(shop: Shop) -> None:
