@@ -129,7 +129,7 @@ class ContentService:
         if profile_id is not None:
             item = self._current(workspace_id, profile_id, placement, now)
             if item is not None:
-                if self.items.mark_served(item.message_id, now):
+                if item.served_at is None and self.items.mark_served(item.message_id, now):
                     self._track(
                         workspace_id,
                         visitor,

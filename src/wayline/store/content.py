@@ -102,6 +102,8 @@ class ContentStore:
                     t.c.workspace_id == item.workspace_id,
                     t.c.profile_id == item.profile_id,
                     t.c.placement == item.placement,
+                    # a repeated delivery must not bring back its own dismissed item
+                    t.c.message_id != item.message_id,
                     sa.or_(t.c.dismissed_at.is_not(None), t.c.expires_at <= item.created_at),
                 )
             )
