@@ -429,3 +429,21 @@ def test_erasing_a_customer_removes_their_content(shop: Shop) -> None:
     assert r.status_code == 200, r.text
     with shop.store.engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(schema.content_items)) == 0
+
+
+def test_a_customer_opted_out_of_inapp_gets_the_default_instead(shop: Shop) -> None:
+    shop.send({"type": "identify", "userId": "gus"})
+    view = shop.store.find_profile(shop.workspace, "gus")
+    assert view is not None
+    r = shop.client.put(
+        f"/api/v1/profiles/{view.profile.id}/subscriptions",
+        json={"channel": "inapp", "status": "unsubscribed"},
+        headers=shop.admin,
+    )
+    assert r.status_code == 200, r.text
+    configure(shop, {"userId": "gus"}, "Procaliber", "procaliber")
+    body = shop.content(userId="gus").json()
+    assert (body["source"], body["rule"]) == ("default", 0)
+    with shop.store.engine.connect() as conn:
+        states = conn.scalars(sa.select(schema.outbox.c.state)).all()
+    assert states == ["dropped"]
