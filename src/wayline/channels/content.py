@@ -106,28 +106,31 @@ class ContentService:
         self.placements = PlacementStore(store)
         self.defaults = Defaults(store)
 
-    def profile_of(self, workspace_id: str, visitor: Visitor) -> str | None:
-        """The profile the site's ids belong to (the userId's first), or None."""
+    def profiles_of(self, workspace_id: str, visitor: Visitor) -> list[str]:
+        """The profiles the site's ids belong to, the userId's first. Two only for the
+        moment between a login and the merge of the anonymous profile into the user's."""
         t = schema.identities
         wanted = [("user_id", visitor.user_id), ("anonymous_id", visitor.anonymous_id)]
+        found: list[str] = []
         with self.store.engine.connect() as conn:
             for kind, value in wanted:
                 if value is None:
                     continue
-                found = conn.scalar(
+                profile_id = conn.scalar(
                     sa.select(t.c.profile_id).where(
                         t.c.workspace_id == workspace_id, t.c.kind == kind, t.c.value == value
                     )
                 )
-                if found is not None:
-                    return str(found)
-        return None
+                if profile_id is not None and profile_id not in found:
+                    found.append(str(profile_id))
+        return found
 
     def serve(self, workspace_id: str, placement: str, visitor: Visitor) -> Served:
         now = self.store.clock.now()
-        profile_id = self.profile_of(workspace_id, visitor)
-        if profile_id is not None:
-            item = self._current(workspace_id, profile_id, placement, now)
+        profiles = self.profiles_of(workspace_id, visitor)
+        profile_id = profiles[0] if profiles else None
+        if profiles:
+            item = self._current(workspace_id, profiles, placement, now)
             if item is not None:
                 if item.served_at is None and self.items.mark_served(item.message_id, now):
                     self._track(
@@ -160,19 +163,19 @@ class ContentService:
         return Served(placement=placement, source="default", content=content, html=html, rule=rule)
 
     def _current(
-        self, workspace_id: str, profile_id: str, placement: str, now: datetime
+        self, workspace_id: str, profiles: list[str], placement: str, now: datetime
     ) -> ContentItem | None:
         """The item to serve. One the site dismissed through ``/v1/track`` (a ``Content
         Dismissed`` event naming it in ``properties.message_id``) is marked dismissed here."""
         for _ in range(20):
-            item = self.items.current(workspace_id, profile_id, placement, now)
+            item = self.items.current(workspace_id, profiles, placement, now)
             if item is None:
                 return None
             with self.store.engine.connect() as conn:
                 tracked = latest_event(
                     conn,
                     workspace_id,
-                    profile_id,
+                    item.profile_id,
                     CONTENT_DISMISSED,
                     where={
                         "properties.message_id": {"in": [item.message_id, str(item.message_id)]}
@@ -199,10 +202,8 @@ class ContentService:
         props: dict[str, Any] = {**properties, "placement": placement, "channel": "inapp"}
         item: ContentItem | None = None
         if content_id is not None:
-            profile_id = self.profile_of(workspace_id, visitor)
-            item = (
-                None if profile_id is None else self.items.get(workspace_id, profile_id, content_id)
-            )
+            profiles = self.profiles_of(workspace_id, visitor)
+            item = self.items.get(workspace_id, profiles, content_id) if profiles else None
             if item is None or item.placement != placement:
                 raise ContentUnknown(content_id)
             props.update(_item_properties(item))

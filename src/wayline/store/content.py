@@ -110,16 +110,16 @@ class ContentStore:
             return bool(conn.execute(stmt).rowcount)
 
     def current(
-        self, workspace_id: str, profile_id: str, placement: str, now: datetime
+        self, workspace_id: str, profiles: list[str], placement: str, now: datetime
     ) -> ContentItem | None:
-        """What the customer sees on the placement now, or None."""
+        """What the customer (known by these profiles) sees on the placement now, or None."""
         t = schema.content_items
         with self.store.engine.connect() as conn:
             row = conn.execute(
                 sa.select(t)
                 .where(
                     t.c.workspace_id == workspace_id,
-                    t.c.profile_id == profile_id,
+                    t.c.profile_id.in_(profiles),
                     t.c.placement == placement,
                     t.c.dismissed_at.is_(None),
                     sa.or_(t.c.expires_at.is_(None), t.c.expires_at > now),
@@ -129,13 +129,13 @@ class ContentStore:
             ).first()
         return None if row is None else ContentItem.from_row(row)
 
-    def get(self, workspace_id: str, profile_id: str, message_id: int) -> ContentItem | None:
+    def get(self, workspace_id: str, profiles: list[str], message_id: int) -> ContentItem | None:
         t = schema.content_items
         with self.store.engine.connect() as conn:
             row = conn.execute(
                 sa.select(t).where(
                     t.c.workspace_id == workspace_id,
-                    t.c.profile_id == profile_id,
+                    t.c.profile_id.in_(profiles),
                     t.c.message_id == message_id,
                 )
             ).first()

@@ -447,3 +447,17 @@ def test_a_customer_opted_out_of_inapp_gets_the_default_instead(shop: Shop) -> N
     with shop.store.engine.connect() as conn:
         states = conn.scalars(sa.select(schema.outbox.c.state)).all()
     assert states == ["dropped"]
+
+
+def test_right_after_a_login_the_anonymous_content_is_served_before_the_merge(
+    shop: Shop,
+) -> None:
+    shop.send({"type": "identify", "userId": "hal", "traits": {"first_name": "Hal"}})
+    configure(shop, {"anonymousId": "anon-h"}, "Rail 9", "rail-9")
+    # the site identifies the visitor and asks at once, before the profiles are merged
+    body = shop.content(userId="hal", anonymousId="anon-h").json()
+    assert body["source"] == "journey"
+    assert body["content"]["product_id"] == "rail-9"
+    r = shop.report("dismissed", userId="hal", anonymousId="anon-h", contentId=body["contentId"])
+    assert r.status_code == 200
+    assert shop.content(userId="hal", anonymousId="anon-h").json()["source"] == "default"
