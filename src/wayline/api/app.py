@@ -17,6 +17,7 @@ from wayline.api.routes import (
     channels,
     content,
     controls,
+    inapp,
     ingest,
     insights,
     journeys,
@@ -75,4 +76,5 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     app.include_router(tracking.router)
     app.include_router(content.router)
     app.include_router(placements.router)
+    app.include_router(inapp.router)
     return app

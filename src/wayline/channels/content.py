@@ -21,8 +21,10 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from wayline.channels.placements import Defaults, PlacementSpec, latest_event
+from wayline.channels.verification import Verifier
 from wayline.events import parse_message
 from wayline.store import schema
 from wayline.store.content import ContentItem, ContentStore, PlacementStore
@@ -63,12 +65,18 @@ class ContentUnknown(LookupError):
     """No such content for this customer on this placement."""
 
 
+class Unverified(PermissionError):
+    """The workspace verifies user ids, and this one came without its hash (or a wrong one)."""
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Visitor:
     """The customer as the site names them."""
 
     user_id: str | None = None
     anonymous_id: str | None = None
+    #: ``hex(HMAC-SHA256(secret, userId))``, for workspaces that verify user ids.
+    user_hash: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -105,10 +113,18 @@ class ContentService:
         self.items = ContentStore(store)
         self.placements = PlacementStore(store)
         self.defaults = Defaults(store)
+        self.verifier = Verifier(store)
 
     def profiles_of(self, workspace_id: str, visitor: Visitor) -> list[str]:
         """The profiles the site's ids belong to, the userId's first. Two only for the
         moment between a login and the merge of the anonymous profile into the user's."""
+        verify = self.verifier.required(workspace_id)
+        if (
+            verify
+            and visitor.user_id is not None
+            and not self.verifier.check(workspace_id, visitor.user_id, visitor.user_hash)
+        ):
+            raise Unverified(visitor.user_id)
         t = schema.identities
         wanted = [("user_id", visitor.user_id), ("anonymous_id", visitor.anonymous_id)]
         found: list[str] = []
@@ -121,8 +137,12 @@ class ContentService:
                         t.c.workspace_id == workspace_id, t.c.kind == kind, t.c.value == value
                     )
                 )
-                if profile_id is not None and profile_id not in found:
-                    found.append(str(profile_id))
+                if profile_id is None or profile_id in found:
+                    continue
+                if verify and kind == "anonymous_id" and _has_user(conn, str(profile_id)):
+                    # a known user's profile: only with that user's verified id
+                    continue
+                found.append(str(profile_id))
         return found
 
     def serve(self, workspace_id: str, placement: str, visitor: Visitor) -> Served:
@@ -201,8 +221,8 @@ class ContentService:
         now = self.store.clock.now()
         props: dict[str, Any] = {**properties, "placement": placement, "channel": "inapp"}
         item: ContentItem | None = None
+        profiles = self.profiles_of(workspace_id, visitor)  # verifies the userId
         if content_id is not None:
-            profiles = self.profiles_of(workspace_id, visitor)
             item = self.items.get(workspace_id, profiles, content_id) if profiles else None
             if item is None or item.placement != placement:
                 raise ContentUnknown(content_id)
@@ -256,6 +276,16 @@ class ContentService:
             call["anonymousId"] = visitor.anonymous_id
         row = parse_message(call, received_at=now)
         return self.store.append_events(workspace_id, [row]) > 0
+
+
+def _has_user(conn: Connection, profile_id: str) -> bool:
+    t = schema.identities
+    return (
+        conn.scalar(
+            sa.select(t.c.value).where(t.c.profile_id == profile_id, t.c.kind == "user_id").limit(1)
+        )
+        is not None
+    )
 
 
 def _item_properties(item: ContentItem) -> dict[str, Any]:

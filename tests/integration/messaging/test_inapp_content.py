@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from wayline.channels.dispatcher import Dispatcher, standard_channels
 from wayline.channels.templates import load_template_text
+from wayline.channels.verification import user_hash
 from wayline.engine.compile import spec_of
 from wayline.events import parse_message
 from wayline.journeys import load_journey_text
@@ -461,3 +462,39 @@ def test_right_after_a_login_the_anonymous_content_is_served_before_the_merge(
     r = shop.report("dismissed", userId="hal", anonymousId="anon-h", contentId=body["contentId"])
     assert r.status_code == 200
     assert shop.content(userId="hal", anonymousId="anon-h").json()["source"] == "default"
+
+
+def test_a_workspace_that_verifies_user_ids_wants_the_user_hash(shop: Shop) -> None:
+    secret = "s" * 40
+    r = shop.client.put("/api/v1/channels/inapp", json={"verify_users": True}, headers=shop.admin)
+    assert (r.status_code, r.json()["field"]) == (422, "identity_secret")
+    r = shop.client.put(
+        "/api/v1/channels/inapp",
+        json={"verify_users": True, "identity_secret": secret},
+        headers=shop.admin,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {"verify_users": True, "identity_secret_set": True}
+    assert secret not in shop.client.get("/api/v1/channels/inapp", headers=shop.admin).text
+
+    shop.send({"type": "identify", "userId": "ivy", "anonymousId": "anon-ivy"})
+    configure(shop, {"userId": "ivy"}, "Top Fuel", "top-fuel")
+    good = user_hash(secret, "ivy")
+    r = shop.content(userId="ivy")
+    assert r.status_code == 401
+    assert r.json() == {
+        "error": "userHash: this workspace verifies user ids: send the userId's userHash",
+        "field": "userHash",
+    }
+    assert shop.content(userId="ivy", userHash=user_hash("x" * 40, "ivy")).status_code == 401
+    r = shop.content(userId="ivy", userHash=good)
+    assert r.json()["source"] == "journey"
+    # the anonymousId of a known user reaches nothing of theirs without the userId's hash
+    assert shop.content(anonymousId="anon-ivy").json()["source"] == "default"
+    assert shop.content(anonymousId="anon-ivy").json()["rule"] == 2
+    assert shop.report("viewed", userId="ivy").status_code == 401
+    r = shop.report("viewed", userId="ivy", userHash=good, contentId=r.json()["contentId"])
+    assert r.status_code == 200
+    # anonymous visitors still get their own content
+    configure(shop, {"anonymousId": "anon-2"}, "Slash", "slash")
+    assert shop.content(anonymousId="anon-2").json()["source"] == "journey"

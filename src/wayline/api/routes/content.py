@@ -24,6 +24,7 @@ from wayline.channels.content import (
     ContentUnknown,
     Engagement,
     PlacementUnknown,
+    Unverified,
     Visitor,
 )
 from wayline.store.base import CredentialKind
@@ -100,12 +101,25 @@ def _visitor(source: dict[str, Any]) -> Visitor:
         ids[field] = value
     if ids["userId"] is None and ids["anonymousId"] is None:
         raise Refused(422, "userId", "userId or anonymousId is required")
-    return Visitor(user_id=ids["userId"], anonymous_id=ids["anonymousId"])
+    user_hash = source.get("userHash")
+    if user_hash is not None and (not isinstance(user_hash, str) or len(user_hash) > 128):
+        raise Refused(422, "userHash", "must be the hex HMAC-SHA256 of the userId")
+    return Visitor(user_id=ids["userId"], anonymous_id=ids["anonymousId"], user_hash=user_hash)
 
 
-def _service(services: ServicesDep) -> ContentService:
-    assert isinstance(services.store, SqlStore)
-    return ContentService(services.store)
+UNVERIFIED = Refused(
+    401, "userHash", "this workspace verifies user ids: send the userId's userHash"
+)
+
+
+def _service(request: Request, services: ServicesDep) -> ContentService:
+    """One per application, so that its caches (settings, parsed templates) are kept."""
+    found = getattr(request.app.state, "content", None)
+    if found is None:
+        assert isinstance(services.store, SqlStore)
+        found = request.app.state.content = ContentService(services.store)
+    assert isinstance(found, ContentService)
+    return found
 
 
 def _preflight(request: Request, services: ServicesDep) -> Response:
@@ -150,12 +164,14 @@ async def get_content(placement: str, request: Request, services: ServicesDep) -
         visitor = _visitor(query)
         try:
             served = await run_in_threadpool(
-                _service(services).serve, workspace_id, placement, visitor
+                _service(request, services).serve, workspace_id, placement, visitor
             )
         except PlacementUnknown:
             raise Refused(
                 404, "placement", f"no placement {placement!r} in this workspace"
             ) from None
+        except Unverified:
+            raise UNVERIFIED from None
     except Refused as exc:
         return _answer(request, services, exc.body(), exc.status)
     return _answer(request, services, served.as_json())
@@ -198,7 +214,7 @@ async def content_event(placement: str, request: Request, services: ServicesDep)
             raise Refused(422, "properties", "must be an object")
         try:
             new = await run_in_threadpool(
-                lambda: _service(services).engage(
+                lambda: _service(request, services).engage(
                     workspace_id,
                     placement,
                     visitor,
@@ -208,6 +224,8 @@ async def content_event(placement: str, request: Request, services: ServicesDep)
                     properties=properties,
                 )
             )
+        except Unverified:
+            raise UNVERIFIED from None
         except ContentUnknown:
             raise Refused(
                 404, "contentId", f"no content {content_id} for this customer on {placement!r}"
