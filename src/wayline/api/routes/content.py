@@ -4,7 +4,8 @@ Browsers call it from the site's own pages, so every answer (errors included) ca
 CORS headers for an origin in ``content_allowed_origins``, and preflight requests are
 answered. The write key comes as the HTTP Basic username or as ``writeKey`` in the query,
 like analytics.js sends it: it is public, and it lets a caller only send events and read
-the content of a customer it names.
+the content of a customer it names — of a verified ``userId`` only, in a workspace that
+verifies user ids (``channels/verification.py``).
 """
 
 from __future__ import annotations
