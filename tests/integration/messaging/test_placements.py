@@ -139,3 +139,29 @@ def test_an_inapp_template_is_applied_and_previewed(api: Any) -> None:
     r = client.put("/api/v1/templates/hero", json={**template, "placement": None}, headers=admin)
     assert r.status_code == 422
     assert r.json()["error"] == "an in-app template needs a placement"
+
+
+def test_the_cli_previews_an_inapp_template(
+    cli: CliRunner, tmp_path: Path, database_url: str
+) -> None:
+    path = tmp_path / "hero.yaml"
+    path.write_text(
+        "channel: inapp\nplacement: home-hero\npriority: 2\n"
+        'content: {title: "Hi {{ profile.first_name }}"}\nhtml: "<b>x</b>"\n'
+    )
+    r = cli.invoke(app, ["templates", "apply", str(path)])
+    assert (r.exit_code, r.output) == (0, "hero: version 1 (stored)\n")
+    from wayline.events import parse_message
+    from wayline.store import open_store
+
+    store = open_store(Settings(database_url=database_url))
+    try:
+        (workspace,) = store.list_workspaces()
+        call = {"type": "identify", "userId": "ann", "traits": {"first_name": "Ann"}}
+        store.append_events(workspace.id, [parse_message(call, received_at=workspace.created_at)])
+        drain_profiles(store)
+    finally:
+        store.close()
+    r = cli.invoke(app, ["templates", "preview", "hero", "--profile", "ann"])
+    assert r.exit_code == 0, r.output
+    assert r.output == ('Placement: home-hero (priority 2)\n{\n  "title": "Hi Ann"\n}\n<b>x</b>\n')
