@@ -17,6 +17,7 @@ from wayline.controls_cli import controls_app
 from wayline.errors import WaylineError
 from wayline.import_cli import import_app
 from wayline.journeys_cli import journeys_app
+from wayline.placements_cli import placements_app
 from wayline.report_cli import report_app
 from wayline.runtime import ALL_ROLES, Role
 from wayline.sample_cli import sample_app
@@ -33,6 +34,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(journeys_app, name="journeys")
 app.add_typer(controls_app, name="controls")
 app.add_typer(templates_app, name="templates")
+app.add_typer(placements_app, name="placements")
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     tracking_token_days: int = Field(default=365, ge=1)
     #: Seconds an SMTP server may take to connect and to answer each command.
     smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    #: The web origins whose pages may call the content API from the browser (CORS),
+    #: comma-separated (``https://shop.example.com,https://www.example.com``); ``*`` any.
+    content_allowed_origins: str = ""
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -152,6 +152,14 @@ def preview(
         if html:
             typer.echo("")
             typer.echo(out["html"])
+    elif out["channel"] == "inapp":
+        typer.echo(f"Placement: {out['placement']} (priority {out['priority']})")
+        if out["expires_at"]:
+            typer.echo(f"Expires: {out['expires_at']}")
+        if out["content"] is not None:
+            typer.echo(json.dumps(out["content"], indent=2, ensure_ascii=False))
+        if out["html"] is not None:
+            typer.echo(out["html"])
     else:
         typer.echo(out["body"])
 

@@ -16,10 +16,13 @@ from wayline.api.routes import (
     admin,
     analytics,
     channels,
+    content,
     controls,
+    inapp,
     ingest,
     insights,
     journeys,
+    placements,
     profiles,
     templates,
     tracking,
@@ -73,4 +76,7 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     app.include_router(channels.router)
     app.include_router(tracking.router)
     app.include_router(analytics.router)
+    app.include_router(content.router)
+    app.include_router(placements.router)
+    app.include_router(inapp.router)
     return app

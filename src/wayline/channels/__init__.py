@@ -1,4 +1,4 @@
-"""Channels deliver outbox messages (log, webhook; email, SMS and in-app to come), and the
+"""Channels deliver outbox messages (log, webhook, email, SMS, in-app content), and the
 dispatcher feeds them."""
 
 from __future__ import annotations

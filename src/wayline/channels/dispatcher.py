@@ -250,7 +250,7 @@ class Dispatcher:
 
 #: The channels that reach customers: their messages are checked against consent and
 #: their outcomes go onto the customer's timeline (``log`` only logs, for simulations).
-CUSTOMER_CHANNELS = frozenset({"email", "sms"})
+CUSTOMER_CHANNELS = frozenset({"email", "sms", "inapp"})
 
 
 def _to_customer(message: OutboxMessage) -> bool:
@@ -262,6 +262,7 @@ def _to_customer(message: OutboxMessage) -> bool:
 def standard_channels(store: Store, settings: Settings, clock: Clock) -> dict[str, Channel]:
     """The channels every Wayline process has."""
     from wayline.channels.email import EmailChannel
+    from wayline.channels.inapp import InAppChannel
     from wayline.channels.sms import SmsChannel
     from wayline.channels.tracking import Tracker
 
@@ -271,6 +272,7 @@ def standard_channels(store: Store, settings: Settings, clock: Clock) -> dict[st
         "log": LogChannel(),
         "identify": IdentifyChannel(store, clock),
         "email": EmailChannel(store, tracker, timeout=settings.smtp_timeout_seconds),
+        "inapp": InAppChannel(store, clock),
         # the provider's base URL passes the same guard as webhooks: a workspace's admin
         # cannot point it at Wayline's own network unless it is allow-listed
         "sms": SmsChannel(

@@ -92,6 +92,17 @@ def preview(
             html=rendered.html,
             text=rendered.text,
         )
+    elif spec.channel == "inapp":
+        from wayline.channels.inapp import render_inapp
+
+        content, html, expires = render_inapp(renderer, spec, scope, store.clock.now(), strict=True)
+        out.update(
+            placement=spec.placement,
+            priority=spec.priority or 0,
+            content=content,
+            html=html,
+            expires_at=expires.isoformat() if expires else None,
+        )
     else:
         out["body"] = renderer.sms(spec, scope, strict=True)
     return out

@@ -11,11 +11,13 @@ A template file is YAML (or JSON), one template per file::
     text: |                        # optional: generated from the HTML when absent
       …
 
-An SMS template has ``body`` instead. Every text field is Liquid, checked when the file is
-read: a syntax error is reported at its line in the file. Rendering has two modes: a
-*strict* one (preview, test sends) where a missing variable is an error naming it, and a
-*lenient* one (real sends) where it renders as nothing, so that one customer without a
-first name does not stop their message.
+An SMS template has ``body`` instead. An in-app template (``channel: inapp``) has a
+``placement``, ``content`` (JSON whose text values are Liquid) and/or ``html``, and
+optionally ``priority``, ``ttl`` and ``expires`` (see ``channels/inapp.py``). Every text
+field is Liquid, checked when the file is read: a syntax error is reported at its line in
+the file. Rendering has two modes: a *strict* one (preview, test sends) where a missing
+variable is an error naming it, and a *lenient* one (real sends) where it renders as
+nothing, so that one customer without a first name does not stop their message.
 """
 
 from __future__ import annotations
@@ -27,22 +29,33 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import mjml
 from babel import Locale, UnknownLocaleError, numbers
 from liquid import BoundTemplate, Environment, StrictDefaultUndefined, Undefined
 from liquid.exceptions import LiquidError
 from liquid.extra import DateTime
-from pydantic import Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, JsonValue, ValidationError, model_validator
 
 from wayline.errors import WaylineError
-from wayline.journeys.base import Name, SpecModel
+from wayline.journeys.base import Name, SpecModel, _Matching
+from wayline.journeys.durations import Duration
 from wayline.journeys.problems import Problem
 from wayline.journeys.source import Source, SourceError, parse
 
 #: The fields of a template that are Liquid text.
-TEXT_FIELDS = ("subject", "preheader", "mjml", "html", "text", "body")
+TEXT_FIELDS = ("subject", "preheader", "mjml", "html", "text", "body", "expires")
+#: The fields only in-app templates have.
+INAPP_FIELDS = ("placement", "content", "priority", "ttl", "expires")
+
+_PLACEMENT = _Matching(
+    r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}",
+    "a placement name",
+    "letters, digits, _, . and -, starting with a letter or digit, at most 100 characters",
+)
+#: A placement's name: part of ``/v1/content/{placement}``.
+PlacementName = Annotated[str, AfterValidator(_PLACEMENT), _PLACEMENT.schema()]
 
 
 class TemplateInvalid(WaylineError):
@@ -67,8 +80,18 @@ class TemplateSpec(SpecModel):
 
     name: Name
     """The name journeys' ``send`` nodes refer to."""
-    channel: Literal["email", "sms"] = "email"
+    channel: Literal["email", "sms", "inapp"] = "email"
     """The channel it is written for."""
+    placement: PlacementName | None = None
+    """In-app: where on the site or app the content shows (``home-hero``)."""
+    content: dict[str, JsonValue] | None = None
+    """In-app: fields the site renders itself (JSON; every text value is Liquid)."""
+    priority: int | None = Field(None, ge=-1000, le=1000)
+    """In-app: the higher wins when several messages wait for one placement (default 0)."""
+    ttl: Duration | None = None
+    """In-app: how long after delivery the content is served (``7d``)."""
+    expires: str | None = None
+    """In-app: when the content stops being served, ISO 8601 (Liquid)."""
     subject: str | None = None
     """Email: the subject line (Liquid)."""
     preheader: str | None = None
@@ -91,12 +114,28 @@ class TemplateSpec(SpecModel):
                 raise ValueError("an email template needs exactly one body: mjml or html")
             if self.body is not None:
                 raise ValueError("body is for SMS templates; an email has mjml or html")
+        elif self.channel == "inapp":
+            if self.placement is None:
+                raise ValueError("an in-app template needs a placement")
+            if self.content is None and self.html is None:
+                raise ValueError("an in-app template needs content or html (or both)")
+            wrong = [f for f in ("subject", "preheader", "mjml", "text", "body") if _set(self, f)]
+            if wrong:
+                raise ValueError(f"{wrong[0]} is not for in-app templates")
         elif self.body is None:
             raise ValueError("an SMS template needs a body")
+        if self.channel != "inapp":
+            wrong = [f for f in INAPP_FIELDS if _set(self, f)]
+            if wrong:
+                raise ValueError(f"{wrong[0]} is for in-app templates (channel: inapp)")
         return self
 
     def as_spec(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+def _set(spec: TemplateSpec, field: str) -> bool:
+    return getattr(spec, field) is not None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -178,9 +217,36 @@ def load_template_text(text: str, name: str, *, default_name: str | None = None)
             problems.append(
                 Problem(file=name, line=line, column=column, path=field, message=_first_line(exc))
             )
+    for loc, leaf in liquid_leaves(spec.content or {}, ("content",)):
+        try:
+            env.from_string(leaf)
+        except LiquidError as exc:
+            pos = source.position(loc)
+            problems.append(
+                Problem(
+                    file=name,
+                    line=pos.line,
+                    column=pos.column,
+                    path=".".join(str(p) for p in loc),
+                    message=_first_line(exc),
+                )
+            )
     if problems:
         raise TemplateInvalid(problems)
     return spec
+
+
+def liquid_leaves(
+    value: Any, path: tuple[str | int, ...]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """The text values inside a JSON value, with their paths: each one is Liquid."""
+    if isinstance(value, str):
+        return [(path, value)]
+    if isinstance(value, dict):
+        return [leaf for k, v in value.items() for leaf in liquid_leaves(v, (*path, k))]
+    if isinstance(value, list):
+        return [leaf for i, v in enumerate(value) for leaf in liquid_leaves(v, (*path, i))]
+    return []
 
 
 def load_template(path: Path) -> TemplateSpec:

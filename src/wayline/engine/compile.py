@@ -56,7 +56,7 @@ def _handled() -> set[str]:
 
 
 #: The channels a dispatcher delivers through (see ``channels.dispatcher.standard_channels``).
-DELIVERING_CHANNELS = frozenset({"log", "email", "sms", "webhook"})
+DELIVERING_CHANNELS = frozenset({"log", "email", "sms", "webhook", "inapp"})
 
 
 def not_yet_run(journey: Journey) -> list[str]:

@@ -775,8 +775,10 @@ def follow_merge(conn: Connection, workspace_id: str, source: str, target: str) 
         )
         conn.execute(sa.delete(e).where(*unit, e.c.profile_id == source))
     from wayline import consent
+    from wayline.store import content
 
     consent.follow_merge(conn, workspace_id, source, target)
+    content.follow_merge(conn, workspace_id, source, target)
 
 
 def workspace_zones(conn: Connection, workspace_ids: Iterable[str]) -> dict[str, str]:
@@ -792,8 +794,10 @@ def erase_journey_state(conn: Connection, workspace_id: str, profile_id: str) ->
     """Everything journeys hold of a customer: instances, their waits and trace,
     enrolments, queued messages, their status history and subscriptions."""
     from wayline import consent
+    from wayline.store import content
 
     consent.erase(conn, workspace_id, profile_id)
+    content.erase(conn, workspace_id, profile_id)
     i, w = schema.journey_instances, schema.journey_waits
     ids = sa.select(i.c.id).where(i.c.workspace_id == workspace_id, i.c.profile_id == profile_id)
     conn.execute(sa.delete(w).where(w.c.instance_id.in_(ids)))

@@ -437,3 +437,42 @@ message_events = sa.Table(
     sa.Index("ix_message_events_instance", "instance_id", "node"),
     sa.Index("ix_message_events_profile", "workspace_id", "profile_id"),
 )
+
+# -- in-app content ------------------------------------------------------------------------
+
+content_items = sa.Table(
+    "content_items",
+    metadata,
+    #: The outbox message that delivered it: one item per message, stored once.
+    sa.Column("message_id", sa.BigInteger(), primary_key=True),
+    sa.Column("workspace_id", sa.String(40), nullable=False),
+    sa.Column("profile_id", sa.String(40), nullable=False),
+    #: Where on the site or app it shows (``home-hero``).
+    sa.Column("placement", sa.String(100), nullable=False),
+    sa.Column("template", sa.String(100), nullable=False),
+    sa.Column("template_version", sa.Integer(), nullable=False),
+    sa.Column("journey_id", sa.String(100), nullable=True),
+    sa.Column("node", sa.String(100), nullable=True),
+    #: Higher first; among equals the newest.
+    sa.Column("priority", sa.Integer(), nullable=False),
+    #: JSON: ``{"content": {…}, "html": "…"}`` as rendered for the customer.
+    sa.Column("body", sa.Text(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    #: Not served from this time on; empty: until replaced or dismissed.
+    sa.Column("expires_at", UtcDateTime(), nullable=True),
+    #: Dismissed by the customer: never served again.
+    sa.Column("dismissed_at", UtcDateTime(), nullable=True),
+    #: First returned to the customer's browser or app.
+    sa.Column("served_at", UtcDateTime(), nullable=True),
+    sa.Index("ix_content_items_profile", "workspace_id", "profile_id", "placement"),
+)
+
+content_placements = sa.Table(
+    "content_placements",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(100), primary_key=True),
+    #: JSON: the placement as applied (its default rules).
+    sa.Column("spec", sa.Text(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)

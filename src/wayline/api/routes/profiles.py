@@ -106,7 +106,7 @@ async def get_profile_messages(
 
 
 class SubscriptionChange(BaseModel):
-    channel: Literal["email", "sms"]
+    channel: Literal["email", "sms", "inapp"]
     topic: str | None = Field(None, min_length=1, max_length=100, description="None: every topic")
     status: Literal["subscribed", "unsubscribed"]
 
