@@ -19,6 +19,7 @@ from wayline.journeys_cli import journeys_app
 from wayline.report_cli import report_app
 from wayline.runtime import ALL_ROLES, Role
 from wayline.sample_cli import sample_app
+from wayline.segments_cli import segments_app
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Wayline: customer journey automation."
@@ -29,6 +30,7 @@ app.add_typer(sample_app, name="sample")
 app.add_typer(report_app, name="report")
 app.add_typer(import_app, name="import")
 app.add_typer(journeys_app, name="journeys")
+app.add_typer(segments_app, name="segments")
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)

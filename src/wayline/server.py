@@ -52,6 +52,13 @@ class Process:
             self.services.eraser = loader
             self.runtime.add("loader", loader.step, idle)
             self.runtime.on_stop(warehouse.close)
+        if Role.SEGMENTS in self.roles:
+            from wayline.segments.consumer import SegmentConsumer
+            from wayline.store.sql import SqlStore
+
+            assert isinstance(self.store, SqlStore)
+            segments = SegmentConsumer(self.store, self.clock, batch_size=size)
+            self.runtime.add("segments", segments.step, idle)
         if self.roles & {Role.TRIGGERS, Role.WORKER}:
             from wayline.engine.loops import journey_runtime
             from wayline.store.sql import SqlStore

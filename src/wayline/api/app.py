@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from wayline import __version__
 from wayline.api.deps import CredentialCache, Services
 from wayline.api.responses import JSON
-from wayline.api.routes import admin, ingest, journeys, profiles
+from wayline.api.routes import admin, ingest, journeys, profiles, segments
 from wayline.ingest import IngestError
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -54,5 +54,6 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(profiles.router)
     app.include_router(journeys.router)
+    app.include_router(segments.router)
     app.include_router(admin.router)
     return app

@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from wayline.engine.catalog import CompiledJourney
-from wayline.journeys.entries import ApiEntry, EventEntry
+from wayline.journeys.entries import ApiEntry, EventEntry, SegmentEntry
+from wayline.journeys.filters import parse_where
 from wayline.journeys.spec import Journey
+
+#: The events a segment entry listens for (what the segment consumer sends).
+SEGMENT_EVENTS = {"entered": "Segment Entered", "exited": "Segment Exited"}
 
 
 def spec_of(journey: Journey) -> dict[str, Any]:
@@ -21,14 +25,21 @@ def compile_journey(
     journey = Journey.model_validate(spec)
     entry = journey.entry
     goal = journey.goal
+    entry_event, entry_where = None, None
+    if isinstance(entry, EventEntry):
+        entry_event, entry_where = entry.event, entry.where
+    elif isinstance(entry, SegmentEntry):
+        # A segment entry is an entry on the event that announces the change.
+        entry_event = SEGMENT_EVENTS[entry.on]
+        entry_where = parse_where({"properties.segment_id": entry.segment})
     return CompiledJourney(
         workspace_id=workspace_id,
         journey_id=journey_id,
         version=version,
         nodes={node.id: node for node in journey.nodes},
         first=journey.nodes[0].id,
-        entry_event=entry.event if isinstance(entry, EventEntry) else None,
-        entry_where=entry.where if isinstance(entry, EventEntry) else None,
+        entry_event=entry_event,
+        entry_where=entry_where,
         entry_key=entry.key if isinstance(entry, EventEntry) else None,
         entry_api=isinstance(entry, ApiEntry),
         re_entry=journey.re_entry.policy,
@@ -52,8 +63,10 @@ def _handled() -> set[str]:
 def not_yet_run(journey: Journey) -> list[str]:
     """Parts of a valid journey that the runtime does not execute yet, in words."""
     notes = []
-    if not isinstance(journey.entry, EventEntry | ApiEntry):
-        notes.append("only event and API entries enrol customers so far; this entry will not")
+    if not isinstance(journey.entry, EventEntry | ApiEntry | SegmentEntry):
+        notes.append(
+            "only event, segment and API entries enrol customers so far; this entry will not"
+        )
     if journey.exit_when:
         notes.append("exit_when is not applied yet")
     if journey.priority:

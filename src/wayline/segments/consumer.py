@@ -1,0 +1,133 @@
+"""The segment consumer: memberships follow each event, and each window as it runs out.
+
+It reads the inbox behind the profile consumer, so every event's customer and traits are
+known, and evaluates only the customers the new events concern: never every profile.
+In the same transaction it re-checks the customers whose re-check has fallen due (an event
+leaving a window, a date growing old enough), dating their changes at that moment. Its
+cursor row is held for the whole step, so one process at a time changes memberships.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from wayline.clock import Clock
+from wayline.segments.membership import Membership, in_order
+from wayline.segments.spec import event_names
+from wayline.store import schema
+from wayline.store.base import InboxEvent
+from wayline.store.segments import SEGMENTS_CONSUMER, SegmentRecord
+from wayline.store.sql import PROFILES_CONSUMER, SqlStore
+
+
+def owners(conn: Connection, events: list[InboxEvent]) -> dict[tuple[str, str], str]:
+    """(workspace, userId) and (workspace, "\\0" + anonymousId) -> profile id."""
+    t = schema.identities
+    found: dict[tuple[str, str], str] = {}
+    for kind, attr, prefix in (("user_id", "user_id", ""), ("anonymous_id", "anonymous_id", "\0")):
+        by_ws: dict[str, set[str]] = defaultdict(set)
+        for e in events:
+            value = getattr(e, attr)
+            if value:
+                by_ws[e.workspace_id].add(value)
+        for ws, values in by_ws.items():
+            ordered = sorted(values)
+            for start in range(0, len(ordered), 500):
+                for value, profile_id in conn.execute(
+                    sa.select(t.c.value, t.c.profile_id).where(
+                        t.c.workspace_id == ws,
+                        t.c.kind == kind,
+                        t.c.value.in_(ordered[start : start + 500]),
+                    )
+                ):
+                    found[(ws, prefix + value)] = profile_id
+    return found
+
+
+def _concerns(event: InboxEvent, names: set[str]) -> bool:
+    """Whether an event may change a customer's memberships: it names an event a segment
+    looks at, or it may change traits or identities."""
+    if event.type != "track":
+        return True
+    if event.event in names:
+        return True
+    context = orjson.loads(event.payload).get("context")
+    return isinstance(context, dict) and bool(context.get("traits"))
+
+
+class SegmentConsumer:
+    def __init__(
+        self, store: SqlStore, clock: Clock, *, batch_size: int = 2000, rechecks: int = 1000
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.membership = Membership(store, clock)
+        self.batch_size = batch_size
+        self.rechecks = rechecks
+
+    def step(self) -> int:
+        done = self.membership.announce()
+        store = self.store
+        now = self.clock.now()
+        with store._write() as conn:
+            cursor = store._lock_cursor(conn, SEGMENTS_CONSUMER)
+            ceiling = store._cursor(conn, PROFILES_CONSUMER)
+            events: list[InboxEvent] = []
+            if cursor < ceiling:
+                events = [
+                    e
+                    for e in store._read_inbox(conn, cursor, self.batch_size)
+                    if e.cursor <= ceiling
+                ]
+            due = self.membership.segments.due(conn, now, self.rechecks)
+            if events or due:
+                self._apply(conn, events, due, now)
+            if events:
+                store._set_cursor(conn, SEGMENTS_CONSUMER, cursor, events[-1].cursor)
+        done += self.membership.announce()
+        return done + len(events) + len(due)
+
+    def _apply(
+        self,
+        conn: Connection,
+        events: list[InboxEvent],
+        due: list[tuple[str, str, datetime]],
+        now: datetime,
+    ) -> None:
+        by_ws: dict[str, list[SegmentRecord]] = defaultdict(list)
+        for record in self.membership.segments.records(conn):
+            by_ws[record.workspace_id].append(record)
+        ordered = {ws: in_order(records) for ws, records in by_ws.items()}
+        names = {
+            ws: set().union(*(event_names(r.segment.where) for r in records))
+            for ws, records in by_ws.items()
+        }
+        touched: dict[str, set[str]] = defaultdict(set)
+        relevant = [e for e in events if e.workspace_id in ordered]
+        relevant = [e for e in relevant if _concerns(e, names[e.workspace_id])]
+        if relevant:
+            found = owners(conn, relevant)
+            for e in relevant:
+                profile_id = found.get((e.workspace_id, e.user_id or "")) or found.get(
+                    (e.workspace_id, "\0" + (e.anonymous_id or ""))
+                )
+                if profile_id is not None:
+                    touched[e.workspace_id].add(profile_id)
+        dated: dict[str, dict[str, datetime]] = defaultdict(dict)
+        for ws, profile_id, at in due:
+            if profile_id not in touched[ws]:
+                dated[ws][profile_id] = at
+            touched[ws].add(profile_id)
+        for ws, profile_ids in touched.items():
+            records = ordered.get(ws, [])
+            if not records:
+                self.membership.segments.schedule(conn, ws, dict.fromkeys(profile_ids))
+                continue
+            self.membership.evaluate(
+                conn, records, ws, sorted(profile_ids), now, changed_at=dated[ws]
+            )

@@ -1,0 +1,152 @@
+"""Keeping memberships current: evaluate customers, record who entered and who left, and
+schedule each customer's next re-check.
+
+Every change is logged in ``segment_changes`` in the transaction that makes it. Changes to
+announce become ``Segment Entered`` / ``Segment Exited`` track events afterwards, in a
+transaction of their own (:meth:`Membership.announce`), because an insert into the inbox
+must be the first write of its transaction. The event's message id is derived from the
+change, so announcing again after a crash adds nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from graphlib import TopologicalSorter
+
+from sqlalchemy.engine import Connection
+
+from wayline.clock import Clock
+from wayline.events import EventRow, parse_message
+from wayline.segments.evaluate import evaluate
+from wayline.segments.spec import event_names, references
+from wayline.store.segments import SegmentRecord, SegmentStore
+from wayline.store.sql import SqlStore
+
+#: The events that announce a change of membership (Segment's and Braze's wording).
+ENTERED_EVENT = "Segment Entered"
+EXITED_EVENT = "Segment Exited"
+
+
+def in_order(records: Iterable[SegmentRecord]) -> list[SegmentRecord]:
+    """Segments ordered so that each comes after the segments it refers to."""
+    by_id = {r.segment_id: r for r in records}
+    graph = {
+        sid: {ref for _, ref in references(r.segment) if ref in by_id} for sid, r in by_id.items()
+    }
+    return [by_id[sid] for sid in TopologicalSorter(graph).static_order()]
+
+
+def dependents(records: Sequence[SegmentRecord], roots: set[str]) -> set[str]:
+    """``roots`` and every segment that refers to one of them, directly or not."""
+    found = set(roots)
+    grew = True
+    while grew:
+        grew = False
+        for r in records:
+            if r.segment_id not in found and any(ref in found for _, ref in references(r.segment)):
+                found.add(r.segment_id)
+                grew = True
+    return found
+
+
+class Membership:
+    def __init__(self, store: SqlStore, clock: Clock) -> None:
+        self.store = store
+        self.segments = SegmentStore(store)
+        self.clock = clock
+
+    def evaluate(
+        self,
+        conn: Connection,
+        records: Sequence[SegmentRecord],
+        workspace_id: str,
+        profile_ids: Sequence[str],
+        now: datetime,
+        *,
+        changed_at: dict[str, datetime] | None = None,
+        only: set[str] | None = None,
+        quiet: set[str] | None = None,
+    ) -> int:
+        """Evaluate the customers against the workspace's segments (``records``, in
+        dependency order) and save what changed.
+
+        ``changed_at``: per customer, the moment a change is dated (a re-check's due time);
+        otherwise ``now``. ``only``: change memberships of these segments only (the others
+        are still evaluated, for the next re-check). ``quiet``: segments whose changes are
+        recorded without events (a new segment filling from history).
+        """
+        if not records or not profile_ids:
+            return 0
+        names: set[str] = set()
+        for r in records:
+            names |= event_names(r.segment.where)
+        facts = self.segments.facts(conn, workspace_id, profile_ids, names)
+        gone = [p for p in profile_ids if p not in facts]
+        if gone:
+            self.segments.forget(conn, workspace_id, gone)
+        enters: dict[bool, list[tuple[str, str, datetime]]] = {True: [], False: []}
+        exits: dict[bool, list[tuple[str, str, datetime]]] = {True: [], False: []}
+        due: dict[str, datetime | None] = {}
+        quiet = quiet or set()
+        for profile_id, known in facts.items():
+            when = (changed_at or {}).get(profile_id, now)
+            soonest: datetime | None = None
+            for record in records:
+                sid = record.segment_id
+                outcome = evaluate(record.segment.where, known, now)
+                if outcome.next is not None and (soonest is None or outcome.next < soonest):
+                    soonest = outcome.next
+                if only is not None and sid not in only:
+                    continue
+                inside = sid in known.members
+                if outcome.met and not inside:
+                    enters[sid not in quiet].append((sid, profile_id, when))
+                    known.members.add(sid)
+                elif inside and not outcome.met:
+                    exits[sid not in quiet].append((sid, profile_id, when))
+                    known.members.discard(sid)
+            due[profile_id] = soonest
+        for announce in (True, False):
+            self.segments.leave(conn, workspace_id, exits[announce], announce=announce)
+            self.segments.enter(conn, workspace_id, enters[announce], announce=announce)
+        self.segments.schedule(conn, workspace_id, due)
+        return sum(len(v) for v in (*enters.values(), *exits.values()))
+
+    def announce(self, limit: int = 1000) -> int:
+        """Send the pending changes as ``Segment Entered`` / ``Segment Exited`` events."""
+        with self.store.engine.connect() as conn:
+            changes = self.segments.pending(conn, limit)
+            if not changes:
+                return 0
+            senders = self.segments.senders(conn, {c.profile_id for c in changes})
+            names = {(r.workspace_id, r.segment_id): r.name for r in self.segments.records(conn)}
+        received = self.clock.now()
+        by_workspace: dict[str, list[EventRow]] = {}
+        for change in changes:
+            user_id, anonymous_id = senders.get(change.profile_id, (None, None))
+            if user_id is None and anonymous_id is None:
+                continue  # the customer is gone: nobody to put the event on
+            message = {
+                "type": "track",
+                "event": ENTERED_EVENT if change.kind == "entered" else EXITED_EVENT,
+                "messageId": f"wl-segment-{change.workspace_id[:12]}-{change.id}",
+                "timestamp": change.at.isoformat(),
+                "properties": {
+                    "segment_id": change.segment_id,
+                    "segment_name": names.get(
+                        (change.workspace_id, change.segment_id), change.segment_id
+                    ),
+                },
+                "context": {"library": {"name": "wayline-segments"}},
+            }
+            if user_id is not None:
+                message["userId"] = user_id
+            if anonymous_id is not None:
+                message["anonymousId"] = anonymous_id
+            row = parse_message(message, received_at=received)
+            by_workspace.setdefault(change.workspace_id, []).append(row)
+        for workspace_id, rows in by_workspace.items():
+            self.store.append_events(workspace_id, rows)
+        self.segments.sent([c.id for c in changes])
+        return len(changes)
