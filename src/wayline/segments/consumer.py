@@ -74,6 +74,8 @@ class SegmentConsumer:
         done = self.membership.announce()
         store = self.store
         now = self.clock.now()
+        if not self._work_waiting(now):
+            return done
         with store._write() as conn:
             cursor = store._lock_cursor(conn, SEGMENTS_CONSUMER)
             ceiling = store._cursor(conn, PROFILES_CONSUMER)
@@ -91,6 +93,16 @@ class SegmentConsumer:
                 store._set_cursor(conn, SEGMENTS_CONSUMER, cursor, events[-1].cursor)
         done += self.membership.announce()
         return done + len(events) + len(due)
+
+    def _work_waiting(self, now: datetime) -> bool:
+        """Whether a step has anything to do, found without the write lock (on SQLite every
+        writer waits for it, so an idle consumer must not take it)."""
+        store = self.store
+        with store.engine.connect() as conn:
+            cursor = store._cursor(conn, SEGMENTS_CONSUMER)
+            if cursor < store._cursor(conn, PROFILES_CONSUMER):
+                return True
+            return bool(self.membership.segments.due(conn, now, 1))
 
     def _apply(
         self,
