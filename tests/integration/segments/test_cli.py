@@ -98,7 +98,9 @@ def test_apply_fills_from_history_then_lists_and_shows(
     rest = cli.invoke(
         app, ["segments", "members", "buyers", "--after", page[0].split("\t")[0]]
     ).output.splitlines()
-    assert len(page) == 1 and len(rest) == 1 and rest[0] != page[0]
+    assert len(page) == 1
+    assert len(rest) == 1
+    assert rest[0] != page[0]
     why = json.loads(cli.invoke(app, ["segments", "why", "repeat", "bob"]).output)
     assert (why["member"], why["decided_by"][0]["count"]) == (False, 1)
     check = cli.invoke(app, ["segments", "check"])

@@ -58,9 +58,11 @@ def test_the_issue_example_loads(tmp_path: Path) -> None:
     sequence, negated, trait, _ = where.all
     assert isinstance(sequence, SequenceCondition)
     assert sequence.sequence.within == timedelta(hours=1)
-    assert isinstance(negated, NotCondition) and isinstance(negated.not_, EventCondition)
+    assert isinstance(negated, NotCondition)
+    assert isinstance(negated.not_, EventCondition)
     assert negated.not_.within == timedelta(days=2)
-    assert isinstance(trait, TraitCondition) and trait.gt == 200
+    assert isinstance(trait, TraitCondition)
+    assert trait.gt == 200
 
 
 def test_an_unknown_condition_is_named_at_its_line(tmp_path: Path) -> None:
@@ -88,7 +90,8 @@ def test_a_reference_to_a_missing_segment(tmp_path: Path) -> None:
     text = "id: s\nwhere:\n  any:\n    - {segment: vips}\n"
     stored = {"vip": Segment.model_validate({"id": "vip", "where": {"trait": "vip", "eq": True}})}
     assert messages(tmp_path, ("s.yaml", text), stored=stored) == [
-        "s.yaml:4:8: where.any[0].segment: no segment 'vips' in this workspace (did you mean 'vip'?)"
+        "s.yaml:4:8: where.any[0].segment: no segment 'vips' in this workspace "
+        "(did you mean 'vip'?)"
     ]
 
 
