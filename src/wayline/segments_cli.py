@@ -6,7 +6,7 @@ Problems are printed one a line as ``file:line:col: field: message``; never a tr
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -238,26 +238,43 @@ def check(
     ] = None,
     workspace: WorkspaceOpt = None,
     data_dir: DataDir = None,
+    source: Annotated[
+        str, typer.Option(help="Evaluate history from the warehouse (default) or the inbox")
+    ] = "warehouse",
 ) -> None:
     """Compare real-time membership with a batch evaluation of all of history.
 
     Prints, per segment, the customers only one of the two counts as members. Exits
-    with status 1 when they differ.
+    with status 1 when they differ. Events the warehouse loader has not loaded yet (or
+    the consumers have not reached) show up as differences.
     """
-    from wayline.segments.audit import audit
+    from wayline.segments.audit import Batch, audit
+    from wayline.segments.lifecycle import evaluate_afresh
 
-    store = _sql(open_migrated(settings_for(data_dir)))
+    if source not in ("warehouse", "inbox"):
+        raise typer.BadParameter("warehouse or inbox", param_hint="--source")
+    settings = settings_for(data_dir)
+    store = _sql(open_migrated(settings))
+    warehouse = None
     try:
         target = choose_workspace(store, workspace)
-        report = audit(
-            store, target.id, datetime.now().astimezone(), set(segment_ids or []) or None
-        )
-        if segment_ids:
-            missing = set(segment_ids) - {r.segment_id for r in report}
-            if missing:
-                raise SegmentNotFound(
-                    f"no segment {sorted(missing)[0]!r} in workspace {target.name!r}"
-                )
+        batch: Batch = evaluate_afresh
+        if source == "warehouse":
+            from wayline.analytics.warehouse import open_warehouse
+            from wayline.segments.batch import evaluate_warehouse
+
+            opened = warehouse = open_warehouse(settings)
+
+            def batch(
+                s: SqlStore, ws: str, now: datetime, ids: set[str] | None
+            ) -> dict[str, set[str]]:
+                return evaluate_warehouse(s, opened, ws, now, ids)
+
+        now = datetime.now(UTC)
+        report = audit(store, target.id, now, set(segment_ids or []) or None, batch=batch)
+        missing = set(segment_ids or []) - {r.segment_id for r in report}
+        if missing:
+            raise SegmentNotFound(f"no segment {sorted(missing)[0]!r} in workspace {target.name!r}")
         differ = False
         for r in report:
             state = "ok" if r.agree else "DIFFERS"
@@ -273,4 +290,6 @@ def check(
         if differ:
             raise SystemExit(1)
     finally:
+        if warehouse is not None:
+            warehouse.close()
         store.close()

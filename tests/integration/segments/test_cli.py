@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from wayline.analytics.loader import WarehouseLoader
+from wayline.analytics.warehouse import open_warehouse
 from wayline.cli import app
 from wayline.events import parse_message
 from wayline.segments.consumer import SegmentConsumer
@@ -64,6 +66,11 @@ def ingest(tmp_path: Path, database_url: str, orders: dict[str, int]) -> None:
         consumer = SegmentConsumer(store, store.clock)
         while consumer.step():
             pass
+        warehouse = open_warehouse(Settings(data_dir=tmp_path, database_url=database_url))
+        try:
+            WarehouseLoader(store, warehouse, batch_size=1000).drain()
+        finally:
+            warehouse.close()
     finally:
         store.close()
 
@@ -103,9 +110,10 @@ def test_apply_fills_from_history_then_lists_and_shows(
     assert rest[0] != page[0]
     why = json.loads(cli.invoke(app, ["segments", "why", "repeat", "bob"]).output)
     assert (why["member"], why["decided_by"][0]["count"]) == (False, 1)
-    check = cli.invoke(app, ["segments", "check"])
-    assert check.exit_code == 0, check.output
-    assert "buyers: ok: real-time 2, batch 2" in check.output
+    for source in ("warehouse", "inbox"):
+        check = cli.invoke(app, ["segments", "check", "--source", source])
+        assert check.exit_code == 0, check.output
+        assert "buyers: ok: real-time 2, batch 2" in check.output
 
 
 def test_invalid_files_apply_nothing(cli: CliRunner, tmp_path: Path) -> None:
