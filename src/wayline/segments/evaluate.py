@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+import orjson
+
 from wayline.journeys.filters import lookup, matches
 from wayline.segments.spec import (
     AllCondition,
@@ -39,16 +41,34 @@ from wayline.segments.spec import (
 )
 
 
-@dataclass(frozen=True, slots=True)
 class Happening:
-    """One event of a customer's history."""
+    """One event of a customer's history. The message is parsed only when a filter
+    reads it: most conditions need only the name and the time."""
 
-    name: str
-    at: datetime
-    #: The order it arrived in, to keep events of the same moment in a stable order.
-    seq: int
-    #: The message (``properties``, ``context``…), what ``where`` filters read.
-    data: Mapping[str, Any]
+    __slots__ = ("_data", "_raw", "at", "name", "seq")
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        at: datetime,
+        seq: int,
+        data: Mapping[str, Any] | None = None,
+        raw: bytes = b"{}",
+    ) -> None:
+        self.name = name
+        self.at = at
+        #: The order it arrived in, to keep events of the same moment in a stable order.
+        self.seq = seq
+        self._data = data
+        self._raw = raw
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        """The message (``properties``, ``context``…), what ``where`` filters read."""
+        if self._data is None:
+            self._data = orjson.loads(self._raw)
+        return self._data
 
 
 @dataclass(slots=True)

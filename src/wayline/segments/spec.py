@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
+    BaseModel,
     Discriminator,
     Field,
     JsonValue,
@@ -256,6 +257,15 @@ class NotCondition(SpecModel):
     """The condition that must not hold."""
 
 
+def _by_written_key(value: Any) -> str | None:
+    """The tag of a condition by the key it is written with (a model's aliases when dumping:
+    ``not``, not ``not_``)."""
+    if isinstance(value, BaseModel):
+        fields = type(value).model_fields
+        return _pick({info.alias or name: None for name, info in fields.items()})
+    return _pick(value)
+
+
 #: Discriminator tags; each contains a space so that it never collides with a key.
 CONDITION_TAGS: Final = {
     "all": "all condition",
@@ -268,6 +278,7 @@ CONDITION_TAGS: Final = {
     "trait": "trait condition",
 }
 _KEYS: Final = ", ".join(CONDITION_TAGS)
+_pick = by_key(*CONDITION_TAGS.items())
 
 Condition = Annotated[
     Annotated[AllCondition, Tag("all condition")]
@@ -279,7 +290,7 @@ Condition = Annotated[
     | Annotated[EventCondition, Tag("event condition")]
     | Annotated[TraitCondition, Tag("trait condition")],
     Discriminator(
-        by_key(*CONDITION_TAGS.items()),
+        _by_written_key,
         custom_error_type="condition",
         custom_error_message=f"unknown condition: it needs one of the keys {_KEYS}",
     ),

@@ -224,7 +224,7 @@ class SegmentStore:
                             name=row.event,
                             at=aware(row.timestamp) or row.timestamp,
                             seq=row.seq,
-                            data=orjson.loads(row.payload),
+                            raw=bytes(row.payload),
                         )
                     )
 
