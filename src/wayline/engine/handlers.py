@@ -29,6 +29,7 @@ from wayline.journeys.conditions import (
     AllCondition,
     AnyCondition,
     MessageCondition,
+    SegmentCondition,
     WhereCondition,
 )
 from wayline.journeys.filters import lookup, matches
@@ -150,6 +151,10 @@ def condition_holds(when: Any, v: Visit) -> tuple[bool, str]:
     if isinstance(when, AnyCondition):
         results = [condition_holds(c, v) for c in when.any]
         return any(r for r, _ in results), "; ".join(w for _, w in results)
+    if isinstance(when, SegmentCondition):
+        inside = when.segment in v.segments
+        held = inside != when.not_
+        return held, f"{'in' if inside else 'not in'} segment {when.segment}"
     if isinstance(when, MessageCondition):
         # engagement events (opens, clicks) arrive with the messaging channels
         return False, f"no engagement with {when.message} recorded"

@@ -80,6 +80,8 @@ class Visit:
     liquid: liquid.Environment
     #: The workspace's time zone, for windows in the customer's zone without one of theirs.
     workspace_zone: str = "UTC"
+    #: The segments the customer is a member of now, for ``segment`` conditions.
+    segments: frozenset[str] = frozenset()
 
     @property
     def arriving(self) -> bool:

@@ -30,6 +30,7 @@ from wayline.store.journeys import (
     workspace_zones,
 )
 from wayline.store.outbox import NewMessage, OutboxStore
+from wayline.store.segments import memberships_of
 from wayline.store.sql import SqlStore
 
 log = logging.getLogger("wayline.engine")
@@ -59,6 +60,7 @@ class Worker:
                 return 0
             traits = traits_of(conn, (i.profile_id for i in instances))
             zones = workspace_zones(conn, (i.workspace_id for i in instances))
+            segments = memberships_of(conn, (i.profile_id for i in instances))
             steps: list[Step] = []
             messages: list[NewMessage] = []
             for instance in instances:
@@ -70,6 +72,7 @@ class Worker:
                     steps,
                     messages,
                     zones.get(instance.workspace_id, "UTC"),
+                    segments.get(instance.profile_id, frozenset()),
                 )
             self.journeys.add_steps(conn, steps)
             self.outbox.add(conn, messages)
@@ -84,6 +87,7 @@ class Worker:
         steps: list[Step],
         messages: list[NewMessage],
         workspace_zone: str = "UTC",
+        segments: frozenset[str] = frozenset(),
     ) -> None:
         compiled = self.catalog.version(inst.workspace_id, inst.journey_id, inst.version)
         resumed = inst.context.pop("_resumed", None)
@@ -110,6 +114,7 @@ class Worker:
                 traits=traits,
                 liquid=self.liquid,
                 workspace_zone=workspace_zone,
+                segments=segments,
             )
             try:
                 t: Transition = handler(visit)

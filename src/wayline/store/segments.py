@@ -490,3 +490,18 @@ def merged_away(conn: Connection, workspace_id: str, profile_id: str, at: dateti
                 table.c.workspace_id == workspace_id, table.c.profile_id == profile_id
             )
         )
+
+
+def memberships_of(conn: Connection, profile_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+    """Profile id -> the segments it is a member of now."""
+    m = schema.segment_members
+    ordered = sorted(set(profile_ids))
+    found: dict[str, set[str]] = defaultdict(set)
+    for start in range(0, len(ordered), 500):
+        for profile_id, segment_id in conn.execute(
+            sa.select(m.c.profile_id, m.c.segment_id).where(
+                m.c.profile_id.in_(ordered[start : start + 500])
+            )
+        ):
+            found[profile_id].add(segment_id)
+    return {p: frozenset(s) for p, s in found.items()}

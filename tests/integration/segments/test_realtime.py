@@ -214,3 +214,37 @@ where:
             "last_at": answer["decided_by"][0]["last_at"],
         }
     ]
+
+
+def test_a_journey_branches_on_segment_membership(world: World) -> None:
+    world.apply(REPEAT)
+    journey = load_journey_text(
+        """
+id: thanks
+entry: {event: Order Completed}
+re_entry: {policy: always}
+nodes:
+  - id: which
+    type: branch
+    branches:
+      - {when: {segment: repeat-buyers}, next: loyal}
+    default: first
+  - {id: loyal, type: exit}
+  - {id: first, type: exit}
+"""
+    )
+    JourneyStore(world.store).apply(world.workspace, journey.id, journey.id, spec_of(journey))
+    world.track("kim", "Order Completed")
+    world.clock.advance(minutes=1)
+    world.track("kim", "Order Completed")
+    t = schema.journey_steps
+    with world.store.engine.connect() as conn:
+        branched = (
+            conn.execute(sa.select(t.c.reason).where(t.c.kind == "branched").order_by(t.c.id))
+            .scalars()
+            .all()
+        )
+    assert branched == [
+        "no condition held: default",
+        "branch 1: in segment repeat-buyers",
+    ]
