@@ -74,20 +74,33 @@ def evaluate_warehouse(
         names |= event_names(r.segment.where)
     if names:
         expr = warehouse_events_expr(warehouse.table("events"), workspace_id, names, now)
-        rows = warehouse.execute(expr).to_pylist()
-        for row in rows:
-            profile_id = owner.get(("user_id", row["user_id"] or "")) or owner.get(
-                ("anonymous_id", row["anonymous_id"] or "")
+        table = warehouse.execute(expr)
+        columns = [
+            table.column(name).to_pylist()
+            for name in (
+                "seq",
+                "event",
+                "user_id",
+                "anonymous_id",
+                "timestamp",
+                "properties",
+                "context",
+            )
+        ]
+        for seq, name, user_id, anonymous_id, at, properties, context in zip(*columns, strict=True):
+            profile_id = owner.get(("user_id", user_id or "")) or owner.get(
+                ("anonymous_id", anonymous_id or "")
             )
             known = facts.get(profile_id) if profile_id else None
             if known is None:
                 continue
-            data = {
-                "properties": orjson.loads(row["properties"]) if row["properties"] else {},
-                "context": orjson.loads(row["context"]) if row["context"] else {},
-            }
-            known.events.setdefault(row["event"], []).append(
-                Happening(name=row["event"], at=_utc(row["timestamp"]), seq=row["seq"], data=data)
+            # parsed only if a filter reads it
+            raw = b'{"properties":%b,"context":%b}' % (
+                (properties or "{}").encode(),
+                (context or "{}").encode(),
+            )
+            known.events.setdefault(name, []).append(
+                Happening(name=name, at=_utc(at), seq=seq, raw=raw)
             )
     members: dict[str, set[str]] = defaultdict(set)
     for profile_id, known in facts.items():
