@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from wayline.clock import Clock
-from wayline.segments.membership import Membership, in_order
+from wayline.segments.membership import EVERYTHING, Membership, Touch, in_order
 from wayline.segments.spec import event_names
 from wayline.store import schema
 from wayline.store.base import InboxEvent
@@ -49,15 +49,16 @@ def owners(conn: Connection, events: list[InboxEvent]) -> dict[tuple[str, str], 
     return found
 
 
-def _concerns(event: InboxEvent, names: set[str]) -> bool:
-    """Whether an event may change a customer's memberships: it names an event a segment
-    looks at, or it may change traits or identities."""
+def _touch(event: InboxEvent, names: set[str]) -> Touch | None:
+    """What an event may change; ``None``: nothing a segment looks at. A call other than
+    ``track`` may merge identities or set traits: everything."""
     if event.type != "track":
-        return True
-    if event.event in names:
-        return True
+        return EVERYTHING
     context = orjson.loads(event.payload).get("context")
-    return isinstance(context, dict) and bool(context.get("traits"))
+    traits = isinstance(context, dict) and bool(context.get("traits"))
+    if not traits and event.event not in names:
+        return None
+    return Touch(events=frozenset({event.event or ""}), traits=traits)
 
 
 class SegmentConsumer:
@@ -119,27 +120,34 @@ class SegmentConsumer:
             ws: set().union(*(event_names(r.segment.where) for r in records))
             for ws, records in by_ws.items()
         }
-        touched: dict[str, set[str]] = defaultdict(set)
-        relevant = [e for e in events if e.workspace_id in ordered]
-        relevant = [e for e in relevant if _concerns(e, names[e.workspace_id])]
+        touched: dict[str, dict[str, Touch]] = defaultdict(dict)
+        relevant = [
+            (e, touch)
+            for e in events
+            if e.workspace_id in ordered
+            for touch in [_touch(e, names[e.workspace_id])]
+            if touch is not None
+        ]
         if relevant:
-            found = owners(conn, relevant)
-            for e in relevant:
+            found = owners(conn, [e for e, _ in relevant])
+            for e, touch in relevant:
                 profile_id = found.get((e.workspace_id, e.user_id or "")) or found.get(
                     (e.workspace_id, "\0" + (e.anonymous_id or ""))
                 )
-                if profile_id is not None:
-                    touched[e.workspace_id].add(profile_id)
+                if profile_id is None:
+                    continue
+                mine = touched[e.workspace_id]
+                mine[profile_id] = mine[profile_id] | touch if profile_id in mine else touch
         dated: dict[str, dict[str, datetime]] = defaultdict(dict)
         for ws, profile_id, at in due:
             if profile_id not in touched[ws]:
                 dated[ws][profile_id] = at
-            touched[ws].add(profile_id)
-        for ws, profile_ids in touched.items():
+            touched[ws][profile_id] = EVERYTHING  # a re-check evaluates everything
+        for ws, profiles in touched.items():
             records = ordered.get(ws, [])
             if not records:
-                self.membership.segments.schedule(conn, ws, dict.fromkeys(profile_ids))
+                self.membership.segments.schedule(conn, ws, dict.fromkeys(profiles))
                 continue
             self.membership.evaluate(
-                conn, records, ws, sorted(profile_ids), now, changed_at=dated[ws]
+                conn, records, ws, sorted(profiles), now, changed_at=dated[ws], touched=profiles
             )

@@ -11,6 +11,7 @@ change, so announcing again after a crash adds nothing twice.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from graphlib import TopologicalSorter
 
@@ -19,7 +20,14 @@ from sqlalchemy.engine import Connection
 from wayline.clock import Clock
 from wayline.events import EventRow, parse_message
 from wayline.segments.evaluate import evaluate
-from wayline.segments.spec import event_names, references
+from wayline.segments.spec import (
+    SubscriptionCondition,
+    TraitCondition,
+    event_names,
+    filtered_names,
+    references,
+    walk,
+)
 from wayline.store.segments import SegmentRecord, SegmentStore
 from wayline.store.sql import SqlStore
 
@@ -50,6 +58,56 @@ def dependents(records: Sequence[SegmentRecord], roots: set[str]) -> set[str]:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class Touch:
+    """What a customer's new events may have changed."""
+
+    #: The track events they did.
+    events: frozenset[str]
+    #: Their traits may have changed (``context.traits``).
+    traits: bool
+    #: Anything may have changed: every segment is evaluated.
+    full: bool = False
+
+    def __or__(self, other: Touch) -> Touch:
+        return Touch(
+            events=self.events | other.events,
+            traits=self.traits or other.traits,
+            full=self.full or other.full,
+        )
+
+
+#: A re-check, or a call that may change identities or traits.
+EVERYTHING = Touch(events=frozenset(), traits=True, full=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What a segment looks at."""
+
+    record: SegmentRecord
+    segment_id: str
+    names: frozenset[str]
+    traits: bool
+    refs: frozenset[str]
+
+    @classmethod
+    def of(cls, record: SegmentRecord) -> Shape:
+        where = record.segment.where
+        return cls(
+            record=record,
+            segment_id=record.segment_id,
+            names=frozenset(event_names(where)),
+            traits=any(
+                isinstance(c, TraitCondition | SubscriptionCondition) for _, c in walk(where)
+            ),
+            refs=frozenset(ref for _, ref in references(record.segment)),
+        )
+
+    def concerned(self, touch: Touch) -> bool:
+        return bool(self.names & touch.events) or (self.traits and touch.traits)
+
+
 class Membership:
     def __init__(self, store: SqlStore, clock: Clock) -> None:
         self.store = store
@@ -67,6 +125,7 @@ class Membership:
         changed_at: dict[str, datetime] | None = None,
         only: set[str] | None = None,
         quiet: set[str] | None = None,
+        touched: dict[str, Touch] | None = None,
     ) -> int:
         """Evaluate the customers against the workspace's segments (``records``, in
         dependency order) and save what changed.
@@ -74,27 +133,46 @@ class Membership:
         ``changed_at``: per customer, the moment a change is dated (a re-check's due time);
         otherwise ``now``. ``only``: change memberships of these segments only (the others
         are still evaluated, for the next re-check). ``quiet``: segments whose changes are
-        recorded without events (a new segment filling from history).
+        recorded without events (a new segment filling from history). ``touched``: per
+        customer, what their new events may have changed; only the segments that look at it
+        (and those that refer to a segment whose membership changes) are evaluated, the
+        others' answers cannot have changed. A customer not in it (or touched
+        :data:`EVERYTHING`) is evaluated against every segment.
         """
         if not records or not profile_ids:
             return 0
-        names: set[str] = set()
-        for r in records:
-            names |= event_names(r.segment.where)
-        facts = self.segments.facts(conn, workspace_id, profile_ids, names)
+        shapes = [Shape.of(r) for r in records]
+        partial = {p: t for p, t in (touched or {}).items() if not t.full}
+        if any(p not in partial for p in profile_ids):
+            wanted = shapes
+        else:
+            first = {
+                sh.segment_id for sh in shapes if any(sh.concerned(t) for t in partial.values())
+            }
+            reach = dependents(records, first)
+            wanted = [sh for sh in shapes if sh.segment_id in reach]
+        names: set[str] = set().union(*(sh.names for sh in wanted)) if wanted else set()
+        filtered = set().union(*(filtered_names(sh.record.segment.where) for sh in wanted))
+        facts = self.segments.facts(conn, workspace_id, profile_ids, names, filtered)
         gone = [p for p in profile_ids if p not in facts]
         if gone:
             self.segments.forget(conn, workspace_id, gone)
+        stored = self.segments.dues(conn, workspace_id, [p for p in facts if p in partial])
         enters: dict[bool, list[tuple[str, str, datetime]]] = {True: [], False: []}
         exits: dict[bool, list[tuple[str, str, datetime]]] = {True: [], False: []}
         due: dict[str, datetime | None] = {}
         quiet = quiet or set()
         for profile_id, known in facts.items():
             when = (changed_at or {}).get(profile_id, now)
-            soonest: datetime | None = None
-            for record in records:
-                sid = record.segment_id
-                outcome = evaluate(record.segment.where, known, now)
+            touch = partial.get(profile_id)
+            # segments left alone keep their answer, and the re-check they asked for
+            soonest: datetime | None = stored.get(profile_id) if touch is not None else None
+            moved: set[str] = set()
+            for shape in shapes:
+                sid = shape.segment_id
+                if touch is not None and not (shape.concerned(touch) or shape.refs & moved):
+                    continue
+                outcome = evaluate(shape.record.segment.where, known, now)
                 if outcome.next is not None and (soonest is None or outcome.next < soonest):
                     soonest = outcome.next
                 if only is not None and sid not in only:
@@ -103,9 +181,11 @@ class Membership:
                 if outcome.met and not inside:
                     enters[sid not in quiet].append((sid, profile_id, when))
                     known.members.add(sid)
+                    moved.add(sid)
                 elif inside and not outcome.met:
                     exits[sid not in quiet].append((sid, profile_id, when))
                     known.members.discard(sid)
+                    moved.add(sid)
             due[profile_id] = soonest
         for announce in (True, False):
             self.segments.leave(conn, workspace_id, exits[announce], announce=announce)

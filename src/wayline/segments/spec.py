@@ -352,3 +352,14 @@ def event_names(condition: Any) -> set[str]:
         elif isinstance(c, SequenceCondition):
             names.update(step.event for step in c.sequence.steps)
     return names
+
+
+def filtered_names(condition: Any) -> set[str]:
+    """The event names the condition filters with ``where`` (whose messages it reads)."""
+    names: set[str] = set()
+    for _, c in walk(condition):
+        if isinstance(c, EventCondition) and c.where:
+            names.add(c.event)
+        elif isinstance(c, SequenceCondition):
+            names.update(step.event for step in c.sequence.steps if step.where)
+    return names

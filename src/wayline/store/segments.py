@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -150,9 +151,17 @@ class SegmentStore:
         )
 
     def facts(
-        self, conn: Connection, workspace_id: str, profile_ids: Sequence[str], names: set[str]
+        self,
+        conn: Connection,
+        workspace_id: str,
+        profile_ids: Sequence[str],
+        names: set[str],
+        filtered: set[str] | None = None,
     ) -> dict[str, Facts]:
-        """Traits, the events named ``names`` and memberships of each existing profile."""
+        """Traits, the events named ``names`` and memberships of each existing profile.
+
+        The message of an event is read only when its name is in ``filtered`` (a ``where``
+        filter looks into it); ``None``: always."""
         found: dict[str, Facts] = {}
         p, i, m = schema.profiles, schema.identities, schema.segment_members
         for start in range(0, len(profile_ids), 500):
@@ -177,7 +186,7 @@ class SegmentStore:
                 )
             ):
                 (users if kind == "user_id" else anonymous)[value] = owner
-            self._events(conn, workspace_id, users, anonymous, names, found)
+            self._events(conn, workspace_id, users, anonymous, names, filtered, found)
         for facts in found.values():
             for history in facts.events.values():
                 history.sort(key=lambda e: (e.at, e.seq))
@@ -190,9 +199,18 @@ class SegmentStore:
         users: dict[str, str],
         anonymous: dict[str, str],
         names: set[str],
+        filtered: set[str] | None,
         found: dict[str, Facts],
     ) -> None:
         t = schema.inbox
+        payload: Any = t.c.payload
+        if filtered is not None:
+            wanted = sorted(filtered & names)
+            payload = (
+                sa.case((t.c.event.in_(wanted), t.c.payload), else_=sa.null()).label("payload")
+                if wanted
+                else sa.null().label("payload")
+            )
         keys = [(t.c.user_id, list(users)), (t.c.anonymous_id, list(anonymous))]
         seen: set[int] = set()
         for column, values in keys:
@@ -204,7 +222,7 @@ class SegmentStore:
                         t.c.user_id,
                         t.c.anonymous_id,
                         t.c.timestamp,
-                        t.c.payload,
+                        payload,
                     ).where(
                         t.c.workspace_id == workspace_id,
                         t.c.type == "track",
@@ -222,9 +240,9 @@ class SegmentStore:
                     found[owner].events.setdefault(row.event, []).append(
                         Happening(
                             name=row.event,
-                            at=aware(row.timestamp) or row.timestamp,
+                            at=row.timestamp,
                             seq=row.seq,
-                            raw=bytes(row.payload),
+                            raw=bytes(row.payload) if row.payload is not None else b"{}",
                         )
                     )
 
@@ -330,6 +348,23 @@ class SegmentStore:
         ]
         if rows:
             conn.execute(sa.insert(r), rows)
+
+    def dues(
+        self, conn: Connection, workspace_id: str, profile_ids: Sequence[str]
+    ) -> dict[str, datetime]:
+        """The re-checks now set for these profiles."""
+        r = schema.segment_rechecks
+        found: dict[str, datetime] = {}
+        ordered = sorted(profile_ids)
+        for start in range(0, len(ordered), 500):
+            for profile_id, due_at in conn.execute(
+                sa.select(r.c.profile_id, r.c.due_at).where(
+                    r.c.workspace_id == workspace_id,
+                    r.c.profile_id.in_(ordered[start : start + 500]),
+                )
+            ):
+                found[profile_id] = due_at
+        return found
 
     def due(self, conn: Connection, now: datetime, limit: int) -> list[tuple[str, str, datetime]]:
         """Re-checks that have fallen due: (workspace, profile, due time), earliest first."""
