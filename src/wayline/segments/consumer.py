@@ -61,6 +61,26 @@ def _touch(event: InboxEvent, names: set[str]) -> Touch | None:
     return Touch(events=frozenset({event.event or ""}), traits=traits)
 
 
+def _merged(conn: Connection, events: list[InboxEvent]) -> list[tuple[str, str]]:
+    """(workspace, surviving profile) of the merges these events caused."""
+    m = schema.profile_merges
+    by_ws: dict[str, list[str]] = defaultdict(list)
+    for e in events:
+        by_ws[e.workspace_id].append(e.message_id)
+    found: list[tuple[str, str]] = []
+    for ws, ids in by_ws.items():
+        for start in range(0, len(ids), 500):
+            found += [
+                (ws, into)
+                for into in conn.scalars(
+                    sa.select(m.c.into_profile_id).where(
+                        m.c.workspace_id == ws, m.c.message_id.in_(ids[start : start + 500])
+                    )
+                )
+            ]
+    return found
+
+
 class SegmentConsumer:
     def __init__(
         self, store: SqlStore, clock: Clock, *, batch_size: int = 2000, rechecks: int = 1000
@@ -138,6 +158,9 @@ class SegmentConsumer:
                     continue
                 mine = touched[e.workspace_id]
                 mine[profile_id] = mine[profile_id] | touch if profile_id in mine else touch
+        for ws, profile_id in _merged(conn, [e for e in events if e.workspace_id in ordered]):
+            # a merge brings the other profile's history along: anything may change
+            touched[ws][profile_id] = EVERYTHING
         dated: dict[str, dict[str, datetime]] = defaultdict(dict)
         for ws, profile_id, at in due:
             if profile_id not in touched[ws]:

@@ -248,3 +248,13 @@ nodes:
         "no condition held: default",
         "branch 1: in segment repeat-buyers",
     ]
+
+
+def test_a_merge_brings_the_other_profiles_history_along(world: World) -> None:
+    world.apply(REPEAT)
+    world.send({"type": "track", "anonymousId": "a1", "event": "Order Completed"})
+    world.track("lee", "Order Completed")
+    assert world.members("repeat-buyers") == set()
+    # an event no segment looks at, but it joins the two profiles: two orders now
+    world.send({"type": "track", "userId": "lee", "anonymousId": "a1", "event": "Signed In"})
+    assert world.members("repeat-buyers") == {"lee"}
