@@ -258,3 +258,15 @@ def test_a_merge_brings_the_other_profiles_history_along(world: World) -> None:
     # an event no segment looks at, but it joins the two profiles: two orders now
     world.send({"type": "track", "userId": "lee", "anonymousId": "a1", "event": "Signed In"})
     assert world.members("repeat-buyers") == {"lee"}
+
+
+def test_erasing_a_customer_removes_their_memberships(world: World) -> None:
+    world.apply(ACTIVE)
+    world.track("max", "Product Viewed")
+    view = world.store.find_profile(world.workspace, "max")
+    assert view is not None and world.members("active") == {"max"}
+    world.store.erase_profile(world.workspace, view.profile.id)
+    t = schema.segment_changes, schema.segment_members, schema.segment_rechecks
+    with world.store.engine.connect() as conn:
+        left = [conn.execute(sa.select(sa.func.count()).select_from(x)).scalar() for x in t]
+    assert left == [0, 0, 0]
