@@ -54,6 +54,11 @@ class Worker:
 
     def step(self) -> int:
         now = self.clock.now()
+        # An idle worker only reads: on SQLite every writer waits for the write lock.
+        i = schema.journey_instances
+        with self.store.engine.connect() as conn:
+            if conn.scalar(sa.select(i.c.id).where(i.c.wake_at <= now).limit(1)) is None:
+                return 0
         with self.store._write() as conn:
             instances = self.journeys.claim_due(conn, now, self.batch_size)
             if not instances:
