@@ -270,3 +270,17 @@ def test_erasing_a_customer_removes_their_memberships(world: World) -> None:
     with world.store.engine.connect() as conn:
         left = [conn.execute(sa.select(sa.func.count()).select_from(x)).scalar() for x in t]
     assert left == [0, 0, 0]
+
+
+def test_a_customer_enters_when_a_date_trait_grows_old_enough(world: World) -> None:
+    world.apply("id: settled\nwhere: {trait: created_at, older_than: 30d}\n")
+    signed_up = world.clock.now() - timedelta(days=29, hours=12)
+    world.identify("ned", created_at=signed_up.isoformat())
+    assert world.members("settled") == set()
+    world.machine.advance(hours=11)
+    assert world.members("settled") == set()
+    world.machine.advance(hours=2)
+    assert world.members("settled") == {"ned"}
+    assert world.announced() == [
+        ("Segment Entered", "ned", "settled", signed_up + timedelta(days=30))
+    ]
