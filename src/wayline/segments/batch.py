@@ -19,9 +19,9 @@ import sqlalchemy as sa
 from wayline.analytics.warehouse import Warehouse
 from wayline.segments.evaluate import Facts, Happening, evaluate
 from wayline.segments.membership import in_order
-from wayline.segments.spec import event_names
+from wayline.segments.spec import event_names, uses_journeys
 from wayline.store import schema
-from wayline.store.segments import SegmentStore
+from wayline.store.segments import SegmentStore, journey_places
 from wayline.store.sql import SqlStore
 
 
@@ -69,6 +69,10 @@ def evaluate_warehouse(
                 )
             )
         }
+    if any(uses_journeys(r.segment.where) for r in records):
+        with store.engine.connect() as conn:
+            for someone, places in journey_places(conn, workspace_id, list(facts)).items():
+                facts[someone].journeys = places
     names: set[str] = set()
     for r in records:
         names |= event_names(r.segment.where)

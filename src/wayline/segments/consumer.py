@@ -18,7 +18,6 @@ from sqlalchemy.engine import Connection
 
 from wayline.clock import Clock
 from wayline.segments.membership import EVERYTHING, Membership, Touch, in_order
-from wayline.segments.spec import event_names
 from wayline.store import schema
 from wayline.store.base import InboxEvent
 from wayline.store.segments import SEGMENTS_CONSUMER, SegmentRecord
@@ -49,15 +48,14 @@ def owners(conn: Connection, events: list[InboxEvent]) -> dict[tuple[str, str], 
     return found
 
 
-def _touch(event: InboxEvent, names: set[str]) -> Touch | None:
-    """What an event may change; ``None``: nothing a segment looks at. A call other than
-    ``track`` may merge identities or set traits: everything."""
+def _touch(event: InboxEvent) -> Touch:
+    """What an event may change. A call other than ``track`` may merge identities or set
+    traits: everything."""
     if event.type != "track":
         return EVERYTHING
     context = orjson.loads(event.payload).get("context")
     traits = isinstance(context, dict) and bool(context.get("traits"))
-    if not traits and event.event not in names:
-        return None
+    # an event no segment looks at still counts: its customer may be new
     return Touch(events=frozenset({event.event or ""}), traits=traits)
 
 
@@ -136,18 +134,8 @@ class SegmentConsumer:
         for record in self.membership.segments.records(conn):
             by_ws[record.workspace_id].append(record)
         ordered = {ws: in_order(records) for ws, records in by_ws.items()}
-        names = {
-            ws: set().union(*(event_names(r.segment.where) for r in records))
-            for ws, records in by_ws.items()
-        }
         touched: dict[str, dict[str, Touch]] = defaultdict(dict)
-        relevant = [
-            (e, touch)
-            for e in events
-            if e.workspace_id in ordered
-            for touch in [_touch(e, names[e.workspace_id])]
-            if touch is not None
-        ]
+        relevant = [(e, _touch(e)) for e in events if e.workspace_id in ordered]
         if relevant:
             found = owners(conn, [e for e, _ in relevant])
             for e, touch in relevant:

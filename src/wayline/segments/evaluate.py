@@ -32,6 +32,7 @@ from wayline.segments.spec import (
     AllCondition,
     AnyCondition,
     EventCondition,
+    JourneyCondition,
     NotCondition,
     SegmentCondition,
     SequenceCondition,
@@ -80,6 +81,8 @@ class Facts:
     events: dict[str, list[Happening]] = field(default_factory=dict)
     #: The segments the customer is in (those evaluated earlier in this pass included).
     members: set[str] = field(default_factory=set)
+    #: The journeys the customer is in now: journey id -> the nodes they are at.
+    journeys: dict[str, set[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +249,9 @@ def evaluate(condition: Any, facts: Facts, now: datetime) -> Outcome:
         return Outcome(condition.segment in facts.members)
     if isinstance(condition, SubscriptionCondition):
         return _subscription(condition, facts)
+    if isinstance(condition, JourneyCondition):
+        nodes = facts.journeys.get(condition.journey)
+        return Outcome(nodes is not None and (condition.node is None or condition.node in nodes))
     raise TypeError(f"not a segment condition: {condition!r}")
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from wayline.clock import Clock
 from wayline.segments.evaluate import Facts, evaluate
 from wayline.segments.membership import Membership, dependents, in_order
-from wayline.segments.spec import Segment, event_names
+from wayline.segments.spec import Segment, event_names, uses_journeys
 from wayline.store.segments import SEGMENTS_CONSUMER, SegmentRecord, SegmentStore
 from wayline.store.sql import SqlStore
 
@@ -76,12 +76,15 @@ def evaluate_afresh(
         names: set[str] = set()
         for r in records:
             names |= event_names(r.segment.where)
+        journeys = any(uses_journeys(r.segment.where) for r in records)
         members: dict[str, set[str]] = {r.segment_id: set() for r in records}
         profiles = seg.profile_ids(conn, workspace_id)
         for start in range(0, len(profiles), CHUNK):
-            facts = seg.facts(conn, workspace_id, profiles[start : start + CHUNK], names)
+            facts = seg.facts(
+                conn, workspace_id, profiles[start : start + CHUNK], names, journeys=journeys
+            )
             for profile_id, known in facts.items():
-                fresh = Facts(traits=known.traits, events=known.events)
+                fresh = Facts(traits=known.traits, events=known.events, journeys=known.journeys)
                 for r in records:
                     if evaluate(r.segment.where, fresh, now).met:
                         fresh.members.add(r.segment_id)

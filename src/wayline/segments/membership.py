@@ -26,9 +26,10 @@ from wayline.segments.spec import (
     event_names,
     filtered_names,
     references,
+    uses_journeys,
     walk,
 )
-from wayline.store.segments import SegmentRecord, SegmentStore
+from wayline.store.segments import NEVER, SegmentRecord, SegmentStore
 from wayline.store.sql import SqlStore
 
 #: The events that announce a change of membership (Segment's and Braze's wording).
@@ -143,6 +144,9 @@ class Membership:
             return 0
         shapes = [Shape.of(r) for r in records]
         partial = {p: t for p, t in (touched or {}).items() if not t.full}
+        # a customer never evaluated (new) is evaluated against every segment
+        stored = self.segments.dues(conn, workspace_id, sorted(partial))
+        partial = {p: t for p, t in partial.items() if p in stored}
         if any(p not in partial for p in profile_ids):
             wanted = shapes
         else:
@@ -153,11 +157,13 @@ class Membership:
             wanted = [sh for sh in shapes if sh.segment_id in reach]
         names: set[str] = set().union(*(sh.names for sh in wanted)) if wanted else set()
         filtered = set().union(*(filtered_names(sh.record.segment.where) for sh in wanted))
-        facts = self.segments.facts(conn, workspace_id, profile_ids, names, filtered)
+        journeys = any(uses_journeys(sh.record.segment.where) for sh in wanted)
+        facts = self.segments.facts(
+            conn, workspace_id, profile_ids, names, filtered, journeys=journeys
+        )
         gone = [p for p in profile_ids if p not in facts]
         if gone:
             self.segments.forget(conn, workspace_id, gone)
-        stored = self.segments.dues(conn, workspace_id, [p for p in facts if p in partial])
         enters: dict[bool, list[tuple[str, str, datetime]]] = {True: [], False: []}
         exits: dict[bool, list[tuple[str, str, datetime]]] = {True: [], False: []}
         due: dict[str, datetime | None] = {}
@@ -166,12 +172,15 @@ class Membership:
             when = (changed_at or {}).get(profile_id, now)
             touch = partial.get(profile_id)
             # segments left alone keep their answer, and the re-check they asked for
-            soonest: datetime | None = stored.get(profile_id) if touch is not None else None
+            kept = stored.get(profile_id) if touch is not None else None
+            soonest: datetime | None = kept if kept != NEVER else None
             moved: set[str] = set()
+            looked = touch is None
             for shape in shapes:
                 sid = shape.segment_id
                 if touch is not None and not (shape.concerned(touch) or shape.refs & moved):
                     continue
+                looked = True
                 outcome = evaluate(shape.record.segment.where, known, now)
                 if outcome.next is not None and (soonest is None or outcome.next < soonest):
                     soonest = outcome.next
@@ -186,7 +195,8 @@ class Membership:
                     exits[sid not in quiet].append((sid, profile_id, when))
                     known.members.discard(sid)
                     moved.add(sid)
-            due[profile_id] = soonest
+            if looked:
+                due[profile_id] = soonest
         for announce in (True, False):
             self.segments.leave(conn, workspace_id, exits[announce], announce=announce)
             self.segments.enter(conn, workspace_id, enters[announce], announce=announce)

@@ -9,6 +9,7 @@ Each kind of condition is told apart by its key, so a condition reads like what 
     {sequence: {steps: [{event: A}, {event: B}], within: 1h}}   # A, then B within 1h
     {segment: vip}                                          # membership in another segment
     {subscription: email, status: unsubscribed}             # subscription status
+    {journey: welcome, node: wait_a_day}                    # in a journey (at a node) now
     {all: [...]}, {any: [...]}, {not: {...}}                # combinations
 
 The models are frozen pydantic models shared with journey files (:class:`SpecModel`), so a
@@ -34,7 +35,16 @@ from pydantic import (
     model_validator,
 )
 
-from wayline.journeys.base import FieldPath, Name, SegmentId, SpecModel, by_key, problem
+from wayline.journeys.base import (
+    FieldPath,
+    JourneyId,
+    Name,
+    NodeId,
+    SegmentId,
+    SpecModel,
+    by_key,
+    problem,
+)
 from wayline.journeys.durations import Duration
 from wayline.journeys.filters import Check, Orderable, Where
 
@@ -236,6 +246,15 @@ class SubscriptionCondition(SpecModel):
     explicitly), or ``unsubscribed``."""
 
 
+class JourneyCondition(SpecModel):
+    """True when the customer is in a journey now (optionally: at a node of it)."""
+
+    journey: JourneyId
+    """The journey's id."""
+    node: NodeId | None = None
+    """Only while the customer is at this node (waiting there, or about to move on)."""
+
+
 class AllCondition(SpecModel):
     """True when every condition in the list is."""
 
@@ -274,6 +293,7 @@ CONDITION_TAGS: Final = {
     "sequence": "sequence condition",
     "segment": "segment condition",
     "subscription": "subscription condition",
+    "journey": "journey condition",
     "event": "event condition",
     "trait": "trait condition",
 }
@@ -287,6 +307,7 @@ Condition = Annotated[
     | Annotated[SequenceCondition, Tag("sequence condition")]
     | Annotated[SegmentCondition, Tag("segment condition")]
     | Annotated[SubscriptionCondition, Tag("subscription condition")]
+    | Annotated[JourneyCondition, Tag("journey condition")]
     | Annotated[EventCondition, Tag("event condition")]
     | Annotated[TraitCondition, Tag("trait condition")],
     Discriminator(
@@ -363,3 +384,8 @@ def filtered_names(condition: Any) -> set[str]:
         elif isinstance(c, SequenceCondition):
             names.update(step.event for step in c.sequence.steps if step.where)
     return names
+
+
+def uses_journeys(condition: Any) -> bool:
+    """Whether the condition asks about journeys."""
+    return any(isinstance(c, JourneyCondition) for _, c in walk(condition))

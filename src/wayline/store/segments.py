@@ -7,7 +7,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -19,6 +19,8 @@ from wayline.segments.spec import Segment
 from wayline.store import schema
 from wayline.store.sql import SqlStore, aware
 
+#: The re-check time of a profile that has been evaluated and has nothing due.
+NEVER = datetime(9999, 12, 31, tzinfo=UTC)
 #: The consumer that keeps segment memberships current.
 SEGMENTS_CONSUMER = "segments"
 
@@ -157,6 +159,8 @@ class SegmentStore:
         profile_ids: Sequence[str],
         names: set[str],
         filtered: set[str] | None = None,
+        *,
+        journeys: bool = False,
     ) -> dict[str, Facts]:
         """Traits, the events named ``names`` and memberships of each existing profile.
 
@@ -175,6 +179,10 @@ class SegmentStore:
             ):
                 if row.profile_id in found:
                     found[row.profile_id].members.add(row.segment_id)
+            if journeys:
+                for profile_id, nodes in journey_places(conn, workspace_id, chunk).items():
+                    if profile_id in found:
+                        found[profile_id].journeys = nodes
             if not names:
                 continue
             users: dict[str, str] = {}
@@ -332,7 +340,8 @@ class SegmentStore:
     def schedule(
         self, conn: Connection, workspace_id: str, due: dict[str, datetime | None]
     ) -> None:
-        """Set (or clear) each profile's next re-check."""
+        """Set each profile's next re-check (``None``: none; the row stays, due at
+        :data:`NEVER`, to record that the profile has been evaluated)."""
         r = schema.segment_rechecks
         ids = sorted(due)
         for start in range(0, len(ids), 500):
@@ -342,9 +351,8 @@ class SegmentStore:
                 )
             )
         rows = [
-            {"workspace_id": workspace_id, "profile_id": p, "due_at": when}
+            {"workspace_id": workspace_id, "profile_id": p, "due_at": when or NEVER}
             for p, when in due.items()
-            if when is not None
         ]
         if rows:
             conn.execute(sa.insert(r), rows)
@@ -379,7 +387,11 @@ class SegmentStore:
 
     def next_due(self, conn: Connection, after: datetime) -> datetime | None:
         r = schema.segment_rechecks
-        return aware(conn.scalar(sa.select(sa.func.min(r.c.due_at)).where(r.c.due_at > after)))
+        return aware(
+            conn.scalar(
+                sa.select(sa.func.min(r.c.due_at)).where(r.c.due_at > after, r.c.due_at < NEVER)
+            )
+        )
 
     # -- reading -------------------------------------------------------------------------
 
@@ -540,3 +552,61 @@ def memberships_of(conn: Connection, profile_ids: Iterable[str]) -> dict[str, fr
         ):
             found[profile_id].add(segment_id)
     return {p: frozenset(s) for p, s in found.items()}
+
+
+def journey_places(
+    conn: Connection, workspace_id: str, profile_ids: Sequence[str]
+) -> dict[str, dict[str, set[str]]]:
+    """Profile id -> the journeys it is in now -> the nodes it is at."""
+    i = schema.journey_instances
+    found: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    ordered = list(profile_ids)
+    for start in range(0, len(ordered), 500):
+        for profile_id, journey_id, node in conn.execute(
+            sa.select(i.c.profile_id, i.c.journey_id, i.c.node).where(
+                i.c.workspace_id == workspace_id,
+                i.c.profile_id.in_(ordered[start : start + 500]),
+                i.c.state != "done",
+            )
+        ):
+            found[profile_id][journey_id].add(node)
+    return {p: dict(j) for p, j in found.items()}
+
+
+def recheck_on_journey_steps(store: SqlStore, conn: Connection, steps: Sequence[Any]) -> None:
+    """Customers whose journey state moved are re-checked at once, in the same transaction,
+    in workspaces with segments that ask about journeys (``{journey: ID}``)."""
+    workspaces = {s.workspace_id for s in steps}
+    if not workspaces:
+        return
+    t = schema.segments
+    watching = set(
+        conn.scalars(
+            sa.select(t.c.workspace_id)
+            .distinct()
+            .where(t.c.workspace_id.in_(sorted(workspaces)), t.c.spec.contains('"journey":'))
+        )
+    )
+    soonest: dict[tuple[str, str], datetime] = {}
+    for s in steps:
+        if s.workspace_id in watching:
+            key = (s.workspace_id, s.profile_id)
+            soonest[key] = min(s.at, soonest.get(key, s.at))
+    if not soonest:
+        return
+    r = schema.segment_rechecks
+    stmt = store._insert(r)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["workspace_id", "profile_id"],
+            set_={
+                "due_at": sa.case(
+                    (stmt.excluded.due_at < r.c.due_at, stmt.excluded.due_at), else_=r.c.due_at
+                )
+            },
+        ),
+        [
+            {"workspace_id": w, "profile_id": p, "due_at": at}
+            for (w, p), at in sorted(soonest.items())
+        ],
+    )

@@ -284,3 +284,44 @@ def test_a_customer_enters_when_a_date_trait_grows_old_enough(world: World) -> N
     assert world.announced() == [
         ("Segment Entered", "ned", "settled", signed_up + timedelta(days=30))
     ]
+
+
+def test_journey_membership_and_node_follow_the_journey(world: World) -> None:
+    journey = load_journey_text(
+        """
+id: welcome
+entry: {event: Signed Up}
+nodes:
+  - {id: pause, type: delay, duration: 2d, next: done}
+  - {id: done, type: exit}
+"""
+    )
+    JourneyStore(world.store).apply(world.workspace, journey.id, journey.id, spec_of(journey))
+    world.apply(
+        "id: in-welcome\nwhere: {journey: welcome}\n",
+        "id: pausing\nwhere: {journey: welcome, node: pause}\n",
+        "id: not-in-welcome\nwhere: {not: {journey: welcome}}\n",
+    )
+    world.track("oli", "Signed Up")
+    assert world.members("in-welcome") == {"oli"}
+    assert world.members("pausing") == {"oli"}
+    assert world.members("not-in-welcome") == set()
+    entered = world.clock.now()
+    world.machine.advance(days=3)
+    assert world.members("in-welcome") == set()
+    assert world.members("not-in-welcome") == {"oli"}
+    exits = [a for a in world.announced() if a[0] == "Segment Exited" and a[2] != "not-in-welcome"]
+    # the customer left the journey when the delay ended, and the segment at that moment
+    assert exits == [
+        ("Segment Exited", "oli", "in-welcome", entered + timedelta(days=2)),
+        ("Segment Exited", "oli", "pausing", entered + timedelta(days=2)),
+    ]
+
+
+def test_a_new_customer_joins_segments_that_hold_without_history(world: World) -> None:
+    world.apply("id: never-ordered\nwhere: {not: {event: Order Completed}}\n")
+    # an event no segment names: the customer is new, so every segment is evaluated
+    world.track("pat", "Signed In")
+    assert world.members("never-ordered") == {"pat"}
+    world.track("pat", "Order Completed")
+    assert world.members("never-ordered") == set()
