@@ -18,13 +18,17 @@ import pytest
 
 from wayline.analytics.loader import WarehouseLoader
 from wayline.analytics.warehouse import open_warehouse
+from wayline.engine.compile import spec_of
+from wayline.engine.loops import journey_runtime
 from wayline.events import parse_message
+from wayline.journeys import load_journey_text
 from wayline.segments.batch import evaluate_warehouse
 from wayline.segments.consumer import SegmentConsumer
 from wayline.segments.lifecycle import apply_segments
 from wayline.segments.loading import read_segment_text
 from wayline.settings import Settings
 from wayline.store import Store
+from wayline.store.journeys import JourneyStore
 from wayline.store.segments import SegmentStore
 from wayline.store.sql import SqlStore
 from wayline.testing import ManualClock, drain_profiles
@@ -135,7 +139,16 @@ where:
 """,
     "opted-in": "where: {subscription: email, status: opted_in}",
     "clickers": "where: {event: Email Link Clicked, at_least: 5, within: 14d}",
+    "in-onboarding": "where: {journey: onboarding, node: settle}",
 }
+#: A journey that every customer who signs in enters, and stays in (at ``settle``).
+ONBOARDING = """
+id: onboarding
+entry: {event: Signed In}
+nodes:
+  - {id: settle, type: delay, duration: 1000d, next: done}
+  - {id: done, type: exit}
+"""
 
 
 def _when(value: str) -> datetime:
@@ -187,6 +200,7 @@ def expected(c: Customer) -> dict[str, bool]:
         "view-add-order": _sequence([views, adds, orders], DAY),
         "opted-in": subscribe == "opted_in",
         "clickers": len(clicks_14) >= 5,
+        "in-onboarding": bool(c.times("Signed In")),
     }
     out["big-and-few"] = out["big-spenders"] and out["few-recent-orders"]
     out["reachable-buyers"] = subscribe != "unsubscribed" and not out["never-ordered"]
@@ -207,6 +221,9 @@ def test_real_time_equals_batch_equals_plain_evaluation(
     workspace = store.create_workspace("generated").workspace.id
     segments = [read_segment_text(f"id: {sid}\n{text}").segment for sid, text in SEGMENTS.items()]
     apply_segments(store, clock, workspace, segments)
+    journey = load_journey_text(ONBOARDING)
+    JourneyStore(store).apply(workspace, journey.id, journey.id, spec_of(journey))
+    engine = journey_runtime(store, clock, refresh=0)
 
     rows = []
     for c in customers:
@@ -240,6 +257,8 @@ def test_real_time_equals_batch_equals_plain_evaluation(
             ],
         )
         drain_profiles(store, timeout=120, batch=5000)
+        while engine.triggers.step() or engine.worker.step():
+            pass
         while consumer.step():
             pass
 

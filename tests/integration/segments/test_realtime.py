@@ -264,7 +264,8 @@ def test_erasing_a_customer_removes_their_memberships(world: World) -> None:
     world.apply(ACTIVE)
     world.track("max", "Product Viewed")
     view = world.store.find_profile(world.workspace, "max")
-    assert view is not None and world.members("active") == {"max"}
+    assert view is not None
+    assert world.members("active") == {"max"}
     world.store.erase_profile(world.workspace, view.profile.id)
     t = schema.segment_changes, schema.segment_members, schema.segment_rechecks
     with world.store.engine.connect() as conn:
