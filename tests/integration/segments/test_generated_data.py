@@ -33,6 +33,9 @@ from wayline.store.segments import SegmentStore
 from wayline.store.sql import SqlStore
 from wayline.testing import ManualClock, drain_profiles
 
+#: At the issue's scale this takes minutes on PostgreSQL on a small machine.
+pytestmark = pytest.mark.timeout(900)
+
 CUSTOMERS = 5_000
 EVENTS = 200_000
 NOW = datetime(2026, 4, 1, tzinfo=UTC)
@@ -141,10 +144,10 @@ where:
     "clickers": "where: {event: Email Link Clicked, at_least: 5, within: 14d}",
     "in-onboarding": "where: {journey: onboarding, node: settle}",
 }
-#: A journey that every customer who signs in enters, and stays in (at ``settle``).
+#: A journey that every customer who places an order of 350 enters, and stays in.
 ONBOARDING = """
 id: onboarding
-entry: {event: Signed In}
+entry: {event: Order Completed, where: {properties.total: 350}}
 nodes:
   - {id: settle, type: delay, duration: 1000d, next: done}
   - {id: done, type: exit}
@@ -200,7 +203,7 @@ def expected(c: Customer) -> dict[str, bool]:
         "view-add-order": _sequence([views, adds, orders], DAY),
         "opted-in": subscribe == "opted_in",
         "clickers": len(clicks_14) >= 5,
-        "in-onboarding": bool(c.times("Signed In")),
+        "in-onboarding": bool(c.times("Order Completed", lambda p: p["total"] == 350)),
     }
     out["big-and-few"] = out["big-spenders"] and out["few-recent-orders"]
     out["reachable-buyers"] = subscribe != "unsubscribed" and not out["never-ordered"]
@@ -223,7 +226,7 @@ def test_real_time_equals_batch_equals_plain_evaluation(
     apply_segments(store, clock, workspace, segments)
     journey = load_journey_text(ONBOARDING)
     JourneyStore(store).apply(workspace, journey.id, journey.id, spec_of(journey))
-    engine = journey_runtime(store, clock, refresh=0)
+    engine = journey_runtime(store, clock)
 
     rows = []
     for c in customers:
