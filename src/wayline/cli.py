@@ -21,6 +21,7 @@ from wayline.placements_cli import placements_app
 from wayline.report_cli import report_app
 from wayline.runtime import ALL_ROLES, Role
 from wayline.sample_cli import sample_app
+from wayline.segments_cli import segments_app
 from wayline.templates_cli import templates_app
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ app.add_typer(journeys_app, name="journeys")
 app.add_typer(controls_app, name="controls")
 app.add_typer(templates_app, name="templates")
 app.add_typer(placements_app, name="placements")
+app.add_typer(segments_app, name="segments")
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)

@@ -72,3 +72,11 @@ class ControlsInvalid(WaylineError):
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems) or None)
+
+
+class SegmentInvalid(JourneyInvalid):
+    """The segment is not valid."""
+
+
+class SegmentNotFound(WaylineError):
+    """No segment with this id in the workspace."""

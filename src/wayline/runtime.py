@@ -23,6 +23,8 @@ class Role(StrEnum):
     PROFILES = "profiles"
     #: The warehouse loader: inbox events become warehouse rows.
     LOADER = "loader"
+    #: Segments: memberships follow events and expiring windows; entered/exited events.
+    SEGMENTS = "segments"
     #: Journey triggers: events enrol customers, resume their waits, reach goals.
     TRIGGERS = "triggers"
     #: Journey workers: due customers move on through their journey's nodes, and schedule

@@ -61,6 +61,13 @@ class Process:
             shared = SharedWarehouse(lambda: open_warehouse(settings))
             self.services.warehouse = shared
             self.runtime.on_stop(shared.close)
+        if Role.SEGMENTS in self.roles:
+            from wayline.segments.consumer import SegmentConsumer
+            from wayline.store.sql import SqlStore
+
+            assert isinstance(self.store, SqlStore)
+            segments = SegmentConsumer(self.store, self.clock, batch_size=size)
+            self.runtime.add("segments", segments.step, idle)
         if self.roles & {Role.TRIGGERS, Role.WORKER}:
             from wayline.engine.loops import journey_runtime
             from wayline.store.sql import SqlStore

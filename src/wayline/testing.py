@@ -85,6 +85,21 @@ class TimeMachine:
         machine.timers.append(engine.scheduler.next_due)
         return machine
 
+    @classmethod
+    def for_segments(cls, store: Store, clock: ManualClock) -> TimeMachine:
+        """The profile consumer, the segment consumer, the journey triggers and a worker."""
+        from wayline.engine.loops import journey_runtime
+        from wayline.segments.consumer import SegmentConsumer
+
+        assert isinstance(store, SqlStore)
+        engine = journey_runtime(store, clock, refresh=0)
+        runtime = Runtime()
+        runtime.add("profiles", lambda: process_inbox(store, 1000), 0.01)
+        runtime.add("segments", SegmentConsumer(store, clock).step, 0.01)
+        runtime.add("triggers", engine.triggers.step, 0.01)
+        runtime.add("worker", engine.worker.step, 0.01)
+        return cls(store, runtime, clock)
+
     def settle(self, *, limit: int = 100_000) -> int:
         """Run every loop until none finds work; returns how many steps did something."""
         done = 0
@@ -100,18 +115,24 @@ class TimeMachine:
 
     def _triggers_caught_up(self) -> bool:
         from wayline.engine.triggers import TRIGGERS_CONSUMER
+        from wayline.store.segments import SEGMENTS_CONSUMER
 
-        if not any(loop.name == "triggers" for loop in self.runtime.loops):
-            return True
-        with self.store.engine.connect() as conn:
-            cursor = self.store._cursor(conn, TRIGGERS_CONSUMER)
-        return self.store.inbox_after(cursor) == 0
+        for name in (TRIGGERS_CONSUMER, SEGMENTS_CONSUMER):
+            if not any(loop.name == name for loop in self.runtime.loops):
+                continue
+            with self.store.engine.connect() as conn:
+                cursor = self.store._cursor(conn, name)
+            if self.store.inbox_after(cursor):
+                return False
+        return True
 
     def next_due(self) -> datetime | None:
+        from wayline.store.segments import SegmentStore
+
         now = self.clock.now()
         with self.store.engine.connect() as conn:
-            found = next_due(conn, now)
-        times = [t for t in (found, *(timer(now) for timer in self.timers)) if t is not None]
+            found = [next_due(conn, now), SegmentStore(self.store).next_due(conn, now)]
+        times = [t for t in (*found, *(timer(now) for timer in self.timers)) if t is not None]
         return min(times) if times else None
 
     def advance(self, delta: timedelta | None = None, **kwargs: float) -> None:

@@ -24,6 +24,7 @@ from wayline.api.routes import (
     journeys,
     placements,
     profiles,
+    segments,
     templates,
     tracking,
 )
@@ -69,6 +70,7 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     app.include_router(profiles.router)
     app.include_router(journeys.router)
     app.include_router(controls.router)
+    app.include_router(segments.router)
     app.include_router(admin.router)
     app.include_router(insights.router)
     app.include_router(templates.router)

@@ -6,10 +6,13 @@ from typing import Any
 
 from wayline.engine.audience import audience_supported
 from wayline.engine.catalog import CompiledJourney
-from wayline.journeys.conditions import EventExit, SegmentCondition, leaves
-from wayline.journeys.entries import ApiEntry, EventEntry, ScheduleEntry
-from wayline.journeys.nodes import BranchNode
+from wayline.journeys.conditions import EventExit
+from wayline.journeys.entries import ApiEntry, EventEntry, ScheduleEntry, SegmentEntry
+from wayline.journeys.filters import parse_where
 from wayline.journeys.spec import Journey
+
+#: The events a segment entry listens for (what the segment consumer sends).
+SEGMENT_EVENTS = {"entered": "Segment Entered", "exited": "Segment Exited"}
 
 
 def spec_of(journey: Journey) -> dict[str, Any]:
@@ -24,14 +27,21 @@ def compile_journey(
     journey = Journey.model_validate(spec)
     entry = journey.entry
     goal = journey.goal
+    entry_event, entry_where = None, None
+    if isinstance(entry, EventEntry):
+        entry_event, entry_where = entry.event, entry.where
+    elif isinstance(entry, SegmentEntry):
+        # A segment entry is an entry on the event that announces the change.
+        entry_event = SEGMENT_EVENTS[entry.on]
+        entry_where = parse_where({"properties.segment_id": entry.segment})
     return CompiledJourney(
         workspace_id=workspace_id,
         journey_id=journey_id,
         version=version,
         nodes={node.id: node for node in journey.nodes},
         first=journey.nodes[0].id,
-        entry_event=entry.event if isinstance(entry, EventEntry) else None,
-        entry_where=entry.where if isinstance(entry, EventEntry) else None,
+        entry_event=entry_event,
+        entry_where=entry_where,
         entry_key=entry.key if isinstance(entry, EventEntry) else None,
         entry_api=isinstance(entry, ApiEntry),
         re_entry=journey.re_entry.policy,
@@ -63,10 +73,8 @@ def not_yet_run(journey: Journey) -> list[str]:
     """Parts of a valid journey that the runtime does not execute yet, in words."""
     notes = []
     entry = journey.entry
-    if not isinstance(entry, EventEntry | ApiEntry | ScheduleEntry):
-        notes.append(
-            "only event, schedule and API entries enrol customers so far; this entry will not"
-        )
+    if not isinstance(entry, EventEntry | ApiEntry | ScheduleEntry | SegmentEntry):
+        notes.append("this entry enrols no customers yet")
     if isinstance(entry, ScheduleEntry) and not audience_supported(entry.audience):
         notes.append(
             f"audience {entry.audience!r}: a schedule enrols audience all so far, not a "
@@ -82,14 +90,6 @@ def not_yet_run(journey: Journey) -> list[str]:
                 f"node {node.id!r}: {node.type} is not executed yet: customers "
                 "reaching it leave with outcome failed"
             )
-        elif isinstance(node, BranchNode):
-            for option in node.branches:
-                for _, leaf in leaves(option.when):
-                    if isinstance(leaf, SegmentCondition):
-                        notes.append(
-                            f"node {node.id!r}: a branch on segment {leaf.segment!r} is not "
-                            "decided yet: customers reaching it leave with outcome failed"
-                        )
         elif node.type == "send" and getattr(node, "channel", "") not in DELIVERING_CHANNELS:
             notes.append(
                 f"node {node.id!r}: the {getattr(node, 'channel', '')} channel does not deliver"

@@ -36,6 +36,7 @@ from wayline.journeys.conditions import (
     AnyCondition,
     EventCondition,
     MessageCondition,
+    SegmentCondition,
     WhereCondition,
 )
 from wayline.journeys.durations import format_duration
@@ -212,6 +213,10 @@ def condition_holds(when: Any, v: Visit) -> tuple[bool, str]:
         return any(r for r, _ in results), "; ".join(w for _, w in results)
     if isinstance(when, EventCondition) and v.history is not None:
         return _did(when, v.history, v.now)
+    if isinstance(when, SegmentCondition):
+        inside = when.segment in v.segments
+        held = inside != when.not_
+        return held, f"{'in' if inside else 'not in'} segment {when.segment}"
     if isinstance(when, MessageCondition):
         done = v.engagement.get(when.message, set())
         checks = [

@@ -94,6 +94,8 @@ class Visit:
     history: EventHistory | None = None
     #: What the customer did with this instance's messages: send node -> {opened, clicked}.
     engagement: dict[str, set[str]] = field(default_factory=dict)
+    #: The segments the customer is a member of now, for ``segment`` conditions.
+    segments: frozenset[str] = frozenset()
 
     @property
     def arriving(self) -> bool:

@@ -50,6 +50,10 @@ class Triggers:
     def step(self) -> int:
         store = self.store
         now = self.clock.now()
+        # An idle consumer only reads: on SQLite every writer waits for the write lock.
+        with store.engine.connect() as conn:
+            if not store._cursor(conn, TRIGGERS_CONSUMER) < store._cursor(conn, PROFILES_CONSUMER):
+                return 0
         with store._write() as conn:
             cursor = store._lock_cursor(conn, TRIGGERS_CONSUMER)
             ceiling = store._cursor(conn, PROFILES_CONSUMER)

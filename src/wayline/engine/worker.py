@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import liquid
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from wayline.clock import Clock
@@ -21,6 +22,7 @@ from wayline.engine.controls import Gate
 from wayline.engine.effects import change_profile, move
 from wayline.engine.history import EventHistory
 from wayline.engine.steps import FAILED, HANDLERS, Transition, Visit, message_key
+from wayline.store import schema
 from wayline.store.journeys import (
     Instance,
     InstanceState,
@@ -32,6 +34,7 @@ from wayline.store.journeys import (
 )
 from wayline.store.messages import engagement
 from wayline.store.outbox import NewMessage, OutboxStore
+from wayline.store.segments import memberships_of
 from wayline.store.sql import SqlStore
 from wayline.store.traits import TraitError
 
@@ -57,6 +60,11 @@ class Worker:
 
     def step(self) -> int:
         now = self.clock.now()
+        # An idle worker only reads: on SQLite every writer waits for the write lock.
+        i = schema.journey_instances
+        with self.store.engine.connect() as conn:
+            if conn.scalar(sa.select(i.c.id).where(i.c.wake_at <= now).limit(1)) is None:
+                return 0
         with self.store._write() as conn:
             instances = self.journeys.claim_due(conn, now, self.batch_size)
             if not instances:
@@ -66,6 +74,7 @@ class Worker:
             traits = traits_of(conn, (i.profile_id for i in instances))
             zones = workspace_zones(conn, (i.workspace_id for i in instances))
             engaged = engagement(conn, (i.id for i in instances))
+            segments = memberships_of(conn, (i.profile_id for i in instances))
             steps: list[Step] = []
             messages: list[NewMessage] = []
             for instance in instances:
@@ -78,6 +87,7 @@ class Worker:
                     messages,
                     zones.get(instance.workspace_id, "UTC"),
                     engaged.get(instance.id, {}),
+                    segments.get(instance.profile_id, frozenset()),
                 )
             self.journeys.add_steps(conn, steps)
             self.outbox.add(conn, messages)
@@ -93,6 +103,7 @@ class Worker:
         messages: list[NewMessage],
         workspace_zone: str = "UTC",
         engaged: dict[str, set[str]] | None = None,
+        segments: frozenset[str] = frozenset(),
     ) -> None:
         compiled = self.catalog.version(inst.workspace_id, inst.journey_id, inst.version)
         resumed = inst.context.pop("_resumed", None)
@@ -121,6 +132,7 @@ class Worker:
                 workspace_zone=workspace_zone,
                 history=EventHistory(conn, inst.workspace_id, inst.profile_id),
                 engagement=engaged or {},
+                segments=segments,
             )
             try:
                 t: Transition = handler(visit)

@@ -645,6 +645,9 @@ class JourneyStore:
                     for s in steps
                 ],
             )
+            from wayline.store.segments import recheck_on_journey_steps
+
+            recheck_on_journey_steps(self.store, conn, steps)
 
     def steps(self, workspace_id: str, journey_id: str, profile_id: str) -> list[Step]:
         s = schema.journey_steps

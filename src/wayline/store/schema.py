@@ -476,3 +476,61 @@ content_placements = sa.Table(
     sa.Column("spec", sa.Text(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
+
+
+# -- segments ------------------------------------------------------------------------------
+
+segments = sa.Table(
+    "segments",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    sa.Column("segment_id", sa.String(128), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    #: JSON: the segment as stored (durations as ``7d``), re-validated when read.
+    sa.Column("spec", sa.Text(), nullable=False),
+    #: SHA-256 of the spec: applying the same file again changes nothing.
+    sa.Column("digest", sa.String(64), nullable=False),
+    #: Bumped by every change of the spec.
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+segment_members = sa.Table(
+    "segment_members",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    sa.Column("segment_id", sa.String(128), primary_key=True),
+    sa.Column("profile_id", sa.String(40), primary_key=True),
+    #: When the customer entered (the moment membership changed).
+    sa.Column("entered_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_segment_members_profile", "workspace_id", "profile_id"),
+)
+
+segment_changes = sa.Table(
+    "segment_changes",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(40), nullable=False),
+    sa.Column("segment_id", sa.String(128), nullable=False),
+    sa.Column("profile_id", sa.String(40), nullable=False),
+    #: entered | exited
+    sa.Column("kind", sa.String(8), nullable=False),
+    #: The moment membership changed (the ``timestamp`` of the event it becomes).
+    sa.Column("at", UtcDateTime(), nullable=False),
+    #: True until its Segment Entered / Segment Exited event is in the inbox. Changes of a
+    #: backfill (a new segment filled from history) are recorded but never sent.
+    sa.Column("pending", sa.Boolean(), nullable=False),
+    sa.Index("ix_segment_changes_segment", "workspace_id", "segment_id", "at"),
+    sa.Index("ix_segment_changes_pending", "pending"),
+)
+
+segment_rechecks = sa.Table(
+    "segment_rechecks",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    sa.Column("profile_id", sa.String(40), primary_key=True),
+    #: The earliest moment one of the customer's memberships may change with no new event.
+    sa.Column("due_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_segment_rechecks_due", "due_at"),
+)

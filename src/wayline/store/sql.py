@@ -182,6 +182,7 @@ class SqlIdentityBatch:
         the two on PostgreSQL, SQLite's single writer does on SQLite.
         """
         from wayline.store.journeys import follow_merge
+        from wayline.store.segments import merged_away
 
         store = self._store
         if store._erasure_mark(conn, lock=True) != self.erasure_mark:
@@ -200,6 +201,7 @@ class SqlIdentityBatch:
             ).rowcount
             created[merge.workspace_id] = created.get(merge.workspace_id, 0) - deleted
             follow_merge(conn, merge.workspace_id, merge.from_profile_id, merge.into_profile_id)
+            merged_away(conn, merge.workspace_id, merge.from_profile_id, now)
             conn.execute(
                 sa.insert(schema.profile_merges).values(
                     workspace_id=merge.workspace_id,
@@ -716,6 +718,9 @@ class SqlStore:
             from wayline.store.journeys import erase_journey_state
 
             erase_journey_state(conn, workspace_id, profile_id)
+            from wayline.store.segments import erase_segment_state
+
+            erase_segment_state(conn, workspace_id, profile_id)
             if events:
                 self._bump(conn, workspace_id, "events", -events)
             if gone:

@@ -102,12 +102,10 @@ def test_apply_warns_about_parts_the_runtime_does_not_run_yet(
     path = tmp_path / "scored.yaml"
     path.write_text(
         JOURNEY.replace("welcome", "scored").replace(
-            "    type: delay\n    duration: 2d\n    next: done",
-            "    type: branch\n    branches:\n      - when: {segment: vip}\n        next: done\n"
-            "    default: done",
+            "entry: {event: Signed Up}", "entry: {event: Signed Up}\nexit_when: {segment: churned}"
         )
     )
     result = CliRunner().invoke(app, ["journeys", "apply", str(path)])
     assert result.exit_code == 0
     assert "scored: version 1 (stored)" in result.output
-    assert "warning: node 'pause': a branch on segment 'vip' is not decided yet" in result.output
+    assert "warning: exit_when on a segment is not applied yet" in result.output

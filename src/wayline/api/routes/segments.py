@@ -1,0 +1,214 @@
+"""``/api/v1/segments``: segments, their size now and over time, members, and why."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import orjson
+from fastapi import APIRouter, HTTPException, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from wayline.api.deps import AdminWorkspace, ServicesDep
+from wayline.api.responses import JSON
+from wayline.errors import SegmentInvalid
+from wayline.store.segments import SegmentRecord, SegmentStore
+from wayline.store.sql import SqlStore
+
+router = APIRouter(prefix="/api/v1/segments", tags=["segments"])
+
+_STEPS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+
+
+def _store(services: ServicesDep) -> tuple[SqlStore, SegmentStore]:
+    assert isinstance(services.store, SqlStore)
+    return services.store, SegmentStore(services.store)
+
+
+def _record(seg: SegmentStore, workspace_id: str, segment_id: str) -> SegmentRecord:
+    record = seg.record(workspace_id, segment_id)
+    if record is None:
+        raise HTTPException(404, f"no segment {segment_id!r}")
+    return record
+
+
+def _segment_json(seg: SegmentStore, r: SegmentRecord) -> dict[str, Any]:
+    return {
+        "id": r.segment_id,
+        "name": r.name,
+        "version": r.version,
+        "size": seg.size(r.workspace_id, r.segment_id),
+        "created_at": r.created_at.isoformat(),
+        "updated_at": r.updated_at.isoformat(),
+    }
+
+
+@router.get("")
+async def list_segments(workspace_id: AdminWorkspace, services: ServicesDep) -> dict[str, Any]:
+    """The workspace's segments with their size now."""
+    _, seg = _store(services)
+
+    def load() -> dict[str, Any]:
+        return {"data": [_segment_json(seg, r) for r in seg.segments(workspace_id)]}
+
+    return await run_in_threadpool(load)
+
+
+@router.post("")
+async def apply_segment(
+    request: Request, workspace_id: AdminWorkspace, services: ServicesDep
+) -> JSON:
+    """Create or change a segment from its JSON (the same fields as a segment file).
+
+    A new segment fills from history before it answers; an edited one is re-evaluated.
+    Answers 422 with every problem (``field`` and ``message``) when it is not valid.
+    """
+    from wayline.segments.lifecycle import apply_segments
+    from wayline.segments.loading import check_refs, read_segment_text
+
+    store, seg = _store(services)
+    body = await request.body()
+    try:
+        if not isinstance(orjson.loads(body), dict):
+            raise ValueError
+    except ValueError:
+        return JSON({"error": "the body must be a JSON object (a segment)", "field": ""}, 400)
+
+    def run() -> JSON:
+        try:
+            loaded = read_segment_text(body.decode(), "<request>")
+            stored = {r.segment_id: r.segment for r in seg.segments(workspace_id)}
+            problems = check_refs([loaded], stored)
+            if problems:
+                raise SegmentInvalid(problems)
+        except SegmentInvalid as exc:
+            first = exc.problems[0]
+            return JSON(
+                {
+                    "error": f"{first.path}: {first.message}" if first.path else first.message,
+                    "field": first.path,
+                    "problems": [{"field": p.path, "message": p.message} for p in exc.problems],
+                },
+                422,
+            )
+        (result,) = apply_segments(store, services.clock, workspace_id, [loaded.segment])
+        record = _record(seg, workspace_id, result.segment_id)
+        return JSON({**_segment_json(seg, record), "state": result.state})
+
+    return await run_in_threadpool(run)
+
+
+@router.get("/{segment_id}")
+async def get_segment(
+    segment_id: str, workspace_id: AdminWorkspace, services: ServicesDep
+) -> dict[str, Any]:
+    """A segment: its definition and its size now."""
+    _, seg = _store(services)
+
+    def load() -> dict[str, Any]:
+        r = _record(seg, workspace_id, segment_id)
+        spec = r.segment.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return {**_segment_json(seg, r), "spec": spec}
+
+    return await run_in_threadpool(load)
+
+
+@router.get("/{segment_id}/sizes")
+async def segment_sizes(
+    segment_id: str,
+    workspace_id: AdminWorkspace,
+    services: ServicesDep,
+    interval: Literal["hour", "day", "week"] = "day",
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Any]:
+    """Size over time: the number of members at the end of each interval (UTC), from the
+    first change (or ``since``) to now (or ``until``); at most 1,000 points."""
+    store, seg = _store(services)
+
+    def load() -> dict[str, Any]:
+        _record(seg, workspace_id, segment_id)
+        changes = seg.changes(workspace_id, segment_id)
+        end = _utc(until) if until else store.clock.now()
+        step = _STEPS[interval]
+        start = _utc(since) if since else (changes[0][0] if changes else end)
+        start = _floor(start, interval)
+        if (end - start) / step > 1000:
+            raise HTTPException(422, "since: more than 1,000 intervals; choose a later since")
+        points, size, i = [], 0, 0
+        bound = start + step
+        while True:
+            while i < len(changes) and changes[i][0] < bound:
+                size += changes[i][1]
+                i += 1
+            points.append({"at": (bound - step).isoformat(), "size": size})
+            if bound > end:
+                break
+            bound += step
+        return {"id": segment_id, "interval": interval, "data": points}
+
+    return await run_in_threadpool(load)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _floor(value: datetime, interval: str) -> datetime:
+    day = value.replace(minute=0, second=0, microsecond=0)
+    if interval == "hour":
+        return day
+    day = day.replace(hour=0)
+    return day - timedelta(days=day.weekday()) if interval == "week" else day
+
+
+@router.get("/{segment_id}/members")
+async def segment_members(
+    segment_id: str,
+    workspace_id: AdminWorkspace,
+    services: ServicesDep,
+    limit: int = Query(100, ge=1, le=1000),
+    after: str | None = None,
+) -> dict[str, Any]:
+    """Members by profile id, a page at a time: pass ``next`` back as ``after``."""
+    store, seg = _store(services)
+
+    def load() -> dict[str, Any]:
+        _record(seg, workspace_id, segment_id)
+        rows = seg.members(workspace_id, segment_id, limit=limit, after=after)
+        with store.engine.connect() as conn:
+            senders = seg.senders(conn, {p for p, _ in rows})
+        return {
+            "data": [
+                {
+                    "profile_id": p,
+                    "user_id": senders.get(p, (None, None))[0],
+                    "entered_at": at.isoformat(),
+                }
+                for p, at in rows
+            ],
+            "next": rows[-1][0] if len(rows) == limit else None,
+        }
+
+    return await run_in_threadpool(load)
+
+
+@router.get("/{segment_id}/members/{customer}")
+async def segment_member(
+    segment_id: str, customer: str, workspace_id: AdminWorkspace, services: ServicesDep
+) -> dict[str, Any]:
+    """Whether the customer is a member, and which conditions hold or fail for them."""
+    from wayline.segments.explain import explain_member
+
+    store, seg = _store(services)
+
+    def load() -> dict[str, Any]:
+        _record(seg, workspace_id, segment_id)
+        view = store.find_profile(workspace_id, customer)
+        if view is None:
+            raise HTTPException(404, f"no customer {customer!r}")
+        answer = explain_member(store, workspace_id, segment_id, view.profile.id, store.clock.now())
+        assert answer is not None
+        return answer
+
+    return await run_in_threadpool(load)

@@ -1,0 +1,1 @@
+"""Segments: audiences defined in YAML, kept current as each event arrives."""

@@ -1,0 +1,612 @@
+"""Segments in the state store: definitions, members, the change log, re-checks, and the
+facts (traits, events) a customer's memberships are evaluated from."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from wayline.segments.evaluate import Facts, Happening
+from wayline.segments.spec import Segment
+from wayline.store import schema
+from wayline.store.sql import SqlStore, aware
+
+#: The re-check time of a profile that has been evaluated and has nothing due.
+NEVER = datetime(9999, 12, 31, tzinfo=UTC)
+#: The consumer that keeps segment memberships current.
+SEGMENTS_CONSUMER = "segments"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SegmentRecord:
+    workspace_id: str
+    segment_id: str
+    name: str
+    version: int
+    segment: Segment
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class Change:
+    """A customer entered or left a segment."""
+
+    id: int
+    workspace_id: str
+    segment_id: str
+    profile_id: str
+    kind: str
+    at: datetime
+
+
+def spec_json(segment: Segment) -> str:
+    return orjson.dumps(
+        segment.model_dump(mode="json", by_alias=True, exclude_none=True),
+        option=orjson.OPT_SORT_KEYS,
+    ).decode()
+
+
+_COMPILED: dict[str, Segment] = {}
+
+
+def compiled(spec: str) -> Segment:
+    """A stored spec as a model, cached by its text (specs never change in place)."""
+    found = _COMPILED.get(spec)
+    if found is None:
+        found = Segment.model_validate(orjson.loads(spec))
+        if len(_COMPILED) > 10_000:
+            _COMPILED.clear()
+        _COMPILED[spec] = found
+    return found
+
+
+class SegmentStore:
+    """Segment operations over a :class:`SqlStore`; each takes the caller's connection
+    where it must be part of a larger transaction."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self.store = store
+
+    # -- definitions ---------------------------------------------------------------------
+
+    def records(self, conn: Connection, workspace_id: str | None = None) -> list[SegmentRecord]:
+        t = schema.segments
+        query = sa.select(t).order_by(t.c.workspace_id, t.c.segment_id)
+        if workspace_id is not None:
+            query = query.where(t.c.workspace_id == workspace_id)
+        return [
+            SegmentRecord(
+                workspace_id=r.workspace_id,
+                segment_id=r.segment_id,
+                name=r.name,
+                version=r.version,
+                segment=compiled(r.spec),
+                created_at=r.created_at,
+                updated_at=r.updated_at,
+            )
+            for r in conn.execute(query)
+        ]
+
+    def segments(self, workspace_id: str) -> list[SegmentRecord]:
+        with self.store.engine.connect() as conn:
+            return self.records(conn, workspace_id)
+
+    def record(self, workspace_id: str, segment_id: str) -> SegmentRecord | None:
+        return next((r for r in self.segments(workspace_id) if r.segment_id == segment_id), None)
+
+    def save(
+        self, conn: Connection, workspace_id: str, segment: Segment, now: datetime
+    ) -> tuple[int, str]:
+        """Store a segment; returns its version and ``created``, ``changed`` or ``unchanged``."""
+        t = schema.segments
+        spec = spec_json(segment)
+        digest = hashlib.sha256(spec.encode()).hexdigest()
+        row = conn.execute(
+            sa.select(t.c.version, t.c.digest).where(
+                t.c.workspace_id == workspace_id, t.c.segment_id == segment.id
+            )
+        ).first()
+        if row is None:
+            conn.execute(
+                sa.insert(t).values(
+                    workspace_id=workspace_id,
+                    segment_id=segment.id,
+                    name=segment.title[:200],
+                    spec=spec,
+                    digest=digest,
+                    version=1,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            return 1, "created"
+        if row.digest == digest:
+            return row.version, "unchanged"
+        conn.execute(
+            sa.update(t)
+            .where(t.c.workspace_id == workspace_id, t.c.segment_id == segment.id)
+            .values(
+                name=segment.title[:200],
+                spec=spec,
+                digest=digest,
+                version=row.version + 1,
+                updated_at=now,
+            )
+        )
+        return row.version + 1, "changed"
+
+    # -- facts ---------------------------------------------------------------------------
+
+    def profile_ids(self, conn: Connection, workspace_id: str) -> list[str]:
+        p = schema.profiles
+        return list(
+            conn.scalars(sa.select(p.c.id).where(p.c.workspace_id == workspace_id).order_by(p.c.id))
+        )
+
+    def facts(
+        self,
+        conn: Connection,
+        workspace_id: str,
+        profile_ids: Sequence[str],
+        names: set[str],
+        filtered: set[str] | None = None,
+        *,
+        journeys: bool = False,
+    ) -> dict[str, Facts]:
+        """Traits, the events named ``names`` and memberships of each existing profile.
+
+        The message of an event is read only when its name is in ``filtered`` (a ``where``
+        filter looks into it); ``None``: always."""
+        found: dict[str, Facts] = {}
+        p, i, m = schema.profiles, schema.identities, schema.segment_members
+        for start in range(0, len(profile_ids), 500):
+            chunk = list(profile_ids[start : start + 500])
+            for row in conn.execute(sa.select(p.c.id, p.c.traits).where(p.c.id.in_(chunk))):
+                found[row.id] = Facts(traits=orjson.loads(row.traits), events={})
+            for row in conn.execute(
+                sa.select(m.c.profile_id, m.c.segment_id).where(
+                    m.c.workspace_id == workspace_id, m.c.profile_id.in_(chunk)
+                )
+            ):
+                if row.profile_id in found:
+                    found[row.profile_id].members.add(row.segment_id)
+            if journeys:
+                for profile_id, nodes in journey_places(conn, workspace_id, chunk).items():
+                    if profile_id in found:
+                        found[profile_id].journeys = nodes
+            if not names:
+                continue
+            users: dict[str, str] = {}
+            anonymous: dict[str, str] = {}
+            for kind, value, owner in conn.execute(
+                sa.select(i.c.kind, i.c.value, i.c.profile_id).where(
+                    i.c.profile_id.in_(chunk),
+                    i.c.kind.in_(["user_id", "anonymous_id"]),
+                )
+            ):
+                (users if kind == "user_id" else anonymous)[value] = owner
+            self._events(conn, workspace_id, users, anonymous, names, filtered, found)
+        for facts in found.values():
+            for history in facts.events.values():
+                history.sort(key=lambda e: (e.at, e.seq))
+        return found
+
+    def _events(
+        self,
+        conn: Connection,
+        workspace_id: str,
+        users: dict[str, str],
+        anonymous: dict[str, str],
+        names: set[str],
+        filtered: set[str] | None,
+        found: dict[str, Facts],
+    ) -> None:
+        t = schema.inbox
+        payload: Any = t.c.payload
+        if filtered is not None:
+            wanted = sorted(filtered & names)
+            payload = (
+                sa.case((t.c.event.in_(wanted), t.c.payload), else_=sa.null()).label("payload")
+                if wanted
+                else sa.null().label("payload")
+            )
+        keys = [(t.c.user_id, list(users)), (t.c.anonymous_id, list(anonymous))]
+        seen: set[int] = set()
+        for column, values in keys:
+            for start in range(0, len(values), 500):
+                rows = conn.execute(
+                    sa.select(
+                        t.c.seq,
+                        t.c.event,
+                        t.c.user_id,
+                        t.c.anonymous_id,
+                        t.c.timestamp,
+                        payload,
+                    ).where(
+                        t.c.workspace_id == workspace_id,
+                        t.c.type == "track",
+                        t.c.event.in_(sorted(names)),
+                        column.in_(values[start : start + 500]),
+                    )
+                )
+                for row in rows:
+                    if row.seq in seen:
+                        continue
+                    seen.add(row.seq)
+                    owner = users.get(row.user_id or "") or anonymous.get(row.anonymous_id or "")
+                    if owner is None or owner not in found:
+                        continue
+                    found[owner].events.setdefault(row.event, []).append(
+                        Happening(
+                            name=row.event,
+                            at=row.timestamp,
+                            seq=row.seq,
+                            raw=bytes(row.payload) if row.payload is not None else b"{}",
+                        )
+                    )
+
+    # -- membership ----------------------------------------------------------------------
+
+    def enter(
+        self,
+        conn: Connection,
+        workspace_id: str,
+        entries: Iterable[tuple[str, str, datetime]],
+        *,
+        announce: bool,
+    ) -> None:
+        """Add (segment, profile, at) memberships and log them."""
+        rows = list(entries)
+        if not rows:
+            return
+        conn.execute(
+            sa.insert(schema.segment_members),
+            [
+                {"workspace_id": workspace_id, "segment_id": s, "profile_id": p, "entered_at": at}
+                for s, p, at in rows
+            ],
+        )
+        self._log(conn, workspace_id, rows, "entered", announce)
+
+    def leave(
+        self,
+        conn: Connection,
+        workspace_id: str,
+        exits: Iterable[tuple[str, str, datetime]],
+        *,
+        announce: bool,
+    ) -> None:
+        rows = list(exits)
+        if not rows:
+            return
+        m = schema.segment_members
+        by_segment: dict[str, list[str]] = defaultdict(list)
+        for s, p, _ in rows:
+            by_segment[s].append(p)
+        for segment_id, profiles in by_segment.items():
+            for start in range(0, len(profiles), 500):
+                conn.execute(
+                    sa.delete(m).where(
+                        m.c.workspace_id == workspace_id,
+                        m.c.segment_id == segment_id,
+                        m.c.profile_id.in_(profiles[start : start + 500]),
+                    )
+                )
+        self._log(conn, workspace_id, rows, "exited", announce)
+
+    def _log(
+        self,
+        conn: Connection,
+        workspace_id: str,
+        rows: list[tuple[str, str, datetime]],
+        kind: str,
+        announce: bool,
+    ) -> None:
+        conn.execute(
+            sa.insert(schema.segment_changes),
+            [
+                {
+                    "workspace_id": workspace_id,
+                    "segment_id": s,
+                    "profile_id": p,
+                    "kind": kind,
+                    "at": at,
+                    "pending": announce,
+                }
+                for s, p, at in rows
+            ],
+        )
+
+    def forget(self, conn: Connection, workspace_id: str, profile_ids: Sequence[str]) -> None:
+        """A profile that is gone (merged into another, erased) is in no segment."""
+        for start in range(0, len(profile_ids), 500):
+            chunk = list(profile_ids[start : start + 500])
+            for table in (schema.segment_members, schema.segment_rechecks):
+                conn.execute(
+                    sa.delete(table).where(
+                        table.c.workspace_id == workspace_id, table.c.profile_id.in_(chunk)
+                    )
+                )
+
+    def schedule(
+        self, conn: Connection, workspace_id: str, due: dict[str, datetime | None]
+    ) -> None:
+        """Set each profile's next re-check (``None``: none; the row stays, due at
+        :data:`NEVER`, to record that the profile has been evaluated)."""
+        r = schema.segment_rechecks
+        ids = sorted(due)
+        for start in range(0, len(ids), 500):
+            conn.execute(
+                sa.delete(r).where(
+                    r.c.workspace_id == workspace_id, r.c.profile_id.in_(ids[start : start + 500])
+                )
+            )
+        rows = [
+            {"workspace_id": workspace_id, "profile_id": p, "due_at": when or NEVER}
+            for p, when in due.items()
+        ]
+        if rows:
+            conn.execute(sa.insert(r), rows)
+
+    def dues(
+        self, conn: Connection, workspace_id: str, profile_ids: Sequence[str]
+    ) -> dict[str, datetime]:
+        """The re-checks now set for these profiles."""
+        r = schema.segment_rechecks
+        found: dict[str, datetime] = {}
+        ordered = sorted(profile_ids)
+        for start in range(0, len(ordered), 500):
+            for profile_id, due_at in conn.execute(
+                sa.select(r.c.profile_id, r.c.due_at).where(
+                    r.c.workspace_id == workspace_id,
+                    r.c.profile_id.in_(ordered[start : start + 500]),
+                )
+            ):
+                found[profile_id] = due_at
+        return found
+
+    def due(self, conn: Connection, now: datetime, limit: int) -> list[tuple[str, str, datetime]]:
+        """Re-checks that have fallen due: (workspace, profile, due time), earliest first."""
+        r = schema.segment_rechecks
+        rows = conn.execute(
+            sa.select(r.c.workspace_id, r.c.profile_id, r.c.due_at)
+            .where(r.c.due_at <= now)
+            .order_by(r.c.due_at)
+            .limit(limit)
+        )
+        return [(row.workspace_id, row.profile_id, row.due_at) for row in rows]
+
+    def next_due(self, conn: Connection, after: datetime) -> datetime | None:
+        r = schema.segment_rechecks
+        return aware(
+            conn.scalar(
+                sa.select(sa.func.min(r.c.due_at)).where(r.c.due_at > after, r.c.due_at < NEVER)
+            )
+        )
+
+    # -- reading -------------------------------------------------------------------------
+
+    def size(self, workspace_id: str, segment_id: str) -> int:
+        m = schema.segment_members
+        with self.store.engine.connect() as conn:
+            return int(
+                conn.scalar(
+                    sa.select(sa.func.count()).where(
+                        m.c.workspace_id == workspace_id, m.c.segment_id == segment_id
+                    )
+                )
+                or 0
+            )
+
+    def members(
+        self, workspace_id: str, segment_id: str, *, limit: int, after: str | None = None
+    ) -> list[tuple[str, datetime]]:
+        """(profile id, entered at), by profile id, after the ``after`` profile id."""
+        m = schema.segment_members
+        query = sa.select(m.c.profile_id, m.c.entered_at).where(
+            m.c.workspace_id == workspace_id, m.c.segment_id == segment_id
+        )
+        if after:
+            query = query.where(m.c.profile_id > after)
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(query.order_by(m.c.profile_id).limit(limit))
+            return [(r.profile_id, r.entered_at) for r in rows]
+
+    def member_ids(self, conn: Connection, workspace_id: str, segment_id: str) -> set[str]:
+        m = schema.segment_members
+        return set(
+            conn.scalars(
+                sa.select(m.c.profile_id).where(
+                    m.c.workspace_id == workspace_id, m.c.segment_id == segment_id
+                )
+            )
+        )
+
+    def membership(self, workspace_id: str, segment_id: str, profile_id: str) -> datetime | None:
+        m = schema.segment_members
+        with self.store.engine.connect() as conn:
+            return aware(
+                conn.scalar(
+                    sa.select(m.c.entered_at).where(
+                        m.c.workspace_id == workspace_id,
+                        m.c.segment_id == segment_id,
+                        m.c.profile_id == profile_id,
+                    )
+                )
+            )
+
+    def changes(self, workspace_id: str, segment_id: str) -> list[tuple[datetime, int]]:
+        """(moment, +1 or -1) of every change, oldest first: the size over time."""
+        c = schema.segment_changes
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(c.c.at, c.c.kind)
+                .where(c.c.workspace_id == workspace_id, c.c.segment_id == segment_id)
+                .order_by(c.c.at, c.c.id)
+            )
+            return [(r.at, 1 if r.kind == "entered" else -1) for r in rows]
+
+    def pending(self, conn: Connection, limit: int) -> list[Change]:
+        c = schema.segment_changes
+        rows = conn.execute(sa.select(c).where(c.c.pending.is_(True)).order_by(c.c.id).limit(limit))
+        return [
+            Change(
+                id=r.id,
+                workspace_id=r.workspace_id,
+                segment_id=r.segment_id,
+                profile_id=r.profile_id,
+                kind=r.kind,
+                at=r.at,
+            )
+            for r in rows
+        ]
+
+    def sent(self, ids: Sequence[int]) -> None:
+        c = schema.segment_changes
+        with self.store._write() as conn:
+            conn.execute(sa.update(c).where(c.c.id.in_(list(ids))).values(pending=False))
+
+    def senders(
+        self, conn: Connection, profile_ids: set[str]
+    ) -> dict[str, tuple[str | None, str | None]]:
+        """Profile id -> (userId, anonymousId) to send its segment events as."""
+        i = schema.identities
+        found: dict[str, dict[str, str]] = defaultdict(dict)
+        ordered = sorted(profile_ids)
+        for start in range(0, len(ordered), 500):
+            for row in conn.execute(
+                sa.select(i.c.profile_id, i.c.kind, i.c.value)
+                .where(
+                    i.c.profile_id.in_(ordered[start : start + 500]),
+                    i.c.kind.in_(["user_id", "anonymous_id"]),
+                )
+                .order_by(i.c.first_seen.desc(), i.c.value)
+            ):
+                found[row.profile_id].setdefault(row.kind, row.value)
+        return {p: (v.get("user_id"), v.get("anonymous_id")) for p, v in found.items()}
+
+
+def erase_segment_state(conn: Connection, workspace_id: str, profile_id: str) -> None:
+    """Everything segments hold of a customer: memberships, change log, re-check."""
+    for table in (schema.segment_members, schema.segment_changes, schema.segment_rechecks):
+        conn.execute(
+            sa.delete(table).where(
+                table.c.workspace_id == workspace_id, table.c.profile_id == profile_id
+            )
+        )
+
+
+def merged_away(conn: Connection, workspace_id: str, profile_id: str, at: datetime) -> None:
+    """A profile merged into another is in no segment any more (logged, not announced):
+    the surviving profile is evaluated on the event that merged them."""
+    m = schema.segment_members
+    left = list(
+        conn.scalars(
+            sa.select(m.c.segment_id).where(
+                m.c.workspace_id == workspace_id, m.c.profile_id == profile_id
+            )
+        )
+    )
+    if left:
+        conn.execute(
+            sa.insert(schema.segment_changes),
+            [
+                {
+                    "workspace_id": workspace_id,
+                    "segment_id": s,
+                    "profile_id": profile_id,
+                    "kind": "exited",
+                    "at": at,
+                    "pending": False,
+                }
+                for s in left
+            ],
+        )
+    for table in (m, schema.segment_rechecks):
+        conn.execute(
+            sa.delete(table).where(
+                table.c.workspace_id == workspace_id, table.c.profile_id == profile_id
+            )
+        )
+
+
+def memberships_of(conn: Connection, profile_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+    """Profile id -> the segments it is a member of now."""
+    m = schema.segment_members
+    ordered = sorted(set(profile_ids))
+    found: dict[str, set[str]] = defaultdict(set)
+    for start in range(0, len(ordered), 500):
+        for profile_id, segment_id in conn.execute(
+            sa.select(m.c.profile_id, m.c.segment_id).where(
+                m.c.profile_id.in_(ordered[start : start + 500])
+            )
+        ):
+            found[profile_id].add(segment_id)
+    return {p: frozenset(s) for p, s in found.items()}
+
+
+def journey_places(
+    conn: Connection, workspace_id: str, profile_ids: Sequence[str]
+) -> dict[str, dict[str, set[str]]]:
+    """Profile id -> the journeys it is in now -> the nodes it is at."""
+    i = schema.journey_instances
+    found: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    ordered = list(profile_ids)
+    for start in range(0, len(ordered), 500):
+        for profile_id, journey_id, node in conn.execute(
+            sa.select(i.c.profile_id, i.c.journey_id, i.c.node).where(
+                i.c.workspace_id == workspace_id,
+                i.c.profile_id.in_(ordered[start : start + 500]),
+                i.c.state != "done",
+            )
+        ):
+            found[profile_id][journey_id].add(node)
+    return {p: dict(j) for p, j in found.items()}
+
+
+def recheck_on_journey_steps(store: SqlStore, conn: Connection, steps: Sequence[Any]) -> None:
+    """Customers whose journey state moved are re-checked at once, in the same transaction,
+    in workspaces with segments that ask about journeys (``{journey: ID}``)."""
+    workspaces = {s.workspace_id for s in steps}
+    if not workspaces:
+        return
+    t = schema.segments
+    watching = set(
+        conn.scalars(
+            sa.select(t.c.workspace_id)
+            .distinct()
+            .where(t.c.workspace_id.in_(sorted(workspaces)), t.c.spec.contains('"journey":'))
+        )
+    )
+    soonest: dict[tuple[str, str], datetime] = {}
+    for s in steps:
+        if s.workspace_id in watching:
+            key = (s.workspace_id, s.profile_id)
+            soonest[key] = min(s.at, soonest.get(key, s.at))
+    if not soonest:
+        return
+    r = schema.segment_rechecks
+    stmt = store._insert(r)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["workspace_id", "profile_id"],
+            set_={
+                "due_at": sa.case(
+                    (stmt.excluded.due_at < r.c.due_at, stmt.excluded.due_at), else_=r.c.due_at
+                )
+            },
+        ),
+        [
+            {"workspace_id": w, "profile_id": p, "due_at": at}
+            for (w, p), at in sorted(soonest.items())
+        ],
+    )
