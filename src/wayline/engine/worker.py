@@ -9,6 +9,7 @@ where they now wait. A worker killed mid-batch leaves everything as it was befor
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -77,6 +78,18 @@ class Worker:
             segments = memberships_of(conn, (i.profile_id for i in instances))
             steps: list[Step] = []
             messages: list[NewMessage] = []
+            # A customer woken at a wait, or resumed by an event, stops waiting for events
+            # (the node decides anew): one statement for the batch.
+            self.journeys.remove_waits_of(
+                conn,
+                [
+                    i.id
+                    for i in instances
+                    if i.state is InstanceState.WAITING or "_resumed" in i.context
+                ],
+                [WAIT],
+            )
+            batch = _Batch()
             for instance in instances:
                 self.advance(
                     conn,
@@ -85,10 +98,13 @@ class Worker:
                     traits.get(instance.profile_id, {}),
                     steps,
                     messages,
+                    batch,
                     zones.get(instance.workspace_id, "UTC"),
                     engaged.get(instance.id, {}),
                     segments.get(instance.profile_id, frozenset()),
                 )
+            self.journeys.remove_waits_of(conn, batch.finished)
+            self.journeys.save_many(conn, batch.saved, now)
             self.journeys.add_steps(conn, steps)
             self.outbox.add(conn, messages)
         return len(instances)
@@ -101,15 +117,16 @@ class Worker:
         traits: dict[str, Any],
         steps: list[Step],
         messages: list[NewMessage],
+        batch: _Batch,
         workspace_zone: str = "UTC",
         engaged: dict[str, set[str]] | None = None,
         segments: frozenset[str] = frozenset(),
     ) -> None:
+        """Take the customer through their nodes until they wait or leave; what changes
+        is written by :meth:`step` for the whole batch (``batch``)."""
         compiled = self.catalog.version(inst.workspace_id, inst.journey_id, inst.version)
         resumed = inst.context.pop("_resumed", None)
         woke = inst.state is InstanceState.WAITING
-        if woke or resumed is not None:
-            self.journeys.remove_waits(conn, inst.id, [WAIT])
 
         def record(node: str, kind: str, reason: str) -> None:
             steps.append(inst.step(kind, reason, now, node=node))
@@ -119,7 +136,7 @@ class Worker:
             handler = HANDLERS.get(getattr(node, "type", "")) if node is not None else None
             if node is None or handler is None:
                 record(inst.node, FAILED, f"no handler for node {inst.node!r}")
-                self._finish(conn, inst, "failed", now)
+                self._finish(batch, inst, "failed")
                 return
             visit = Visit(
                 instance=inst,
@@ -139,7 +156,7 @@ class Worker:
             except Exception as exc:  # a bug or bad data must not stop the whole batch
                 log.exception("journey %s node %s failed", inst.journey_id, inst.node)
                 record(inst.node, FAILED, f"{type(exc).__name__}: {exc}")
-                self._finish(conn, inst, "failed", now)
+                self._finish(batch, inst, "failed")
                 return
             t = self.gate.review(conn, compiled, visit, t, messages)
             try:
@@ -149,7 +166,7 @@ class Worker:
                     move(conn, self.journeys, self.catalog, inst, t, now, steps)
             except TraitError as exc:
                 record(inst.node, FAILED, str(exc))
-                self._finish(conn, inst, "failed", now)
+                self._finish(batch, inst, "failed")
                 return
             record(inst.node, t.kind, t.reason)
             inst.context.update(t.context)
@@ -168,7 +185,7 @@ class Worker:
                     )
                 )
             if t.done is not None:
-                self._finish(conn, inst, t.done, now)
+                self._finish(batch, inst, t.done)
                 return
             if t.next is not None:
                 visits = inst.context.setdefault("visits", {})
@@ -190,12 +207,22 @@ class Worker:
                     for w in t.waits
                 ],
             )
-            self.journeys.save(conn, inst, now)
+            batch.saved.append(inst)
             return
         record(inst.node, FAILED, f"passed {MAX_HOPS} nodes without waiting: a loop?")
-        self._finish(conn, inst, "failed", now)
+        self._finish(batch, inst, "failed")
 
-    def _finish(self, conn: Connection, inst: Instance, outcome: str, now: datetime) -> None:
+    def _finish(self, batch: _Batch, inst: Instance, outcome: str) -> None:
         inst.state, inst.outcome, inst.wake_at = InstanceState.DONE, outcome, None
-        self.journeys.remove_waits(conn, inst.id)
-        self.journeys.save(conn, inst, now)
+        batch.finished.append(inst.id)
+        batch.saved.append(inst)
+
+
+@dataclass
+class _Batch:
+    """What a worker step writes once for all its customers."""
+
+    #: Instances to save as they now are.
+    saved: list[Instance] = field(default_factory=list)
+    #: Instances that left their journey: every wait of theirs goes.
+    finished: list[int] = field(default_factory=list)

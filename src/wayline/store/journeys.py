@@ -602,6 +602,52 @@ class JourneyStore:
                 [{"workspace_id": ws, "event": e, "key_path": k} for ws, e, k in sorted(new)],
             )
 
+    def save_many(self, conn: Connection, instances: Sequence[Instance], now: datetime) -> None:
+        """:meth:`save` for many instances: two statements in all."""
+        if not instances:
+            return
+        conn.execute(
+            _SAVE(),
+            [
+                {
+                    "b_id": x.id,
+                    "b_node": x.node,
+                    "b_state": x.state.value,
+                    "b_outcome": x.outcome,
+                    "b_wake_at": x.wake_at,
+                    "b_context": orjson.dumps(x.context).decode(),
+                    "b_updated_at": now,
+                    "b_version": x.version,
+                }
+                for x in instances
+            ],
+        )
+        done = [
+            {
+                "b_ws": x.workspace_id,
+                "b_journey": x.journey_id,
+                "b_profile": x.profile_id,
+                "b_key": x.entry_key,
+                "b_id": x.id,
+            }
+            for x in instances
+            if x.state is InstanceState.DONE
+        ]
+        if done:
+            conn.execute(_RELEASE(), done)
+
+    def remove_waits_of(
+        self, conn: Connection, instance_ids: Sequence[int], kinds: Iterable[str] | None = None
+    ) -> None:
+        """:meth:`remove_waits` for many instances."""
+        w = schema.journey_waits
+        wanted = list(kinds) if kinds is not None else None
+        for start in range(0, len(instance_ids), 500):
+            where = [w.c.instance_id.in_(instance_ids[start : start + 500])]
+            if wanted is not None:
+                where.append(w.c.kind.in_(wanted))
+            conn.execute(sa.delete(w).where(*where))
+
     def remove_waits(
         self, conn: Connection, instance_id: int, kinds: Iterable[str] | None = None
     ) -> None:
