@@ -15,6 +15,7 @@ from wayline.api.responses import JSON
 from wayline.api.routes import (
     admin,
     channels,
+    consent,
     controls,
     ingest,
     insights,
@@ -71,4 +72,6 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     app.include_router(templates.variables_router)
     app.include_router(channels.router)
     app.include_router(tracking.router)
+    app.include_router(consent.groups_router)
+    app.include_router(consent.suppressions_router)
     return app

@@ -1,4 +1,4 @@
-"""``/api/v1/profiles``: look up, timeline, erase."""
+"""``/api/v1/profiles``: look up, timeline, export, erase."""
 
 from __future__ import annotations
 
@@ -105,6 +105,27 @@ async def get_profile_messages(
     return {"data": await run_in_threadpool(load)}
 
 
+@router.get("/{profile_id}/export")
+async def export_profile(
+    profile_id: str, workspace_id: AdminWorkspace, services: ServicesDep
+) -> dict[str, Any]:
+    """Everything held about the customer (GDPR access): profile, identities, events,
+    messages with their content and status history, journey instances with their trace,
+    subscriptions, merged profiles, suppressed addresses."""
+    from wayline.customer_export import export_customer
+    from wayline.store.sql import SqlStore
+
+    def load() -> dict[str, Any] | None:
+        view = _find(services, workspace_id, profile_id)
+        assert isinstance(services.store, SqlStore)
+        return export_customer(services.store, workspace_id, view.profile.id)
+
+    found = await run_in_threadpool(load)
+    if found is None:  # erased between the lookup and the export
+        raise HTTPException(404, f"no profile with id, userId, anonymousId or email {profile_id!r}")
+    return found
+
+
 class SubscriptionChange(BaseModel):
     channel: Literal["email", "sms"]
     topic: str | None = Field(None, min_length=1, max_length=100, description="None: every topic")
@@ -161,7 +182,9 @@ async def set_subscription(
 async def erase_profile(
     profile_id: str, workspace_id: AdminWorkspace, services: ServicesDep
 ) -> dict[str, Any]:
-    """Erase the customer: profile, identities and every event, in the warehouse too."""
+    """Erase the customer: profile, identities, every event (in the warehouse too),
+    messages and their history, journey instances and trace, subscriptions. Their email
+    addresses and phone numbers stay on the suppression list as salted hashes only."""
 
     def erase() -> dict[str, Any]:
         view = _find(services, workspace_id, profile_id)
