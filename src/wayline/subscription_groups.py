@@ -54,7 +54,7 @@ class Group(SpecModel):
 
     channel: Literal["email", "sms"]
     """The channel: ``email`` or ``sms``."""
-    topic: Name | Literal["*"]
+    topic: Name = Field(max_length=100)
     """The ``topic`` of the send nodes whose messages belong to the group; ``*``: the
     channel's marketing messages whose topic has no group."""
     name: str = Field(min_length=1, max_length=200)
@@ -188,11 +188,6 @@ def _problem(error: ErrorDetails, source: Source | None, name: str) -> Problem:
     if ctx.get("at"):
         at = [int(p) if isinstance(p, str) and p.isdigit() else p for p in ctx["at"]]
         loc = tuple(at) if at and at[0] == "subscription_groups" else (*loc, *at)
-    # a union of a name and "*" reports both; keep the name's message
-    if kind == "literal_error" and loc and loc[-1] == "*":
-        loc = loc[:-1]
-    if len(loc) >= 2 and isinstance(loc[-1], str) and loc[-1].startswith("function-after"):
-        loc = loc[:-1]
     if kind == "missing":
         message, loc = f"missing field {loc[-1]!r}", loc[:-1]
     elif kind == "extra_forbidden":

@@ -20,6 +20,7 @@ from wayline.api.routes import (
     ingest,
     insights,
     journeys,
+    preferences,
     profiles,
     templates,
     tracking,
@@ -72,6 +73,7 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     app.include_router(templates.variables_router)
     app.include_router(channels.router)
     app.include_router(tracking.router)
+    app.include_router(preferences.router)
     app.include_router(consent.groups_router)
     app.include_router(consent.suppressions_router)
     return app

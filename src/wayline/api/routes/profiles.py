@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -130,6 +130,11 @@ class SubscriptionChange(BaseModel):
     channel: Literal["email", "sms"]
     topic: str | None = Field(None, min_length=1, max_length=100, description="None: every topic")
     status: Literal["subscribed", "unsubscribed"]
+    confirmed: bool = Field(
+        False,
+        description="subscribed to a double opt-in group: the customer already confirmed "
+        "elsewhere (else a confirmation email goes out and the subscription is pending)",
+    )
 
 
 @router.get("/{profile_id}/subscriptions")
@@ -152,30 +157,64 @@ async def get_subscriptions(
 
 @router.put("/{profile_id}/subscriptions")
 async def set_subscription(
-    profile_id: str, body: SubscriptionChange, workspace_id: AdminWorkspace, services: ServicesDep
+    profile_id: str,
+    body: SubscriptionChange,
+    workspace_id: AdminWorkspace,
+    services: ServicesDep,
+    request: Request,
 ) -> dict[str, Any]:
-    """Record a customer's choice for a channel (and topic), e.g. subscribe them again."""
+    """Record a customer's choice for a channel (and topic), e.g. subscribe them again.
+    Subscribing to a double opt-in group records ``pending`` and sends the confirmation
+    email, unless ``confirmed`` is true."""
     from wayline import consent
+    from wayline.api.routes.preferences import preferences
     from wayline.store.sql import SqlStore
+
+    prefs = preferences(request)
 
     def run() -> list[dict[str, str]]:
         view = _find(services, workspace_id, profile_id)
         store = services.store
         assert isinstance(store, SqlStore)
         with store._write() as conn:
-            consent.set_status(
-                conn,
-                workspace_id=workspace_id,
-                profile_id=view.profile.id,
-                channel=body.channel,
-                topic=body.topic,
-                status=consent.Status(body.status),
-                source=consent.Source.API,
-                now=store.clock.now(),
-            )
+            if body.status == "subscribed":
+                prefs.subscribe(
+                    conn,
+                    workspace_id,
+                    view.profile.id,
+                    body.channel,
+                    body.topic,
+                    consent.Source.API,
+                    confirmed=body.confirmed,
+                )
+            else:
+                consent.set_status(
+                    conn,
+                    workspace_id=workspace_id,
+                    profile_id=view.profile.id,
+                    channel=body.channel,
+                    topic=body.topic,
+                    status=consent.Status.UNSUBSCRIBED,
+                    source=consent.Source.API,
+                    now=store.clock.now(),
+                )
             return consent.subscriptions(conn, workspace_id, view.profile.id)
 
     return {"data": await run_in_threadpool(run)}
+
+
+@router.get("/{profile_id}/preferences_url")
+async def get_preferences_url(
+    profile_id: str, workspace_id: AdminWorkspace, services: ServicesDep, request: Request
+) -> dict[str, Any]:
+    """The signed link of the customer's hosted preference page (what
+    ``{{ message.preferences_url }}`` shows in an email)."""
+    from wayline.api.routes.tracking import tracker
+    from wayline.channels.tracking import Purpose
+
+    view = await run_in_threadpool(_find, services, workspace_id, profile_id)
+    url = tracker(request).customer_url(Purpose.PREFERENCES, workspace_id, view.profile.id)
+    return {"url": url}
 
 
 @router.delete("/{profile_id}")
