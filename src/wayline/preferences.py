@@ -46,6 +46,11 @@ class Preferences:
 
     # -- choosing --------------------------------------------------------------------------
 
+    def prepare(self, workspace_id: str) -> None:
+        """Read (or create) the workspace's signing key before a transaction that may
+        :meth:`subscribe`: creating it takes a write transaction of its own."""
+        self.tracker.tokens.key(workspace_id)
+
     def subscribe(
         self,
         conn: Connection,
@@ -57,8 +62,9 @@ class Preferences:
         *,
         confirmed: bool = False,
     ) -> consent.Status:
-        """Subscribe the customer (in ``conn``'s transaction). Returns the status recorded:
-        ``pending`` when a confirmation email went out (double opt-in) or was already due."""
+        """Subscribe the customer (in ``conn``'s transaction; :meth:`prepare` first). Returns
+        the status recorded: ``pending`` when a confirmation email went out (double
+        opt-in) or was already due."""
         group = group_for(conn, workspace_id, channel, topic)
         exact = group if group is not None and group.topic == (topic or ANY_TOPIC) else None
         now = self.store.clock.now()
@@ -185,6 +191,7 @@ class Preferences:
         one unsubscribed. A ticked group of a channel the customer left as a whole
         subscribes them to that channel again."""
         workspace_id, profile_id = self.customer(text)
+        self.prepare(workspace_id)
         now = self.store.clock.now()
         with self.store._write() as conn:
             for item in self._states(conn, workspace_id, profile_id):

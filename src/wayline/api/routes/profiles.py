@@ -176,6 +176,7 @@ async def set_subscription(
         view = _find(services, workspace_id, profile_id)
         store = services.store
         assert isinstance(store, SqlStore)
+        prefs.prepare(workspace_id)
         with store._write() as conn:
             if body.status == "subscribed":
                 prefs.subscribe(
