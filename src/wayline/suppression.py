@@ -55,11 +55,13 @@ class Suppression:
 
 
 def normalise(channel: str, address: str) -> str:
-    """Email addresses compare without case; phone numbers without spaces or dashes."""
+    """As identities are kept: email addresses without case, phone numbers as digits
+    (with their ``+``)."""
+    from wayline.profiles import normalise_email, normalise_phone
+
     text = address.strip()
-    if channel == "email":
-        return text.lower()
-    return "".join(c for c in text if c not in " -().")
+    found = normalise_email(text) if channel == "email" else normalise_phone(text)
+    return found or text
 
 
 def _insert(conn: Connection, table: sa.Table) -> Any:

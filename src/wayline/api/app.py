@@ -22,6 +22,7 @@ from wayline.api.routes import (
     journeys,
     preferences,
     profiles,
+    providers,
     templates,
     tracking,
 )
@@ -76,4 +77,6 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     app.include_router(preferences.router)
     app.include_router(consent.groups_router)
     app.include_router(consent.suppressions_router)
+    app.include_router(providers.router)
+    app.include_router(providers.admin_router)
     return app

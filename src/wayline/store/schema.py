@@ -431,7 +431,8 @@ message_events = sa.Table(
     sa.Column("instance_id", sa.BigInteger(), nullable=True),
     sa.Column("node", sa.String(100), nullable=True),
     sa.Column("profile_id", sa.String(40), nullable=True),
-    #: sent | failed | dropped | opened | clicked | unsubscribed
+    #: sent | failed | dropped | delivered | bounced | complained | opened | clicked |
+    #: unsubscribed
     sa.Column("kind", sa.String(16), nullable=False),
     #: Tells apart repeats that count (one per link clicked); empty otherwise.
     sa.Column("key", sa.String(64), nullable=False),
