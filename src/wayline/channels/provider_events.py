@@ -250,9 +250,10 @@ def find_message(store: SqlStore, workspace_id: str, report: Report) -> OutboxMe
     messages = [OutboxMessage.from_row(r) for r in rows]
     key = "message_id" if report.channel == "email" else "sid"
     if report.provider_id:
+        wanted = report.provider_id.strip().strip("<>")
         for message in messages:
             result = message.result if isinstance(message.result, dict) else {}
-            if result.get(key) == report.provider_id:
+            if str(result.get(key) or "").strip("<>") == wanted:
                 return message
         return None
     if report.channel == "sms":

@@ -46,7 +46,7 @@ def test_a_hard_bounce_suppresses_and_lands_on_the_timeline(shop: Shop) -> None:
     hard = {
         "type": "bounce",
         "email": "Ann@Example.com",
-        "message_id": message_id,
+        "message_id": message_id.strip("<>"),  # as some providers write it
         "reason": "550 5.1.1 no such user",
     }
     r = shop.client.post(email_hook, json=[hard])
@@ -54,6 +54,8 @@ def test_a_hard_bounce_suppresses_and_lands_on_the_timeline(shop: Shop) -> None:
     (done,) = r.json()["data"]
     assert done["suppressed"] is True
     assert done["message_id"] is not None
+    other = {"type": "bounce", "email": "ann@example.com", "message_id": "<not-ours@x.com>"}
+    assert shop.client.post(email_hook, json=other).json()["data"][0]["message_id"] is None
     # the soft bounce was recorded first; the hard one is the same (kind, message): once
     assert _history(shop, "ann") == ["queued", "sent", "bounced"]
     bounced = [e for e in shop.timeline("ann") if e.get("event") == "Email Bounced"]
