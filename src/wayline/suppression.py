@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -54,14 +55,31 @@ class Suppression:
         }
 
 
-def normalise(channel: str, address: str) -> str:
-    """As identities are kept: email addresses without case, phone numbers as digits
-    (with their ``+``)."""
+def normalise(channel: str, address: str, region: str | None = None) -> str:
+    """Email addresses without case; phone numbers in E.164 (read in the SMS settings'
+    ``default_region`` when written without a country code), else as identities keep them
+    (digits, with their ``+``)."""
     from wayline.profiles import normalise_email, normalise_phone
 
     text = address.strip()
-    found = normalise_email(text) if channel == "email" else normalise_phone(text)
-    return found or text
+    if channel == "email":
+        return normalise_email(text) or text
+    from wayline.channels.sms import e164
+
+    return e164(text, region) or normalise_phone(text) or text
+
+
+def _normalised(conn: Connection, workspace_id: str, channel: str, address: str) -> str:
+    region = None
+    if channel == "sms":
+        t = schema.channel_configs
+        config = conn.scalar(
+            sa.select(t.c.config).where(t.c.workspace_id == workspace_id, t.c.channel == "sms")
+        )
+        if config is not None:
+            found = orjson.loads(config).get("default_region")
+            region = found if isinstance(found, str) else None
+    return normalise(channel, address, region)
 
 
 def _insert(conn: Connection, table: sa.Table) -> Any:
@@ -98,8 +116,8 @@ def salt(conn: Connection, workspace_id: str, now: datetime) -> str:
     return str(found)
 
 
-def address_hash(salt_value: str, channel: str, address: str) -> str:
-    text = f"{salt_value}:{channel}:{normalise(channel, address)}"
+def address_hash(salt_value: str, channel: str, normalised: str) -> str:
+    text = f"{salt_value}:{channel}:{normalised}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -113,6 +131,7 @@ def suppress(
     detail: str | None = None,
 ) -> bool:
     """Add the address (kept as it was first suppressed). Returns whether it was new."""
+    address = _normalised(conn, workspace_id, channel, address)
     key = address_hash(salt(conn, workspace_id, now), channel, address)
     t = schema.suppressions
     inserted = conn.execute(
@@ -121,7 +140,7 @@ def suppress(
             workspace_id=workspace_id,
             channel=channel,
             address_hash=key,
-            address=normalise(channel, address),
+            address=address,
             reason=reason.value,
             detail=None if detail is None else detail[:2000],
             created_at=now,
@@ -137,7 +156,7 @@ def unsuppress(conn: Connection, workspace_id: str, channel: str, address: str) 
     salt_value = existing_salt(conn, workspace_id)
     if salt_value is None:
         return False
-    key = address_hash(salt_value, channel, address)
+    key = address_hash(salt_value, channel, _normalised(conn, workspace_id, channel, address))
     t = schema.suppressions
     deleted = conn.execute(
         sa.delete(t).where(
@@ -152,7 +171,7 @@ def find(conn: Connection, workspace_id: str, channel: str, address: str) -> Sup
     salt_value = existing_salt(conn, workspace_id)
     if salt_value is None:
         return None
-    key = address_hash(salt_value, channel, address)
+    key = address_hash(salt_value, channel, _normalised(conn, workspace_id, channel, address))
     t = schema.suppressions
     row = conn.execute(
         sa.select(t).where(
@@ -206,7 +225,8 @@ def forget_customer(
         channel = kinds.get(kind)
         if channel is None:
             continue
-        key = address_hash(salt(conn, workspace_id, now), channel, value)
+        normalised = _normalised(conn, workspace_id, channel, value)
+        key = address_hash(salt(conn, workspace_id, now), channel, normalised)
         conn.execute(
             _insert(conn, t)
             .values(

@@ -158,3 +158,23 @@ def test_a_wrong_secret_or_a_bad_report_is_refused(shop: Shop) -> None:
         "message_id": None,
         "recorded": False,
     }
+
+
+def test_a_number_is_suppressed_however_it_is_written(shop: Shop) -> None:
+    from wayline.channels.config import ChannelConfigs
+
+    ChannelConfigs(shop.store).set(
+        shop.workspace, "sms", {"account_sid": "AC1", "default_region": "US"}
+    )
+    _, sms_hook = _hooks(shop)
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    stop = b"MessageSid=SM9&MessageStatus=failed&To=%2B14155550123&ErrorCode=21610"
+    assert shop.client.post(sms_hook, content=stop, headers=form).json()["data"][0]["suppressed"]
+    # as a customer's trait may hold it: national format, read in the workspace's region
+    found = shop.client.get("/api/v1/suppressions/sms/(415) 555-0123", headers=shop.admin)
+    assert found.status_code == 200
+    assert found.json()["address"] == "+14155550123"
+    listed = shop.client.get("/api/v1/suppressions?channel=sms", headers=shop.admin).json()
+    assert [s["address"] for s in listed["data"]] == ["+14155550123"]
+    other = shop.client.get("/api/v1/suppressions/sms/(415) 555-0124", headers=shop.admin)
+    assert other.status_code == 404

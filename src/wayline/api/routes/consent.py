@@ -139,7 +139,7 @@ async def get_suppression(
     found = await run_in_threadpool(load)
     if found is None:
         raise HTTPException(404, f"{address!r} is not on the {channel} suppression list")
-    return {**found.to_json(), "address": found.address}
+    return found.to_json()
 
 
 @suppressions_router.post("", status_code=201)
