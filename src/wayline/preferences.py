@@ -186,14 +186,28 @@ class Preferences:
             found.append(GroupState(group=group, state=state.value))
         return found
 
-    def save(self, text: str, chosen: set[str]) -> list[GroupState]:
+    def save(self, text: str, chosen: set[str], *, everything: bool = False) -> list[GroupState]:
         """Save the page: each group ticked (``channel:topic``) is subscribed, each other
         one unsubscribed. A ticked group of a channel the customer left as a whole
-        subscribes them to that channel again."""
+        subscribes them to that channel again. ``everything``: unsubscribe from every
+        marketing message of each channel the page lists."""
         workspace_id, profile_id = self.customer(text)
         self.prepare(workspace_id)
         now = self.store.clock.now()
         with self.store._write() as conn:
+            if everything:
+                chosen = set()
+                for channel in sorted({g.channel for g in groups(conn, workspace_id)}):
+                    consent.set_status(
+                        conn,
+                        workspace_id=workspace_id,
+                        profile_id=profile_id,
+                        channel=channel,
+                        topic=ANY_TOPIC,
+                        status=consent.Status.UNSUBSCRIBED,
+                        source=consent.Source.PREFERENCES,
+                        now=now,
+                    )
             for item in self._states(conn, workspace_id, profile_id):
                 group, wanted = item.group, item.key in chosen
                 if wanted and item.state == consent.Status.UNSUBSCRIBED.value:

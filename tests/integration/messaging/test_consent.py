@@ -144,6 +144,19 @@ def test_the_preference_page_shows_and_saves_the_groups(shop: Shop) -> None:
     assert [m["Subject"] for m in shop.mailbox.received()] == ["Please confirm"]
     assert shop.client.get(_path(url)[:-4] + "AAAA").status_code == 403
 
+    r = shop.client.post(
+        _path(url),
+        content=b"save=yes&group=email%3Aweekly&all=unsubscribe",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 200
+    assert " checked" not in r.text
+    subs = shop.client.get("/api/v1/profiles/bea/subscriptions", headers=shop.admin).json()
+    assert sorted((s["topic"], s["status"]) for s in subs["data"]) == [
+        ("*", "unsubscribed"),
+        ("weekly", "unsubscribed"),
+    ]
+
 
 def test_a_suppressed_address_gets_nothing_not_even_transactional(shop: Shop) -> None:
     _identify(shop, "cai")

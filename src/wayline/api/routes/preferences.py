@@ -53,7 +53,9 @@ def _form(action: str, states: list[GroupState], saved: bool) -> str:
     return (
         f"{note}<form method='post' action='{html.escape(action)}'>"
         "<input type='hidden' name='save' value='yes'>"
-        f"{''.join(rows)}<button type='submit'>Save</button></form>"
+        f"{''.join(rows)}<button type='submit'>Save</button> "
+        "<button type='submit' name='all' value='unsubscribe'>Unsubscribe from all</button>"
+        "</form>"
     )
 
 
@@ -76,11 +78,14 @@ async def preference_page(token: str, request: Request) -> Response:
 @router.post("/preferences/{token}")
 async def save_preferences(token: str, request: Request) -> Response:
     """Save the page: ticked groups subscribed (double opt-in ones once confirmed), the
-    others unsubscribed."""
+    others unsubscribed; or, with ``all=unsubscribe``, unsubscribe from everything."""
     body = (await request.body())[:16384].decode("utf-8", errors="replace")
-    chosen = set(parse_qs(body).get("group", []))
+    form = parse_qs(body)
+    chosen = set(form.get("group", []))
+    everything = form.get("all") == ["unsubscribe"]
+    prefs = preferences(request)
     try:
-        states = await run_in_threadpool(preferences(request).save, token, chosen)
+        states = await run_in_threadpool(lambda: prefs.save(token, chosen, everything=everything))
     except TokenRejected as exc:
         return _refused(exc)
     return _page("Your email and text preferences", _form(request.url.path, states, True))
