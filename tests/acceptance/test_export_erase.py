@@ -219,3 +219,44 @@ def _trace(shop: Shop, user: str) -> list[Any]:
     from wayline.store.journeys import JourneyStore
 
     return JourneyStore(shop.store).steps(shop.workspace, "abandoned-cart", shop.profile_id(user))
+
+
+def test_erase_takes_the_customer_id_out_of_a_scheduled_runs_cursor(shop: Shop) -> None:
+    from datetime import UTC, datetime
+
+    from wayline.store import schema
+
+    for user in ("u1", "u2", "u3"):
+        shop.send({"type": "identify", "userId": user, "traits": {"plan": "pro"}})
+    ids = sorted(shop.profile_id(u) for u in ("u1", "u2", "u3"))
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    with shop.store._write() as conn:
+        conn.execute(
+            sa.insert(schema.journey_schedule_runs),
+            [
+                {
+                    "workspace_id": shop.workspace,
+                    "journey_id": "weekly",
+                    "occurrence": f"2026-01-0{n}T00:00:00+00:00",
+                    "version": 1,
+                    "state": "running",
+                    "cursor": cursor,
+                    "entered": 1,
+                    "refused": 0,
+                    "started_at": now,
+                }
+                for n, cursor in ((1, ids[1]), (2, ids[0]))
+            ],
+        )
+
+    def cursors() -> list[str]:
+        t = schema.journey_schedule_runs
+        with shop.store.engine.connect() as conn:
+            return list(conn.execute(sa.select(t.c.cursor).order_by(t.c.occurrence)).scalars())
+
+    shop.store.erase_profile(shop.workspace, ids[1])
+    # the run that stood at the erased customer stands at the one before: the same place
+    assert cursors() == [ids[0], ids[0]]
+    shop.store.erase_profile(shop.workspace, ids[0])
+    assert cursors() == ["", ""]
+    assert ids[2] not in cursors()
