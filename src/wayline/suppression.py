@@ -17,11 +17,11 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from wayline.channels.signing import new_secret
 from wayline.store import schema
+from wayline.store.sql import SqlStore
 
 #: The name of the salt in ``workspace_secrets``.
 SUPPRESSION_SALT = "suppression_salt"
@@ -82,10 +82,6 @@ def _normalised(conn: Connection, workspace_id: str, channel: str, address: str)
     return normalise(channel, address, region)
 
 
-def _insert(conn: Connection, table: sa.Table) -> Any:
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
-
-
 def _salt_query(workspace_id: str) -> sa.Select[Any]:
     t = schema.workspace_secrets
     return sa.select(t.c.value).where(
@@ -99,14 +95,14 @@ def existing_salt(conn: Connection, workspace_id: str) -> str | None:
     return None if found is None else str(found)
 
 
-def salt(conn: Connection, workspace_id: str, now: datetime) -> str:
+def salt(store: SqlStore, conn: Connection, workspace_id: str, now: datetime) -> str:
     """The workspace's salt, created in ``conn``'s (write) transaction the first time."""
     t = schema.workspace_secrets
     query = _salt_query(workspace_id)
     found = conn.scalar(query)
     if found is None:
         conn.execute(
-            _insert(conn, t)
+            store._insert(t)
             .values(
                 workspace_id=workspace_id, name=SUPPRESSION_SALT, value=new_secret(), created_at=now
             )
@@ -122,6 +118,7 @@ def address_hash(salt_value: str, channel: str, normalised: str) -> str:
 
 
 def suppress(
+    store: SqlStore,
     conn: Connection,
     workspace_id: str,
     channel: str,
@@ -132,10 +129,10 @@ def suppress(
 ) -> bool:
     """Add the address (kept as it was first suppressed). Returns whether it was new."""
     address = _normalised(conn, workspace_id, channel, address)
-    key = address_hash(salt(conn, workspace_id, now), channel, address)
+    key = address_hash(salt(store, conn, workspace_id, now), channel, address)
     t = schema.suppressions
     inserted = conn.execute(
-        _insert(conn, t)
+        store._insert(t)
         .values(
             workspace_id=workspace_id,
             channel=channel,
@@ -203,6 +200,7 @@ def listing(
 
 
 def forget_customer(
+    store: SqlStore,
     conn: Connection,
     workspace_id: str,
     profile_id: str,
@@ -226,9 +224,9 @@ def forget_customer(
         if channel is None:
             continue
         normalised = _normalised(conn, workspace_id, channel, value)
-        key = address_hash(salt(conn, workspace_id, now), channel, normalised)
+        key = address_hash(salt(store, conn, workspace_id, now), channel, normalised)
         conn.execute(
-            _insert(conn, t)
+            store._insert(t)
             .values(
                 workspace_id=workspace_id,
                 channel=channel,

@@ -190,7 +190,14 @@ def apply(store: SqlStore, workspace_id: str, report: Report) -> dict[str, Any]:
         )
         with store._write() as conn:
             suppressed = suppression.suppress(
-                conn, workspace_id, report.channel, report.address, reason, now, report.reason
+                store,
+                conn,
+                workspace_id,
+                report.channel,
+                report.address,
+                reason,
+                now,
+                report.reason,
             )
     message = find_message(store, workspace_id, report)
     recorded = False

@@ -693,7 +693,7 @@ class SqlStore:
             ids = self._profile_ids(conn, profile_id)
             from wayline.suppression import forget_customer
 
-            forget_customer(conn, workspace_id, profile_id, ids, now)
+            forget_customer(self, conn, workspace_id, profile_id, ids, now)
             events = conn.execute(
                 sa.delete(schema.inbox).where(self._event_filter(workspace_id, ids))
             ).rowcount

@@ -154,6 +154,7 @@ async def add_suppression(
     def run() -> bool:
         with store._write() as conn:
             return suppression.suppress(
+                store,
                 conn,
                 workspace_id,
                 body.channel,
