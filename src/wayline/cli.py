@@ -22,6 +22,7 @@ from wayline.report_cli import report_app
 from wayline.runtime import ALL_ROLES, Role
 from wayline.sample_cli import sample_app
 from wayline.segments_cli import segments_app
+from wayline.subscription_groups_cli import groups_app
 from wayline.templates_cli import templates_app
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(import_app, name="import")
 app.add_typer(journeys_app, name="journeys")
 app.add_typer(controls_app, name="controls")
+app.add_typer(groups_app, name="subscription-groups")
 app.add_typer(templates_app, name="templates")
 app.add_typer(placements_app, name="placements")
 app.add_typer(segments_app, name="segments")

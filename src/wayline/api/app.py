@@ -16,6 +16,7 @@ from wayline.api.routes import (
     admin,
     analytics,
     channels,
+    consent,
     content,
     controls,
     inapp,
@@ -23,7 +24,9 @@ from wayline.api.routes import (
     insights,
     journeys,
     placements,
+    preferences,
     profiles,
+    providers,
     segments,
     templates,
     tracking,
@@ -81,4 +84,9 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     app.include_router(content.router)
     app.include_router(placements.router)
     app.include_router(inapp.router)
+    app.include_router(preferences.router)
+    app.include_router(consent.groups_router)
+    app.include_router(consent.suppressions_router)
+    app.include_router(providers.router)
+    app.include_router(providers.admin_router)
     return app

@@ -206,18 +206,10 @@ class Dispatcher:
             log.warning("message %d is a dead letter: %s", message.id, reason)
 
     def _blocked(self, message: OutboxMessage) -> str | None:
-        """Why this message may not go to its customer now (consent), or None."""
-        payload = message.payload
-        if not _to_customer(message) or payload.get("transactional") or not message.profile_id:
+        """Why this message may not go to its customer now (suppression, consent), or None."""
+        if not _to_customer(message) or not message.profile_id:
             return None
-        with self.store.engine.connect() as conn:
-            return consent.blocked(
-                conn,
-                message.workspace_id,
-                message.profile_id,
-                message.channel,
-                payload.get("topic"),
-            )
+        return consent.may_send(self.store, message)
 
     def _drop(self, message: OutboxMessage, reason: str) -> None:
         now = self.clock.now()

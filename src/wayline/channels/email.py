@@ -40,7 +40,7 @@ from wayline.channels.templates import (
     render_globals,
     workspace_scope,
 )
-from wayline.channels.tracking import MessageLinks, Tracker, add_pixel, track_links
+from wayline.channels.tracking import MessageLinks, Purpose, Tracker, add_pixel, track_links
 from wayline.errors import WaylineError
 from wayline.store import schema
 from wayline.store.journeys import traits_of
@@ -298,6 +298,10 @@ class EmailChannel:
                 "id": message.id,
                 "unsubscribe_url": links.unsubscribe_url,
                 "open_url": links.open_url,
+                "preferences_url": self.tracker.customer_url(
+                    Purpose.PREFERENCES, message.workspace_id, message.profile_id or ""
+                ),
+                "confirm_url": message.payload.get("confirm_url"),
             },
             "workspace": workspace_scope(
                 message.workspace_id,

@@ -24,6 +24,11 @@ MESSAGE_FAILED = "Message Failed"
 EMAIL_OPENED = "Email Opened"
 EMAIL_LINK_CLICKED = "Email Link Clicked"
 UNSUBSCRIBED = "Unsubscribed"
+#: Reported by the provider (see ``wayline.channels.provider_events``).
+EMAIL_DELIVERED = "Email Delivered"
+EMAIL_BOUNCED = "Email Bounced"
+EMAIL_MARKED_AS_SPAM = "Email Marked as Spam"
+SMS_DELIVERED = "SMS Delivered"
 
 
 def sender_ids(store: SqlStore, profile_id: str) -> tuple[str | None, str | None]:

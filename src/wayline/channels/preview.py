@@ -15,6 +15,8 @@ PREVIEW_LINKS = {
     "id": 0,
     "unsubscribe_url": "https://example.invalid/unsubscribe",
     "open_url": "https://example.invalid/open",
+    "preferences_url": "https://example.invalid/preferences",
+    "confirm_url": "https://example.invalid/confirm",
 }
 
 

@@ -37,12 +37,18 @@ from wayline.store.sql import SqlStore
 OPEN_PATH = "/t/open/"
 CLICK_PATH = "/t/click/"
 UNSUBSCRIBE_PATH = "/t/unsubscribe/"
+PREFERENCES_PATH = "/t/preferences/"
+CONFIRM_PATH = "/t/confirm/"
 
 
 class Purpose(StrEnum):
     OPEN = "o"
     CLICK = "c"
     UNSUBSCRIBE = "u"
+    #: The customer's preference page (not tied to a message: message id 0).
+    PREFERENCES = "p"
+    #: The double opt-in confirmation of a subscription (its topic in the token).
+    CONFIRM = "d"
 
 
 class TokenRejected(WaylineError):
@@ -211,6 +217,29 @@ class Tracker:
             unsubscribe_url=url(UNSUBSCRIBE_PATH, Purpose.UNSUBSCRIBE),
             click=lambda target: url(CLICK_PATH, Purpose.CLICK, target),
         )
+
+    def customer_url(
+        self,
+        purpose: Purpose,
+        workspace_id: str,
+        profile_id: str,
+        *,
+        channel: str | None = None,
+        topic: str | None = None,
+    ) -> str:
+        """A link of the customer's own, not of a message: the preference page, or the
+        confirmation of a subscription (``channel`` and ``topic`` in the token)."""
+        path = PREFERENCES_PATH if purpose is Purpose.PREFERENCES else CONFIRM_PATH
+        token = Token(
+            purpose=purpose,
+            workspace_id=workspace_id,
+            message_id=0,
+            profile_id=profile_id,
+            expires=self.store.clock.now() + self.lifetime,
+            url=channel,
+            topic=topic,
+        )
+        return self.base + path + quote(self.tokens.sign(token), safe=".-_")
 
     def is_own(self, url: str) -> bool:
         return url.startswith(self.base + "/t/")

@@ -859,7 +859,8 @@ def workspace_zones(conn: Connection, workspace_ids: Iterable[str]) -> dict[str,
 
 def erase_journey_state(conn: Connection, workspace_id: str, profile_id: str) -> None:
     """Everything journeys hold of a customer: instances, their waits and trace,
-    enrolments, queued messages, their status history and subscriptions."""
+    enrolments, queued messages, their status history and subscriptions, and their id as a
+    scheduled run's cursor. Runs after the profile row is deleted."""
     from wayline import consent
     from wayline.store import content
 
@@ -884,3 +885,14 @@ def erase_journey_state(conn: Connection, workspace_id: str, profile_id: str) ->
                 table.c.workspace_id == workspace_id, table.c.profile_id == profile_id
             )
         )
+    # a scheduled run's cursor may be the customer's id: the id before it (the profile is
+    # gone already) resumes the run at the same place
+    r, p = schema.journey_schedule_runs, schema.profiles
+    before = conn.scalar(
+        sa.select(sa.func.max(p.c.id)).where(p.c.workspace_id == workspace_id, p.c.id < profile_id)
+    )
+    conn.execute(
+        sa.update(r)
+        .where(r.c.workspace_id == workspace_id, r.c.cursor == profile_id)
+        .values(cursor=before or "")
+    )

@@ -1,5 +1,6 @@
 """What happened to each message after it was queued: its status history (sent, failed,
-dropped, opened, clicked, unsubscribed), kept beside the outbox row it belongs to."""
+dropped, delivered, bounced, complained, opened, clicked, unsubscribed), kept beside the
+outbox row it belongs to."""
 
 from __future__ import annotations
 
@@ -30,6 +31,12 @@ class MessageEvent(StrEnum):
     CLICKED = "clicked"
     #: The customer unsubscribed from the message's link or header.
     UNSUBSCRIBED = "unsubscribed"
+    #: The provider reports it reached the mailbox or phone.
+    DELIVERED = "delivered"
+    #: The provider reports a bounce (hard or soft: see the detail).
+    BOUNCED = "bounced"
+    #: The recipient marked it as spam.
+    COMPLAINED = "complained"
 
 
 def record(

@@ -79,6 +79,8 @@ inbox = sa.Table(
     sa.UniqueConstraint("workspace_id", "message_id", name="uq_inbox_message"),
     sa.Index("ix_inbox_user", "workspace_id", "user_id"),
     sa.Index("ix_inbox_anonymous", "workspace_id", "anonymous_id"),
+    #: never reuse a seq (an erase may delete the latest rows): consumers' cursors pass it
+    sqlite_autoincrement=True,
 )
 
 rejections = sa.Table(
@@ -315,6 +317,8 @@ outbox = sa.Table(
     sa.Index("ix_outbox_profile_channel", "workspace_id", "profile_id", "channel", "created_at"),
     #: A journey's send_rate counts its recent messages through this one.
     sa.Index("ix_outbox_journey", "workspace_id", "journey_id", "created_at"),
+    #: never reuse an id: tracking links of an erased customer's messages carry theirs
+    sqlite_autoincrement=True,
 )
 
 #: A workspace's global controls (frequency caps, quiet hours), as validated JSON.
@@ -406,9 +410,10 @@ subscriptions = sa.Table(
     sa.Column("channel", sa.String(16), primary_key=True),
     #: The subscription topic; ``*`` stands for every marketing message of the channel.
     sa.Column("topic", sa.String(100), primary_key=True),
-    #: subscribed | unsubscribed
+    #: subscribed | unsubscribed | pending (double opt-in: waiting for confirmation)
     sa.Column("status", sa.String(16), nullable=False),
-    #: How it was set: one_click (RFC 8058 POST) | link (the visible link) | api | import.
+    #: How it was set: one_click (RFC 8058 POST) | link (the visible link) | api | import |
+    #: preferences (the hosted preference page) | confirmation (the double opt-in link).
     sa.Column("source", sa.String(40), nullable=False),
     #: The outbox message whose link set it, if any.
     sa.Column("message_id", sa.BigInteger(), nullable=True),
@@ -426,7 +431,8 @@ message_events = sa.Table(
     sa.Column("instance_id", sa.BigInteger(), nullable=True),
     sa.Column("node", sa.String(100), nullable=True),
     sa.Column("profile_id", sa.String(40), nullable=True),
-    #: sent | failed | dropped | opened | clicked | unsubscribed
+    #: sent | failed | dropped | delivered | bounced | complained | opened | clicked |
+    #: unsubscribed
     sa.Column("kind", sa.String(16), nullable=False),
     #: Tells apart repeats that count (one per link clicked); empty otherwise.
     sa.Column("key", sa.String(64), nullable=False),
@@ -533,4 +539,47 @@ segment_rechecks = sa.Table(
     #: The earliest moment one of the customer's memberships may change with no new event.
     sa.Column("due_at", UtcDateTime(), nullable=False),
     sa.Index("ix_segment_rechecks_due", "due_at"),
+)
+
+
+#: The workspace's subscription groups (from its groups file): per channel and topic,
+#: whether customers receive its marketing messages without asking (opt_out) or only
+#: once they subscribed (opt_in). Replaced whole when the file is applied.
+subscription_groups = sa.Table(
+    "subscription_groups",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    #: email | sms
+    sa.Column("channel", sa.String(16), primary_key=True),
+    #: The ``topic`` of send nodes; ``*`` for the channel's messages without a group.
+    sa.Column("topic", sa.String(100), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False),
+    #: opt_in | opt_out
+    sa.Column("default_consent", sa.String(8), nullable=False),
+    #: Email opt-in groups: a subscription waits for the confirmation link.
+    sa.Column("double_opt_in", sa.Boolean(), nullable=False),
+    #: The email template of the confirmation message (double opt-in).
+    sa.Column("confirmation_template", sa.String(100), nullable=True),
+    #: The group's place on the preference page.
+    sa.Column("position", sa.Integer(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+#: Addresses nothing is sent to (hard bounces, complaints, manual, erased customers).
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    #: email | sms
+    sa.Column("channel", sa.String(16), primary_key=True),
+    #: SHA-256 of the workspace's salt and the normalised address: what sends are checked by.
+    sa.Column("address_hash", sa.String(64), primary_key=True),
+    #: The address itself; empty once its customer was erased (only the hash is kept).
+    sa.Column("address", sa.String(255), nullable=True),
+    #: hard_bounce | complaint | manual | erased
+    sa.Column("reason", sa.String(16), nullable=False),
+    #: What the provider or the admin said (the bounce's diagnostic, a note).
+    sa.Column("detail", sa.Text(), nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
 )

@@ -693,6 +693,9 @@ class SqlStore:
             # linked is seen below) or sees the mark move and starts again
             self._bump(conn, *ERASURES, 1)
             ids = self._profile_ids(conn, profile_id)
+            from wayline.suppression import forget_customer
+
+            forget_customer(self, conn, workspace_id, profile_id, ids, now)
             events = conn.execute(
                 sa.delete(schema.inbox).where(self._event_filter(workspace_id, ids))
             ).rowcount

@@ -68,6 +68,10 @@ def test_segments_over_the_api(api: Api) -> None:
     why = client.get("/api/v1/segments/buyers/members/u1", headers=admin).json()
     assert (why["member"], why["met"]) == (True, True)
 
+    profile = client.get("/api/v1/profiles/u1", headers=admin).json()["id"]
+    export = client.get(f"/api/v1/profiles/{profile}/export", headers=admin).json()
+    assert [s["segment_id"] for s in export["segments"]] == ["buyers"]
+
 
 def test_invalid_segments_are_refused_with_the_field(api: Api) -> None:
     client, admin, _ = api

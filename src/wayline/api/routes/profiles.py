@@ -1,4 +1,4 @@
-"""``/api/v1/profiles``: look up, timeline, erase."""
+"""``/api/v1/profiles``: look up, timeline, export, erase."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -105,10 +105,36 @@ async def get_profile_messages(
     return {"data": await run_in_threadpool(load)}
 
 
+@router.get("/{profile_id}/export")
+async def export_profile(
+    profile_id: str, workspace_id: AdminWorkspace, services: ServicesDep
+) -> dict[str, Any]:
+    """Everything held about the customer (GDPR access): profile, identities, events,
+    messages with their content and status history, journey instances with their trace,
+    subscriptions, merged profiles, suppressed addresses."""
+    from wayline.customer_export import export_customer
+    from wayline.store.sql import SqlStore
+
+    def load() -> dict[str, Any] | None:
+        view = _find(services, workspace_id, profile_id)
+        assert isinstance(services.store, SqlStore)
+        return export_customer(services.store, workspace_id, view.profile.id)
+
+    found = await run_in_threadpool(load)
+    if found is None:  # erased between the lookup and the export
+        raise HTTPException(404, f"no profile with id, userId, anonymousId or email {profile_id!r}")
+    return found
+
+
 class SubscriptionChange(BaseModel):
     channel: Literal["email", "sms", "inapp"]
     topic: str | None = Field(None, min_length=1, max_length=100, description="None: every topic")
     status: Literal["subscribed", "unsubscribed"]
+    confirmed: bool = Field(
+        False,
+        description="subscribed to a double opt-in group: the customer already confirmed "
+        "elsewhere (else a confirmation email goes out and the subscription is pending)",
+    )
 
 
 @router.get("/{profile_id}/subscriptions")
@@ -131,37 +157,74 @@ async def get_subscriptions(
 
 @router.put("/{profile_id}/subscriptions")
 async def set_subscription(
-    profile_id: str, body: SubscriptionChange, workspace_id: AdminWorkspace, services: ServicesDep
+    profile_id: str,
+    body: SubscriptionChange,
+    workspace_id: AdminWorkspace,
+    services: ServicesDep,
+    request: Request,
 ) -> dict[str, Any]:
-    """Record a customer's choice for a channel (and topic), e.g. subscribe them again."""
+    """Record a customer's choice for a channel (and topic), e.g. subscribe them again.
+    Subscribing to a double opt-in group records ``pending`` and sends the confirmation
+    email, unless ``confirmed`` is true."""
     from wayline import consent
+    from wayline.api.routes.preferences import preferences
     from wayline.store.sql import SqlStore
+
+    prefs = preferences(request)
 
     def run() -> list[dict[str, str]]:
         view = _find(services, workspace_id, profile_id)
         store = services.store
         assert isinstance(store, SqlStore)
+        prefs.prepare(workspace_id)
         with store._write() as conn:
-            consent.set_status(
-                conn,
-                workspace_id=workspace_id,
-                profile_id=view.profile.id,
-                channel=body.channel,
-                topic=body.topic,
-                status=consent.Status(body.status),
-                source=consent.Source.API,
-                now=store.clock.now(),
-            )
+            if body.status == "subscribed":
+                prefs.subscribe(
+                    conn,
+                    workspace_id,
+                    view.profile.id,
+                    body.channel,
+                    body.topic,
+                    consent.Source.API,
+                    confirmed=body.confirmed,
+                )
+            else:
+                consent.set_status(
+                    conn,
+                    workspace_id=workspace_id,
+                    profile_id=view.profile.id,
+                    channel=body.channel,
+                    topic=body.topic,
+                    status=consent.Status.UNSUBSCRIBED,
+                    source=consent.Source.API,
+                    now=store.clock.now(),
+                )
             return consent.subscriptions(conn, workspace_id, view.profile.id)
 
     return {"data": await run_in_threadpool(run)}
+
+
+@router.get("/{profile_id}/preferences_url")
+async def get_preferences_url(
+    profile_id: str, workspace_id: AdminWorkspace, services: ServicesDep, request: Request
+) -> dict[str, Any]:
+    """The signed link of the customer's hosted preference page (what
+    ``{{ message.preferences_url }}`` shows in an email)."""
+    from wayline.api.routes.tracking import tracker
+    from wayline.channels.tracking import Purpose
+
+    view = await run_in_threadpool(_find, services, workspace_id, profile_id)
+    url = tracker(request).customer_url(Purpose.PREFERENCES, workspace_id, view.profile.id)
+    return {"url": url}
 
 
 @router.delete("/{profile_id}")
 async def erase_profile(
     profile_id: str, workspace_id: AdminWorkspace, services: ServicesDep
 ) -> dict[str, Any]:
-    """Erase the customer: profile, identities and every event, in the warehouse too."""
+    """Erase the customer: profile, identities, every event (in the warehouse too),
+    messages and their history, journey instances and trace, subscriptions. Their email
+    addresses and phone numbers stay on the suppression list as salted hashes only."""
 
     def erase() -> dict[str, Any]:
         view = _find(services, workspace_id, profile_id)
