@@ -19,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import smtplib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
@@ -43,10 +44,11 @@ from wayline.channels.templates import (
 from wayline.channels.tracking import MessageLinks, Tracker, add_pixel, track_links
 from wayline.errors import WaylineError
 from wayline.store import schema
+from wayline.store.base import Workspace
 from wayline.store.journeys import traits_of
 from wayline.store.outbox import OutboxMessage
 from wayline.store.sql import SqlStore
-from wayline.store.templates import TemplateStore, VariableStore
+from wayline.store.templates import StoredTemplate, TemplateStore, VariableStore
 
 log = logging.getLogger("wayline.channels.email")
 
@@ -158,6 +160,24 @@ def compose(
     return mail
 
 
+class _Unread:
+    """The workspace was not read beforehand."""
+
+
+_UNREAD = _Unread()
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """What delivering a message needs from the store, read with its batch."""
+
+    #: The latest version of the template, None when there is no email template by its name.
+    template: tuple[StoredTemplate, TemplateSpec] | None
+    #: The customer's traits (None when they no longer exist) and address.
+    recipient: tuple[dict[str, Any] | None, str | None]
+    workspace: Workspace | None
+
+
 class EmailChannel:
     def __init__(
         self,
@@ -174,10 +194,37 @@ class EmailChannel:
         self.variables = VariableStore(store)
         self.renderer = renderer or Renderer()
         self.smtp = SmtpConnections(timeout)
+        #: What :meth:`prepare` read for each message of the batch, by message id.
+        self._prepared: dict[int, _Prepared] = {}
 
     def settings(self, workspace_id: str) -> EmailSettings | None:
         found = self.configs.get(workspace_id, "email")
         return None if found is None else EmailSettings.model_validate(found)
+
+    def prepare(self, messages: Sequence[OutboxMessage]) -> None:
+        """Read what a batch of messages needs in a few queries (templates, workspaces,
+        recipients), for :meth:`deliver` to use instead of reading it message by message."""
+        templates: dict[tuple[str, str], tuple[StoredTemplate, TemplateSpec] | None] = {}
+        workspaces: dict[str, Workspace | None] = {}
+        for m in messages:
+            key = (m.workspace_id, str(m.payload.get("template") or ""))
+            if key not in templates:
+                stored = self.templates.latest(*key)
+                templates[key] = None
+                if stored is not None and stored.channel == "email":
+                    templates[key] = (stored, TemplateSpec.model_validate(stored.spec))
+            if m.workspace_id not in workspaces:
+                workspaces[m.workspace_id] = self.store.workspace(m.workspace_id)
+        profiles = {m.profile_id for m in messages if m.profile_id is not None}
+        recipients = self._recipients(profiles)
+        self._prepared.clear()
+        for m in messages:
+            key = (m.workspace_id, str(m.payload.get("template") or ""))
+            self._prepared[m.id] = _Prepared(
+                template=templates[key],
+                recipient=recipients.get(m.profile_id or "", (None, None)),
+                workspace=workspaces[m.workspace_id],
+            )
 
     def deliver(self, message: OutboxMessage) -> Delivery:
         payload = message.payload
@@ -185,19 +232,21 @@ class EmailChannel:
         if settings is None:
             return Delivery.transient("email is not set up for this workspace")
         name = str(payload.get("template") or "")
-        stored = self.templates.latest(message.workspace_id, name)
-        if stored is None or stored.channel != "email":
+        ready = self._prepared.pop(message.id, None)
+        if ready is None:
+            ready = self._read(message, name)
+        if ready.template is None:
             return Delivery.permanent(f"no email template {name!r}")
-        spec = TemplateSpec.model_validate(stored.spec)
+        stored, spec = ready.template
         if message.profile_id is None:
             return Delivery.permanent("the message has no recipient")
-        traits, address = self._recipient(message.profile_id)
+        traits, address = ready.recipient
         if traits is None:
             return Delivery.permanent("the customer no longer exists")
         if address is None:
             return Delivery.permanent("the customer has no email address")
         links = self.tracker.links(message)
-        scope = self.scope(message, traits, links)
+        scope = self.scope(message, traits, links, workspace=ready.workspace)
         try:
             rendered = self.renderer.email(spec, scope, strict=False)
         except RenderError as exc:
@@ -281,13 +330,34 @@ class EmailChannel:
             raise EmailNotSent(judge(exc).error) from None
         return {"sent": True, "to": to, "subject": rendered.subject, "template_version": version}
 
+    def _read(self, message: OutboxMessage, name: str) -> _Prepared:
+        """What :meth:`prepare` reads, for one message."""
+        stored = self.templates.latest(message.workspace_id, name)
+        template = None
+        if stored is not None and stored.channel == "email":
+            template = (stored, TemplateSpec.model_validate(stored.spec))
+        recipient: tuple[dict[str, Any] | None, str | None] = (None, None)
+        if message.profile_id is not None:
+            recipient = self._recipients({message.profile_id}).get(message.profile_id, recipient)
+        return _Prepared(
+            template=template,
+            recipient=recipient,
+            workspace=self.store.workspace(message.workspace_id),
+        )
+
     def scope(
-        self, message: OutboxMessage, traits: dict[str, Any], links: MessageLinks
+        self,
+        message: OutboxMessage,
+        traits: dict[str, Any],
+        links: MessageLinks,
+        *,
+        workspace: Workspace | _Unread | None = _UNREAD,
     ) -> dict[str, Any]:
         """What the template sees: the customer as they are now, and the journey and
         event as they were when the message was queued."""
         queued = dict(message.payload.get("scope") or {})
-        workspace = self.store.workspace(message.workspace_id)
+        if isinstance(workspace, _Unread):
+            workspace = self.store.workspace(message.workspace_id)
         zone = workspace.timezone if workspace else "UTC"
         return {
             **render_globals(traits, zone),
@@ -307,26 +377,45 @@ class EmailChannel:
             ),
         }
 
-    def _recipient(self, profile_id: str) -> tuple[dict[str, Any] | None, str | None]:
+    def _recipients(
+        self, profile_ids: set[str]
+    ) -> dict[str, tuple[dict[str, Any] | None, str | None]]:
+        """Each existing customer's traits and address (``traits.email`` when valid, else
+        their first email identity; None when neither is a valid address)."""
+        wanted = sorted(profile_ids)
+        found: dict[str, tuple[dict[str, Any] | None, str | None]] = {}
+        p, i = schema.profiles, schema.identities
         with self.store.engine.connect() as conn:
-            exists = conn.scalar(
-                sa.select(schema.profiles.c.id).where(schema.profiles.c.id == profile_id)
-            )
-            if exists is None:
-                return None, None
-            traits = traits_of(conn, [profile_id]).get(profile_id, {})
-            address = traits.get("email")
-            if not isinstance(address, str) or not _valid_address(address):
-                t = schema.identities
-                address = conn.scalar(
-                    sa.select(t.c.value)
-                    .where(t.c.profile_id == profile_id, t.c.kind == "email")
-                    .order_by(t.c.first_seen)
-                    .limit(1)
-                )
-        if address is not None and not _valid_address(address):
-            return traits, None  # never a header made of what the customer typed
-        return traits, address
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                existing = set(conn.scalars(sa.select(p.c.id).where(p.c.id.in_(chunk))))
+                if not existing:
+                    continue
+                traits = traits_of(conn, existing)
+                addresses: dict[str, Any] = {
+                    pid: traits.get(pid, {}).get("email") for pid in existing
+                }
+                missing = [
+                    pid
+                    for pid, a in addresses.items()
+                    if not isinstance(a, str) or not _valid_address(a)
+                ]
+                if missing:
+                    addresses.update({pid: None for pid in missing})
+                    rows = conn.execute(
+                        sa.select(i.c.profile_id, i.c.value)
+                        .where(i.c.profile_id.in_(missing), i.c.kind == "email")
+                        .order_by(i.c.profile_id, i.c.first_seen)
+                    )
+                    for pid, value in rows:
+                        if addresses[pid] is None:
+                            addresses[pid] = value
+                for pid in existing:
+                    address = addresses[pid]
+                    if address is not None and not _valid_address(address):
+                        address = None  # never a header made of what the customer typed
+                    found[pid] = (traits.get(pid, {}), address)
+        return found
 
     def _signed(self, workspace_id: str, settings: EmailSettings, data: bytes) -> bytes:
         if not (settings.dkim_domain and settings.dkim_selector):
