@@ -29,6 +29,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from wayline.channels import mime
 from wayline.channels.base import Delivery
 from wayline.channels.config import ChannelConfigs
 from wayline.channels.secrets import stored_secret
@@ -121,6 +122,54 @@ def _unsubscribe_footer(url: str) -> str:
     )
 
 
+def _bodies(
+    rendered: RenderedEmail,
+    links: MessageLinks,
+    *,
+    marketing: bool,
+    keep: Callable[[str], bool],
+    track: bool,
+) -> tuple[str, str]:
+    """The HTML (links tracked, open pixel) and plain text sent, with the visible
+    unsubscribe link of a marketing email."""
+    body, text = rendered.html, rendered.text
+    if marketing and links.unsubscribe_url not in body:
+        index = body.lower().rfind("</body>")
+        footer = _unsubscribe_footer(links.unsubscribe_url)
+        body = body + footer if index < 0 else body[:index] + footer + body[index:]
+    if marketing and links.unsubscribe_url not in text:
+        text = text.rstrip("\n") + f"\n\nUnsubscribe: {links.unsubscribe_url}\n"
+    if track:
+        body = add_pixel(track_links(body, links.click, keep), links.open_url)
+    return body, text
+
+
+def _headers(
+    settings: EmailSettings,
+    *,
+    sender: str,
+    to: str,
+    subject: str,
+    date: str,
+    message_id: str,
+    links: MessageLinks,
+    marketing: bool,
+) -> list[tuple[str, str]]:
+    headers = [
+        ("From", sender),
+        ("To", to),
+        ("Subject", subject),
+        ("Date", date),
+        ("Message-ID", message_id),
+    ]
+    if settings.reply_to:
+        headers.append(("Reply-To", settings.reply_to))
+    if marketing:
+        headers.append(("List-Unsubscribe", f"<{links.unsubscribe_url}>"))
+        headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    return headers
+
+
 def compose(
     rendered: RenderedEmail,
     *,
@@ -134,30 +183,66 @@ def compose(
     track: bool = True,
 ) -> EmailMessage:
     """The MIME message: tracked HTML, plain text, and the compliance headers."""
-    body, text = rendered.html, rendered.text
-    if marketing and links.unsubscribe_url not in body:
-        index = body.lower().rfind("</body>")
-        footer = _unsubscribe_footer(links.unsubscribe_url)
-        body = body + footer if index < 0 else body[:index] + footer + body[index:]
-    if marketing and links.unsubscribe_url not in text:
-        text = text.rstrip("\n") + f"\n\nUnsubscribe: {links.unsubscribe_url}\n"
-    if track:
-        body = add_pixel(track_links(body, links.click, keep), links.open_url)
+    body, text = _bodies(rendered, links, marketing=marketing, keep=keep, track=track)
     mail = EmailMessage()
     local, _, domain = settings.from_email.rpartition("@")
-    mail["From"] = Address(settings.from_name or "", local, domain)
-    mail["To"] = to
-    mail["Subject"] = rendered.subject
-    mail["Date"] = date
-    mail["Message-ID"] = message_id
-    if settings.reply_to:
-        mail["Reply-To"] = settings.reply_to
-    if marketing:
-        mail["List-Unsubscribe"] = f"<{links.unsubscribe_url}>"
-        mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    sender = Address(settings.from_name or "", local, domain)
+    for name, value in _headers(
+        settings,
+        sender="",
+        to=to,
+        subject=rendered.subject,
+        date=date,
+        message_id=message_id,
+        links=links,
+        marketing=marketing,
+    ):
+        mail[name] = sender if name == "From" else value
     mail.set_content(text)
     mail.add_alternative(body, subtype="html")
     return mail
+
+
+def compose_bytes(
+    rendered: RenderedEmail,
+    *,
+    settings: EmailSettings,
+    to: str,
+    message_id: str,
+    links: MessageLinks,
+    marketing: bool,
+    keep: Callable[[str], bool],
+    date: str,
+    track: bool = True,
+) -> bytes:
+    """:func:`compose`'s message as SMTP carries it, written directly (:mod:`mime`) when
+    it fits, else through the ``email`` package."""
+    headers = _headers(
+        settings,
+        sender=mime.address(settings.from_name, settings.from_email),
+        to=to,
+        subject=rendered.subject,
+        date=date,
+        message_id=message_id,
+        links=links,
+        marketing=marketing,
+    )
+    addresses = [settings.from_email, to, settings.reply_to or ""]
+    if not mime.writable(headers, addresses) or not (settings.from_name or "").isprintable():
+        mail = compose(
+            rendered,
+            settings=settings,
+            to=to,
+            message_id=message_id,
+            links=links,
+            marketing=marketing,
+            keep=keep,
+            date=date,
+            track=track,
+        )
+        return wire_bytes(mail)
+    body, text = _bodies(rendered, links, marketing=marketing, keep=keep, track=track)
+    return mime.alternative(headers, text, body)
 
 
 class _Unread:
@@ -252,17 +337,18 @@ class EmailChannel:
         except RenderError as exc:
             return Delivery.permanent(f"template {name!r}: {exc}")
         domain = settings.from_email.rpartition("@")[2]
-        mail = compose(
+        message_id = message_id_for(message, domain)
+        wire = compose_bytes(
             rendered,
             settings=settings,
             to=address,
-            message_id=message_id_for(message, domain),
+            message_id=message_id,
             links=links,
             marketing=not payload.get("transactional", False),
             keep=self.tracker.is_own,
             date=formatdate(self.store.clock.now().timestamp(), usegmt=True),
         )
-        data = self._signed(message.workspace_id, settings, wire_bytes(mail))
+        data = self._signed(message.workspace_id, settings, wire)
         password = (
             stored_secret(self.store, message.workspace_id, SMTP_PASSWORD)
             if settings.username
@@ -275,7 +361,7 @@ class EmailChannel:
         return Delivery.ok(
             {
                 "to": address,
-                "message_id": str(mail["Message-ID"]),
+                "message_id": message_id,
                 "subject": rendered.subject,
                 "template": name,
                 "template_version": stored.version,
