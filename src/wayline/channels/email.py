@@ -261,6 +261,8 @@ class _Prepared:
     #: The customer's traits (None when they no longer exist) and address.
     recipient: tuple[dict[str, Any] | None, str | None]
     workspace: Workspace | None
+    #: The workspace's email settings, None when email is not set up.
+    settings: EmailSettings | None
 
 
 class EmailChannel:
@@ -291,6 +293,7 @@ class EmailChannel:
         recipients), for :meth:`deliver` to use instead of reading it message by message."""
         templates: dict[tuple[str, str], tuple[StoredTemplate, TemplateSpec] | None] = {}
         workspaces: dict[str, Workspace | None] = {}
+        settings: dict[str, EmailSettings | None] = {}
         for m in messages:
             key = (m.workspace_id, str(m.payload.get("template") or ""))
             if key not in templates:
@@ -300,6 +303,7 @@ class EmailChannel:
                     templates[key] = (stored, TemplateSpec.model_validate(stored.spec))
             if m.workspace_id not in workspaces:
                 workspaces[m.workspace_id] = self.store.workspace(m.workspace_id)
+                settings[m.workspace_id] = self.settings(m.workspace_id)
         profiles = {m.profile_id for m in messages if m.profile_id is not None}
         recipients = self._recipients(profiles)
         self._prepared.clear()
@@ -309,17 +313,18 @@ class EmailChannel:
                 template=templates[key],
                 recipient=recipients.get(m.profile_id or "", (None, None)),
                 workspace=workspaces[m.workspace_id],
+                settings=settings[m.workspace_id],
             )
 
     def deliver(self, message: OutboxMessage) -> Delivery:
         payload = message.payload
-        settings = self.settings(message.workspace_id)
-        if settings is None:
-            return Delivery.transient("email is not set up for this workspace")
         name = str(payload.get("template") or "")
         ready = self._prepared.pop(message.id, None)
         if ready is None:
             ready = self._read(message, name)
+        settings = ready.settings
+        if settings is None:
+            return Delivery.transient("email is not set up for this workspace")
         if ready.template is None:
             return Delivery.permanent(f"no email template {name!r}")
         stored, spec = ready.template
@@ -429,6 +434,7 @@ class EmailChannel:
             template=template,
             recipient=recipient,
             workspace=self.store.workspace(message.workspace_id),
+            settings=self.settings(message.workspace_id),
         )
 
     def scope(
@@ -478,29 +484,26 @@ class EmailChannel:
                 if not existing:
                     continue
                 traits = traits_of(conn, existing)
-                addresses: dict[str, Any] = {
-                    pid: traits.get(pid, {}).get("email") for pid in existing
-                }
-                missing = [
-                    pid
-                    for pid, a in addresses.items()
-                    if not isinstance(a, str) or not _valid_address(a)
-                ]
+                addresses: dict[str, str | None] = {}
+                for pid in existing:
+                    email = traits.get(pid, {}).get("email")
+                    valid = isinstance(email, str) and _valid_address(email)
+                    addresses[pid] = email if valid else None
+                missing = [pid for pid, a in addresses.items() if a is None]
                 if missing:
-                    addresses.update({pid: None for pid in missing})
                     rows = conn.execute(
                         sa.select(i.c.profile_id, i.c.value)
                         .where(i.c.profile_id.in_(missing), i.c.kind == "email")
                         .order_by(i.c.profile_id, i.c.first_seen)
                     )
+                    first: dict[str, str] = {}
                     for pid, value in rows:
-                        if addresses[pid] is None:
-                            addresses[pid] = value
+                        first.setdefault(pid, value)
+                    for pid, value in first.items():
+                        # never a header made of what the customer typed
+                        addresses[pid] = value if _valid_address(value) else None
                 for pid in existing:
-                    address = addresses[pid]
-                    if address is not None and not _valid_address(address):
-                        address = None  # never a header made of what the customer typed
-                    found[pid] = (traits.get(pid, {}), address)
+                    found[pid] = (traits.get(pid, {}), addresses[pid])
         return found
 
     def _signed(self, workspace_id: str, settings: EmailSettings, data: bytes) -> bytes:

@@ -20,6 +20,7 @@ first name does not stop their message.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import threading
@@ -310,8 +311,14 @@ class Money:
         currency = (
             code if isinstance(code, str) and code else context.resolve("currency", default="USD")
         )
-        locale = _locale(context.resolve("locale", default="en_US"))
-        return str(numbers.format_currency(amount, str(currency).upper(), locale=locale))
+        locale = context.resolve("locale", default="en_US")
+        return _money(amount, str(currency).upper(), str(locale) if locale else "")
+
+
+@functools.lru_cache(maxsize=4096)
+def _money(amount: Decimal, currency: str, locale: str) -> str:
+    """Formatted once per amount, currency and locale: prices repeat across customers."""
+    return str(numbers.format_currency(amount, currency, locale=_locale(locale)))
 
 
 def _add_filters(env: Environment) -> None:
