@@ -63,7 +63,8 @@ def alternative(headers: Sequence[tuple[str, str]], text: str, html: str) -> byt
     out = [_header(name, value) for name, value in headers]
     out.append(b"MIME-Version: 1.0\r\n")
     out.append(f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode())
-    mark = f"--{boundary}\r\n".encode()
-    out += [mark, _part("text/plain", text), mark, _part("text/html", html)]
-    out.append(f"--{boundary}--\r\n".encode())
+    # the line break before a boundary belongs to the boundary: each part keeps its own
+    mark = f"\r\n--{boundary}\r\n".encode()
+    out += [mark[2:], _part("text/plain", text), mark, _part("text/html", html)]
+    out.append(f"\r\n--{boundary}--\r\n".encode())
     return b"".join(out)

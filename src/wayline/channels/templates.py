@@ -401,9 +401,13 @@ class Renderer:
         preheader = self.text("preheader", spec.preheader or "", scope, strict=strict).strip()
         field = "mjml" if spec.mjml is not None else "html"
         made = self._body(field, spec.mjml if spec.mjml is not None else spec.html or "")
+        body = None
         if made.html is not None:
             body = self.text(field, made.html, scope, strict=strict)
-        else:
+            if field == "mjml" and "<mj-" in body:
+                body = None  # a value held MJML: it is compiled with the rest
+        if body is None:
+            made = _Body(html=None, text=None)
             markup = self.text("mjml", spec.mjml or "", scope, strict=strict)
             body = _mjml_to_html(markup)
         if spec.text is not None:
@@ -420,11 +424,14 @@ class Renderer:
     def _body(self, field: str, source: str) -> _Body:
         """The body as Liquid over HTML, and its plain text as Liquid, made once per text.
 
-        MJML is compiled to HTML with its Liquid in place, when that leaves every Liquid
-        tag as it was and in the same order (else the Liquid is rendered first, for each
-        message, as the MJML needs it). The plain text is made from that HTML likewise,
-        when it keeps every Liquid tag of the HTML (not when one is in an attribute other
-        than a link's, or in a hidden part).
+        MJML is compiled to HTML with its Liquid in place when its Liquid is only output
+        (``{{ … }}``, no ``{% … %}`` tag, which could repeat or leave out elements whose
+        layout MJML computes together, such as a section's columns) and the compiled HTML
+        keeps every output as it was, in the same order. Else the Liquid is rendered
+        first, for each message, and the result compiled, as it is when a value turns out
+        to hold MJML. The plain text is made from the HTML likewise, when it keeps every
+        Liquid tag of the HTML (not when one is in an attribute other than a link's, or in
+        a hidden part).
         """
         key = (field, source)
         found = self._bodies.get(key)
@@ -433,7 +440,7 @@ class Renderer:
         html: str | None = source
         if field == "mjml":
             try:
-                html = _mjml_to_html(source)
+                html = None if "{%" in source else _mjml_to_html(source)
             except RenderError:
                 html = None
             if html is not None and _liquid_tags(html) != _liquid_tags(source):
