@@ -150,8 +150,9 @@ def dispatcher_settings(url: str) -> Settings:
     )
 
 
-def run_dispatcher(url: str, ready: Any, go: Any) -> None:
-    """One dispatcher (the standard channels) until the outbox is empty."""
+def run_dispatcher(url: str, ready: Any, go: Any, done: Any = None) -> None:
+    """One dispatcher (the standard channels) until the outbox is empty; ``done`` is set
+    then, before the process winds down."""
     settings = dispatcher_settings(url)
     store = open_store(settings)
     dispatcher = Dispatcher(
@@ -166,6 +167,8 @@ def run_dispatcher(url: str, ready: Any, go: Any) -> None:
             if not outbox.pending_count():
                 break
             time.sleep(0.01)  # the other dispatcher's last batch
+    if done is not None:
+        done.set()
     dispatcher.close()
     store.close()
 
@@ -237,8 +240,10 @@ def delivered_per_second(
             spawn = multiprocessing.get_context("spawn")
             go = spawn.Event()
             readies = [spawn.Event() for _ in range(processes)]
+            dones = [spawn.Event() for _ in range(processes)]
             procs = [
-                spawn.Process(target=run_dispatcher, args=(url, ready, go)) for ready in readies
+                spawn.Process(target=run_dispatcher, args=(url, ready, go, done))
+                for ready, done in zip(readies, dones, strict=True)
             ]
             for proc in procs:
                 proc.start()
@@ -246,9 +251,12 @@ def delivered_per_second(
                 ready.wait()
             start = time.perf_counter()
             go.set()
+            for done in dones:
+                done.wait()
+        elapsed = time.perf_counter() - start
+        if processes > 1:
             for proc in procs:
                 proc.join()
-        elapsed = time.perf_counter() - start
         assert counter.value == n, (counter.value, n)
         return n / elapsed
     finally:
