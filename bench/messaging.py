@@ -138,9 +138,8 @@ class _SmtpSession(asyncio.Protocol):
 
 
 def minimal_smtp_sink(port: int, counter: Any, ready: Any, stop: Any) -> None:
-    """A bare asyncio SMTP server (see :class:`_SmtpSession`) in a process of its own:
-    aiosmtpd takes about as much CPU per message as the dispatcher, and bounds what one
-    sink process accepts before the dispatchers do."""
+    """A bare asyncio SMTP server (see :class:`_SmtpSession`) in a process of its own, so
+    that the sink takes as little as possible of the cores the dispatchers share."""
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
