@@ -178,25 +178,30 @@ def may_send(store: SqlStore, message: OutboxMessage) -> str | None:
     The recipient's address on the suppression list stops every message; consent (opt-outs
     and opt-in groups) stops marketing messages only: transactional ones are exempt.
     """
+    with store.engine.connect() as conn:
+        return may_send_on(conn, message)
+
+
+def may_send_on(conn: Connection, message: OutboxMessage) -> str | None:
+    """:func:`may_send`, read on the caller's connection."""
     from wayline import suppression
 
     if message.profile_id is None:
         return None
-    with store.engine.connect() as conn:
-        address = recipient(conn, message.profile_id, message.channel)
-        if address is not None:
-            found = suppression.find(conn, message.workspace_id, message.channel, address)
-            if found is not None:
-                return f"suppressed: the address is on the suppression list ({found.reason})"
-        if message.payload.get("transactional"):
-            return None
-        return without_consent(
-            conn,
-            message.workspace_id,
-            message.profile_id,
-            message.channel,
-            message.payload.get("topic"),
-        )
+    address = recipient(conn, message.profile_id, message.channel)
+    if address is not None:
+        found = suppression.find(conn, message.workspace_id, message.channel, address)
+        if found is not None:
+            return f"suppressed: the address is on the suppression list ({found.reason})"
+    if message.payload.get("transactional"):
+        return None
+    return without_consent(
+        conn,
+        message.workspace_id,
+        message.profile_id,
+        message.channel,
+        message.payload.get("topic"),
+    )
 
 
 def subscriptions(conn: Connection, workspace_id: str, profile_id: str) -> list[dict[str, str]]:

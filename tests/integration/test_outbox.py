@@ -3,6 +3,7 @@ a message."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import timedelta
 
@@ -178,3 +179,44 @@ def test_postgres_claimers_skip_what_another_holds(store: Store, database_url: s
     finally:
         other.dispose()
     assert [m.idempotency_key for m in outbox.claim(10, LEASE)] == ["m0", "m1"]
+
+
+def test_a_batch_is_settled_once_whatever_happened_to_its_claims(
+    store: Store, clock: ManualClock
+) -> None:
+    from wayline.store.outbox import Settlement
+
+    outbox = OutboxStore(store)
+    _add(store, [_message(k) for k in ("sent", "retry", "dead", "later", "lapsed", "gone")])
+    claimed = {m.idempotency_key: m for m in outbox.claim(10, LEASE)}
+    # "lapsed": an earlier claim of the message, which lapsed (the row was claimed since);
+    # "gone": already recorded
+    lapsed = claimed["lapsed"]
+    claimed["lapsed"] = dataclasses.replace(lapsed, attempts=lapsed.attempts - 1)
+    assert outbox.mark_sent(claimed["gone"].id, {"n": 0})
+    due = clock.now() + timedelta(minutes=3)
+    recorded: list[int] = []
+    done = outbox.settle(
+        [
+            Settlement(message=claimed["sent"], state=OutboxState.SENT, result={"ok": 1}),
+            Settlement(message=claimed["retry"], state=OutboxState.PENDING, error="busy", at=due),
+            Settlement(message=claimed["dead"], state=OutboxState.DEAD, error="HTTP 400"),
+            Settlement(message=claimed["later"], state=OutboxState.PENDING, at=due, refund=True),
+            Settlement(message=claimed["lapsed"], state=OutboxState.DEAD, error="late"),
+            Settlement(message=claimed["gone"], state=OutboxState.SENT, result={"n": 1}),
+        ],
+        then=lambda conn, settled: recorded.extend(s.message.id for s in settled),
+    )
+    keys = [s.message.idempotency_key for s in done]
+    assert keys == ["sent", "retry", "dead", "later"]
+    assert recorded == [s.message.id for s in done]
+    rows = {m.idempotency_key: m for m in (outbox.get(c.id) for c in claimed.values()) if m}
+    assert (rows["sent"].state, rows["sent"].result) == (OutboxState.SENT, {"ok": 1})
+    assert (rows["retry"].state, rows["retry"].last_error) == (OutboxState.PENDING, "busy")
+    assert rows["retry"].next_attempt_at.replace(tzinfo=None) == due.replace(tzinfo=None)
+    assert (rows["retry"].attempts, rows["later"].attempts) == (1, 0)  # a refund: one less
+    assert (rows["dead"].state, rows["dead"].last_error) == (OutboxState.DEAD, "HTTP 400")
+    assert rows["lapsed"].state is OutboxState.SENDING  # the newer claim is left alone
+    assert rows["gone"].result == {"n": 0}  # recorded once
+    # settling again records nothing
+    assert outbox.settle([Settlement(message=claimed["sent"], state=OutboxState.SENT)]) == []

@@ -5,6 +5,11 @@ clients the channels need block anyway (SMTP, the DNS lookups of the webhook gua
 dispatcher gets concurrency from a bounded thread pool instead of running an event loop per
 dispatcher thread with async clients bound to it. A channel must therefore be safe to call
 from several threads at once.
+
+A channel may also have ``prepare(messages)``, which the dispatcher calls (when present)
+with each batch's messages for that channel before delivering them, from one thread: a
+chance to read what the batch needs in a few queries rather than message by message (the
+email channel does). It is an optimisation only: ``deliver`` must work without it.
 """
 
 from __future__ import annotations

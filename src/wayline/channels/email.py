@@ -19,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import smtplib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
@@ -28,6 +29,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from wayline.channels import mime
 from wayline.channels.base import Delivery
 from wayline.channels.config import ChannelConfigs
 from wayline.channels.secrets import stored_secret
@@ -43,10 +45,11 @@ from wayline.channels.templates import (
 from wayline.channels.tracking import MessageLinks, Purpose, Tracker, add_pixel, track_links
 from wayline.errors import WaylineError
 from wayline.store import schema
+from wayline.store.base import Workspace
 from wayline.store.journeys import traits_of
 from wayline.store.outbox import OutboxMessage
 from wayline.store.sql import SqlStore
-from wayline.store.templates import TemplateStore, VariableStore
+from wayline.store.templates import StoredTemplate, TemplateStore, VariableStore
 
 log = logging.getLogger("wayline.channels.email")
 
@@ -119,6 +122,54 @@ def _unsubscribe_footer(url: str) -> str:
     )
 
 
+def _bodies(
+    rendered: RenderedEmail,
+    links: MessageLinks,
+    *,
+    marketing: bool,
+    keep: Callable[[str], bool],
+    track: bool,
+) -> tuple[str, str]:
+    """The HTML (links tracked, open pixel) and plain text sent, with the visible
+    unsubscribe link of a marketing email."""
+    body, text = rendered.html, rendered.text
+    if marketing and links.unsubscribe_url not in body:
+        index = body.lower().rfind("</body>")
+        footer = _unsubscribe_footer(links.unsubscribe_url)
+        body = body + footer if index < 0 else body[:index] + footer + body[index:]
+    if marketing and links.unsubscribe_url not in text:
+        text = text.rstrip("\n") + f"\n\nUnsubscribe: {links.unsubscribe_url}\n"
+    if track:
+        body = add_pixel(track_links(body, links.click, keep), links.open_url)
+    return body, text
+
+
+def _headers(
+    settings: EmailSettings,
+    *,
+    sender: str,
+    to: str,
+    subject: str,
+    date: str,
+    message_id: str,
+    links: MessageLinks,
+    marketing: bool,
+) -> list[tuple[str, str]]:
+    headers = [
+        ("From", sender),
+        ("To", to),
+        ("Subject", subject),
+        ("Date", date),
+        ("Message-ID", message_id),
+    ]
+    if settings.reply_to:
+        headers.append(("Reply-To", settings.reply_to))
+    if marketing:
+        headers.append(("List-Unsubscribe", f"<{links.unsubscribe_url}>"))
+        headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    return headers
+
+
 def compose(
     rendered: RenderedEmail,
     *,
@@ -132,30 +183,86 @@ def compose(
     track: bool = True,
 ) -> EmailMessage:
     """The MIME message: tracked HTML, plain text, and the compliance headers."""
-    body, text = rendered.html, rendered.text
-    if marketing and links.unsubscribe_url not in body:
-        index = body.lower().rfind("</body>")
-        footer = _unsubscribe_footer(links.unsubscribe_url)
-        body = body + footer if index < 0 else body[:index] + footer + body[index:]
-    if marketing and links.unsubscribe_url not in text:
-        text = text.rstrip("\n") + f"\n\nUnsubscribe: {links.unsubscribe_url}\n"
-    if track:
-        body = add_pixel(track_links(body, links.click, keep), links.open_url)
+    body, text = _bodies(rendered, links, marketing=marketing, keep=keep, track=track)
     mail = EmailMessage()
     local, _, domain = settings.from_email.rpartition("@")
-    mail["From"] = Address(settings.from_name or "", local, domain)
-    mail["To"] = to
-    mail["Subject"] = rendered.subject
-    mail["Date"] = date
-    mail["Message-ID"] = message_id
-    if settings.reply_to:
-        mail["Reply-To"] = settings.reply_to
-    if marketing:
-        mail["List-Unsubscribe"] = f"<{links.unsubscribe_url}>"
-        mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    sender = Address(settings.from_name or "", local, domain)
+    for name, value in _headers(
+        settings,
+        sender="",
+        to=to,
+        subject=rendered.subject,
+        date=date,
+        message_id=message_id,
+        links=links,
+        marketing=marketing,
+    ):
+        mail[name] = sender if name == "From" else value
     mail.set_content(text)
     mail.add_alternative(body, subtype="html")
     return mail
+
+
+def compose_bytes(
+    rendered: RenderedEmail,
+    *,
+    settings: EmailSettings,
+    to: str,
+    message_id: str,
+    links: MessageLinks,
+    marketing: bool,
+    keep: Callable[[str], bool],
+    date: str,
+    track: bool = True,
+) -> bytes:
+    """:func:`compose`'s message as SMTP carries it, written directly (:mod:`mime`) when
+    it fits, else through the ``email`` package."""
+    headers = _headers(
+        settings,
+        sender=mime.address(settings.from_name, settings.from_email),
+        to=to,
+        subject=rendered.subject,
+        date=date,
+        message_id=message_id,
+        links=links,
+        marketing=marketing,
+    )
+    addresses = [settings.from_email, to, settings.reply_to or ""]
+    if not mime.writable(headers, addresses) or not (settings.from_name or "").isprintable():
+        mail = compose(
+            rendered,
+            settings=settings,
+            to=to,
+            message_id=message_id,
+            links=links,
+            marketing=marketing,
+            keep=keep,
+            date=date,
+            track=track,
+        )
+        return wire_bytes(mail)
+    body, text = _bodies(rendered, links, marketing=marketing, keep=keep, track=track)
+    return mime.alternative(headers, text, body)
+
+
+class _Unread:
+    """The workspace was not read beforehand."""
+
+
+_UNREAD = _Unread()
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """What delivering a message needs from the store, read with its batch."""
+
+    #: The latest version of the template, None when there is no email template by its name.
+    template: tuple[StoredTemplate, TemplateSpec] | None
+    #: The customer's traits (None when they no longer exist) and address.
+    recipient: tuple[dict[str, Any] | None, str | None]
+    workspace: Workspace | None
+    #: The workspace's email settings, None when email is not set up.
+    settings: EmailSettings | None
 
 
 class EmailChannel:
@@ -174,46 +281,79 @@ class EmailChannel:
         self.variables = VariableStore(store)
         self.renderer = renderer or Renderer()
         self.smtp = SmtpConnections(timeout)
+        #: What :meth:`prepare` read for each message of the batch, by message id.
+        self._prepared: dict[int, _Prepared] = {}
 
     def settings(self, workspace_id: str) -> EmailSettings | None:
         found = self.configs.get(workspace_id, "email")
         return None if found is None else EmailSettings.model_validate(found)
 
+    def prepare(self, messages: Sequence[OutboxMessage]) -> None:
+        """Read what a batch of messages needs in a few queries (templates, workspaces,
+        recipients), for :meth:`deliver` to use instead of reading it message by message."""
+        templates: dict[tuple[str, str], tuple[StoredTemplate, TemplateSpec] | None] = {}
+        workspaces: dict[str, Workspace | None] = {}
+        settings: dict[str, EmailSettings | None] = {}
+        for m in messages:
+            key = (m.workspace_id, str(m.payload.get("template") or ""))
+            if key not in templates:
+                stored = self.templates.latest(*key)
+                templates[key] = None
+                if stored is not None and stored.channel == "email":
+                    templates[key] = (stored, TemplateSpec.model_validate(stored.spec))
+            if m.workspace_id not in workspaces:
+                workspaces[m.workspace_id] = self.store.workspace(m.workspace_id)
+                settings[m.workspace_id] = self.settings(m.workspace_id)
+        profiles = {m.profile_id for m in messages if m.profile_id is not None}
+        recipients = self._recipients(profiles)
+        self._prepared.clear()
+        for m in messages:
+            key = (m.workspace_id, str(m.payload.get("template") or ""))
+            self._prepared[m.id] = _Prepared(
+                template=templates[key],
+                recipient=recipients.get(m.profile_id or "", (None, None)),
+                workspace=workspaces[m.workspace_id],
+                settings=settings[m.workspace_id],
+            )
+
     def deliver(self, message: OutboxMessage) -> Delivery:
         payload = message.payload
-        settings = self.settings(message.workspace_id)
+        name = str(payload.get("template") or "")
+        ready = self._prepared.pop(message.id, None)
+        if ready is None:
+            ready = self._read(message, name)
+        settings = ready.settings
         if settings is None:
             return Delivery.transient("email is not set up for this workspace")
-        name = str(payload.get("template") or "")
-        stored = self.templates.latest(message.workspace_id, name)
-        if stored is None or stored.channel != "email":
+        if ready.template is None:
             return Delivery.permanent(f"no email template {name!r}")
-        spec = TemplateSpec.model_validate(stored.spec)
+        stored, spec = ready.template
         if message.profile_id is None:
             return Delivery.permanent("the message has no recipient")
-        traits, address = self._recipient(message.profile_id)
+        traits, address = ready.recipient
         if traits is None:
             return Delivery.permanent("the customer no longer exists")
         if address is None:
             return Delivery.permanent("the customer has no email address")
         links = self.tracker.links(message)
-        scope = self.scope(message, traits, links)
+        scope = self.scope(message, traits, links, workspace=ready.workspace)
         try:
             rendered = self.renderer.email(spec, scope, strict=False)
         except RenderError as exc:
             return Delivery.permanent(f"template {name!r}: {exc}")
         domain = settings.from_email.rpartition("@")[2]
-        mail = compose(
+        message_id = message_id_for(message, domain)
+        wire = compose_bytes(
             rendered,
             settings=settings,
             to=address,
-            message_id=message_id_for(message, domain),
+            message_id=message_id,
             links=links,
             marketing=not payload.get("transactional", False),
             keep=self.tracker.is_own,
             date=formatdate(self.store.clock.now().timestamp(), usegmt=True),
         )
-        data = self._signed(message.workspace_id, settings, wire_bytes(mail))
+        data = self._signed(message.workspace_id, settings, wire)
         password = (
             stored_secret(self.store, message.workspace_id, SMTP_PASSWORD)
             if settings.username
@@ -226,7 +366,7 @@ class EmailChannel:
         return Delivery.ok(
             {
                 "to": address,
-                "message_id": str(mail["Message-ID"]),
+                "message_id": message_id,
                 "subject": rendered.subject,
                 "template": name,
                 "template_version": stored.version,
@@ -281,13 +421,35 @@ class EmailChannel:
             raise EmailNotSent(judge(exc).error) from None
         return {"sent": True, "to": to, "subject": rendered.subject, "template_version": version}
 
+    def _read(self, message: OutboxMessage, name: str) -> _Prepared:
+        """What :meth:`prepare` reads, for one message."""
+        stored = self.templates.latest(message.workspace_id, name)
+        template = None
+        if stored is not None and stored.channel == "email":
+            template = (stored, TemplateSpec.model_validate(stored.spec))
+        recipient: tuple[dict[str, Any] | None, str | None] = (None, None)
+        if message.profile_id is not None:
+            recipient = self._recipients({message.profile_id}).get(message.profile_id, recipient)
+        return _Prepared(
+            template=template,
+            recipient=recipient,
+            workspace=self.store.workspace(message.workspace_id),
+            settings=self.settings(message.workspace_id),
+        )
+
     def scope(
-        self, message: OutboxMessage, traits: dict[str, Any], links: MessageLinks
+        self,
+        message: OutboxMessage,
+        traits: dict[str, Any],
+        links: MessageLinks,
+        *,
+        workspace: Workspace | _Unread | None = _UNREAD,
     ) -> dict[str, Any]:
         """What the template sees: the customer as they are now, and the journey and
         event as they were when the message was queued."""
         queued = dict(message.payload.get("scope") or {})
-        workspace = self.store.workspace(message.workspace_id)
+        if isinstance(workspace, _Unread):
+            workspace = self.store.workspace(message.workspace_id)
         zone = workspace.timezone if workspace else "UTC"
         return {
             **render_globals(traits, zone),
@@ -311,26 +473,42 @@ class EmailChannel:
             ),
         }
 
-    def _recipient(self, profile_id: str) -> tuple[dict[str, Any] | None, str | None]:
+    def _recipients(
+        self, profile_ids: set[str]
+    ) -> dict[str, tuple[dict[str, Any] | None, str | None]]:
+        """Each existing customer's traits and address (``traits.email`` when valid, else
+        their first email identity; None when neither is a valid address)."""
+        wanted = sorted(profile_ids)
+        found: dict[str, tuple[dict[str, Any] | None, str | None]] = {}
+        p, i = schema.profiles, schema.identities
         with self.store.engine.connect() as conn:
-            exists = conn.scalar(
-                sa.select(schema.profiles.c.id).where(schema.profiles.c.id == profile_id)
-            )
-            if exists is None:
-                return None, None
-            traits = traits_of(conn, [profile_id]).get(profile_id, {})
-            address = traits.get("email")
-            if not isinstance(address, str) or not _valid_address(address):
-                t = schema.identities
-                address = conn.scalar(
-                    sa.select(t.c.value)
-                    .where(t.c.profile_id == profile_id, t.c.kind == "email")
-                    .order_by(t.c.first_seen)
-                    .limit(1)
-                )
-        if address is not None and not _valid_address(address):
-            return traits, None  # never a header made of what the customer typed
-        return traits, address
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                existing = set(conn.scalars(sa.select(p.c.id).where(p.c.id.in_(chunk))))
+                if not existing:
+                    continue
+                traits = traits_of(conn, existing)
+                addresses: dict[str, str | None] = {}
+                for pid in existing:
+                    email = traits.get(pid, {}).get("email")
+                    valid = isinstance(email, str) and _valid_address(email)
+                    addresses[pid] = email if valid else None
+                missing = [pid for pid, a in addresses.items() if a is None]
+                if missing:
+                    rows = conn.execute(
+                        sa.select(i.c.profile_id, i.c.value)
+                        .where(i.c.profile_id.in_(missing), i.c.kind == "email")
+                        .order_by(i.c.profile_id, i.c.first_seen)
+                    )
+                    first: dict[str, str] = {}
+                    for pid, value in rows:
+                        first.setdefault(pid, value)
+                    for pid, value in first.items():
+                        # never a header made of what the customer typed
+                        addresses[pid] = value if _valid_address(value) else None
+                for pid in existing:
+                    found[pid] = (traits.get(pid, {}), addresses[pid])
+        return found
 
     def _signed(self, workspace_id: str, settings: EmailSettings, data: bytes) -> bytes:
         if not (settings.dkim_domain and settings.dkim_selector):

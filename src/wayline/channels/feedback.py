@@ -9,11 +9,15 @@ the PostgreSQL inbox consumers rely on).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
-from wayline.events import parse_message
+from wayline.events import EventRow, parse_message
 from wayline.store import schema
 from wayline.store.outbox import OutboxMessage
 from wayline.store.sql import SqlStore
@@ -47,6 +51,85 @@ def sender_ids(store: SqlStore, profile_id: str) -> tuple[str | None, str | None
     return None, anonymous[0] if anonymous else None
 
 
+def senders_of(
+    conn: Connection, profile_ids: Iterable[str]
+) -> dict[str, tuple[str | None, str | None]]:
+    """:func:`sender_ids` for many customers at once (customers without either are absent)."""
+    wanted = sorted(set(profile_ids))
+    t = schema.identities
+    found: dict[str, tuple[str | None, str | None]] = {}
+    for start in range(0, len(wanted), 500):
+        rows = conn.execute(
+            sa.select(t.c.profile_id, t.c.kind, t.c.value)
+            .where(
+                t.c.profile_id.in_(wanted[start : start + 500]),
+                t.c.kind.in_(["user_id", "anonymous_id"]),
+            )
+            .order_by(t.c.profile_id, t.c.first_seen, t.c.value)
+        ).all()
+        for profile_id, kind, value in rows:
+            user_id, anonymous_id = found.get(profile_id, (None, None))
+            if kind == "user_id" and user_id is None:
+                found[profile_id] = (value, None)
+            elif kind == "anonymous_id" and user_id is None and anonymous_id is None:
+                found[profile_id] = (None, value)
+    return found
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Feedback:
+    """An event about a message, to append with others (:func:`emit_many`)."""
+
+    message: OutboxMessage
+    event: str
+    key: str
+    properties: dict[str, Any]
+
+
+def emit_many(store: SqlStore, items: Sequence[Feedback]) -> int:
+    """Append the events to their customers' timelines: one read of who they are, then one
+    transaction per workspace (usually one). Returns how many were new."""
+    wanted = [i for i in items if i.message.profile_id is not None]
+    if not wanted:
+        return 0
+    with store.engine.connect() as conn:
+        senders = senders_of(conn, (i.message.profile_id or "" for i in wanted))
+    now = store.clock.now()
+    per_workspace: dict[str, list[EventRow]] = {}
+    for item in wanted:
+        found = senders.get(item.message.profile_id or "")
+        if found is None:
+            continue  # erased meanwhile: nobody to tell
+        row = parse_message(
+            _call(item.event, item.key, item.properties, found, now), received_at=now
+        )
+        per_workspace.setdefault(item.message.workspace_id, []).append(row)
+    return sum(store.append_events(ws, rows) for ws, rows in per_workspace.items())
+
+
+def _call(
+    event: str,
+    key: str,
+    properties: dict[str, Any],
+    sender: tuple[str | None, str | None],
+    now: datetime,
+) -> dict[str, Any]:
+    user_id, anonymous_id = sender
+    call: dict[str, Any] = {
+        "type": "track",
+        "event": event,
+        "messageId": f"wl-{key}"[:255],
+        "timestamp": now.isoformat(),
+        "properties": properties,
+        "context": {"library": {"name": "wayline"}},
+    }
+    if user_id is not None:
+        call["userId"] = user_id
+    else:
+        call["anonymousId"] = anonymous_id
+    return call
+
+
 def message_properties(message: OutboxMessage, **extra: Any) -> dict[str, Any]:
     payload = message.payload
     props: dict[str, Any] = {
@@ -77,17 +160,7 @@ def emit(
     if user_id is None and anonymous_id is None:
         return False  # erased meanwhile: nobody to tell
     now = store.clock.now()
-    call: dict[str, Any] = {
-        "type": "track",
-        "event": event,
-        "messageId": f"wl-{key}"[:255],
-        "timestamp": now.isoformat(),
-        "properties": properties,
-        "context": {"library": {"name": "wayline"}},
-    }
-    if user_id is not None:
-        call["userId"] = user_id
-    else:
-        call["anonymousId"] = anonymous_id
-    row = parse_message(call, received_at=now)
+    row = parse_message(
+        _call(event, key, properties, (user_id, anonymous_id), now), received_at=now
+    )
     return store.append_events(message.workspace_id, [row]) > 0

@@ -22,6 +22,7 @@ nothing, so that one customer without a first name does not stop their message.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import threading
@@ -376,8 +377,14 @@ class Money:
         currency = (
             code if isinstance(code, str) and code else context.resolve("currency", default="USD")
         )
-        locale = _locale(context.resolve("locale", default="en_US"))
-        return str(numbers.format_currency(amount, str(currency).upper(), locale=locale))
+        locale = context.resolve("locale", default="en_US")
+        return _money(amount, str(currency).upper(), str(locale) if locale else "")
+
+
+@functools.lru_cache(maxsize=4096)
+def _money(amount: Decimal, currency: str, locale: str) -> str:
+    """Formatted once per amount, currency and locale: prices repeat across customers."""
+    return str(numbers.format_currency(amount, currency, locale=_locale(locale)))
 
 
 def _add_filters(env: Environment) -> None:
@@ -400,6 +407,31 @@ def render_globals(traits: dict[str, Any], workspace_zone: str) -> dict[str, Any
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _Body:
+    """An email body made ready once per template text (:meth:`Renderer._body`)."""
+
+    #: The HTML as Liquid; None when MJML must be compiled after Liquid, per message.
+    html: str | None
+    #: The plain-text part as Liquid; None when it is made from each message's HTML.
+    text: str | None
+
+
+_LIQUID_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+
+
+def _liquid_tags(text: str) -> list[str]:
+    return _LIQUID_TAG.findall(text)
+
+
+def _mjml_to_html(markup: str) -> str:
+    try:
+        html: str = mjml.mjml2html(markup)
+    except ValueError as exc:
+        raise RenderError("mjml", f"not valid MJML: {exc}") from None
+    return html
+
+
 class Renderer:
     """Renders templates. Safe for several threads: parsed templates hold no render state."""
 
@@ -409,6 +441,7 @@ class Renderer:
         for env in (self.strict, self.lenient):
             _add_filters(env)
         self._cache: dict[tuple[str, bool], BoundTemplate] = {}
+        self._bodies: dict[tuple[str, str], _Body] = {}
         self._lock = threading.Lock()
 
     def text(self, field: str, source: str, scope: dict[str, Any], *, strict: bool) -> str:
@@ -432,21 +465,63 @@ class Renderer:
     def email(self, spec: TemplateSpec, scope: dict[str, Any], *, strict: bool) -> RenderedEmail:
         subject = " ".join(self.text("subject", spec.subject or "", scope, strict=strict).split())
         preheader = self.text("preheader", spec.preheader or "", scope, strict=strict).strip()
-        if spec.mjml is not None:
-            markup = self.text("mjml", spec.mjml, scope, strict=strict)
-            try:
-                body = mjml.mjml2html(markup)
-            except ValueError as exc:
-                raise RenderError("mjml", f"not valid MJML: {exc}") from None
-        else:
-            body = self.text("html", spec.html or "", scope, strict=strict)
-        if preheader:
-            body = add_preheader(body, preheader)
+        field = "mjml" if spec.mjml is not None else "html"
+        made = self._body(field, spec.mjml if spec.mjml is not None else spec.html or "")
+        body = None
+        if made.html is not None:
+            body = self.text(field, made.html, scope, strict=strict)
+            if field == "mjml" and "<mj-" in body:
+                body = None  # a value held MJML: it is compiled with the rest
+        if body is None:
+            made = _Body(html=None, text=None)
+            markup = self.text("mjml", spec.mjml or "", scope, strict=strict)
+            body = _mjml_to_html(markup)
         if spec.text is not None:
             text = self.text("text", spec.text, scope, strict=strict)
+        elif made.text is not None:
+            # a link whose target rendered as nothing shows no empty parentheses
+            text = tidy_text(self.text(field, made.text, scope, strict=strict).replace(" ()", ""))
         else:
             text = html_to_text(body)
+        if preheader:
+            body = add_preheader(body, preheader)
         return RenderedEmail(subject=subject, preheader=preheader, html=body, text=text)
+
+    def _body(self, field: str, source: str) -> _Body:
+        """The body as Liquid over HTML, and its plain text as Liquid, made once per text.
+
+        MJML is compiled to HTML with its Liquid in place when its Liquid is only output
+        (``{{ … }}``, no ``{% … %}`` tag, which could repeat or leave out elements whose
+        layout MJML computes together, such as a section's columns) and the compiled HTML
+        keeps every output as it was, in the same order. Else the Liquid is rendered
+        first, for each message, and the result compiled, as it is when a value turns out
+        to hold MJML. The plain text is made from the HTML likewise, when it keeps every
+        Liquid tag of the HTML (not when one is in an attribute other than a link's, or in
+        a hidden part).
+        """
+        key = (field, source)
+        found = self._bodies.get(key)
+        if found is not None:
+            return found
+        html: str | None = source
+        if field == "mjml":
+            try:
+                html = None if "{%" in source else _mjml_to_html(source)
+            except RenderError:
+                html = None
+            if html is not None and _liquid_tags(html) != _liquid_tags(source):
+                html = None
+        text = None
+        if html is not None:
+            text = html_to_text(html, liquid_links=True)
+            if _liquid_tags(text) != _liquid_tags(html):
+                text = None
+        found = _Body(html=html, text=text)
+        with self._lock:
+            if len(self._bodies) >= 256:
+                self._bodies.clear()
+            self._bodies[key] = found
+        return found
 
     def sms(self, spec: TemplateSpec, scope: dict[str, Any], *, strict: bool) -> str:
         return self.text("body", spec.body or "", scope, strict=strict).strip()
@@ -475,8 +550,9 @@ class _TextExtractor(HTMLParser):
     )
     _SKIP = frozenset({"style", "script", "head", "title"})
 
-    def __init__(self) -> None:
+    def __init__(self, liquid_links: bool = False) -> None:
         super().__init__(convert_charrefs=True)
+        self.liquid_links = liquid_links
         self.parts: list[str] = []
         self.skipping = 0
         self.hidden = 0
@@ -502,7 +578,11 @@ class _TextExtractor(HTMLParser):
             self.hidden -= 1
         if tag == "a" and self.links:
             href = self.links.pop()
-            if href and href.startswith(("http://", "https://")) and not self.skipping:
+            linked = href and (
+                href.startswith(("http://", "https://"))
+                or (self.liquid_links and href.lstrip().startswith("{{"))
+            )
+            if linked and not self.skipping:
                 self.parts.append(f" ({href})")
         if tag in self._BLOCK and tag != "li":
             self.parts.append("\n")
@@ -518,11 +598,17 @@ class _TextExtractor(HTMLParser):
             self.parts.append(lead + words + trail)
 
 
-def html_to_text(body: str) -> str:
-    """The plain-text part of an email, from its HTML."""
-    parser = _TextExtractor()
+def html_to_text(body: str, *, liquid_links: bool = False) -> str:
+    """The plain-text part of an email, from its HTML. With ``liquid_links``, a link whose
+    target is Liquid output (``{{ … }}``) is shown as a link too: the target is known once
+    rendered."""
+    parser = _TextExtractor(liquid_links)
     parser.feed(body)
     parser.close()
-    lines = [" ".join(line.split()) for line in "".join(parser.parts).split("\n")]
-    text = "\n".join(lines)
-    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+    return tidy_text("".join(parser.parts))
+
+
+def tidy_text(text: str) -> str:
+    """Plain text with its spaces collapsed, at most one empty line in a row."""
+    lines = [" ".join(line.split()) for line in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"

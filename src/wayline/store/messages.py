@@ -4,7 +4,8 @@ outbox row it belongs to."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -23,8 +24,10 @@ class MessageEvent(StrEnum):
     SENT = "sent"
     #: Given up on: a permanent failure or out of attempts.
     FAILED = "failed"
-    #: Not sent on purpose (the customer unsubscribed).
+    #: Not sent on purpose (the customer unsubscribed, quiet hours, a frequency cap).
     DROPPED = "dropped"
+    #: Held back at send time until later (quiet hours); ``detail`` says until when.
+    POSTPONED = "postponed"
     #: The open pixel was loaded.
     OPENED = "opened"
     #: A tracked link was followed.
@@ -68,6 +71,41 @@ def record(
         .returning(t.c.id)
     )
     return conn.execute(stmt).first() is not None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HistoryEntry:
+    """One line of a message's status history, to add with others (:func:`record_many`)."""
+
+    message: OutboxMessage
+    kind: MessageEvent
+    at: datetime
+    key: str = ""
+    detail: dict[str, Any] | None = None
+
+
+def record_many(store: SqlStore, conn: Connection, entries: Sequence[HistoryEntry]) -> None:
+    """Add each entry to its message's history unless its (kind, key) is there already:
+    one statement for the lot."""
+    if not entries:
+        return
+    t = schema.message_events
+    rows = [
+        {
+            "workspace_id": e.message.workspace_id,
+            "message_id": e.message.id,
+            "instance_id": e.message.instance_id,
+            "node": e.message.node,
+            "profile_id": e.message.profile_id,
+            "kind": e.kind.value,
+            "key": e.key,
+            "detail": None if e.detail is None else orjson.dumps(e.detail).decode(),
+            "at": e.at,
+        }
+        for e in entries
+    ]
+    stmt = store._insert(t).on_conflict_do_nothing(index_elements=["message_id", "kind", "key"])
+    conn.execute(stmt, rows)
 
 
 def engagement(conn: Connection, instance_ids: Iterable[int]) -> dict[int, dict[str, set[str]]]:

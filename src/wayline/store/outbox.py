@@ -9,7 +9,7 @@ short transaction. A claim is a lease: a dispatcher that dies mid-delivery leave
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -35,6 +35,23 @@ class OutboxState(StrEnum):
     DEAD = "dead"
     #: Not sent on purpose (the customer unsubscribed); ``last_error`` says why.
     DROPPED = "dropped"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Settlement:
+    """How a claimed message ends its claim, recorded with the rest of its batch."""
+
+    message: OutboxMessage
+    #: ``sent``, ``dead``, ``dropped``, or ``pending`` (tried again, or postponed, at ``at``).
+    state: OutboxState
+    #: Why it was not sent (``last_error``).
+    error: str | None = None
+    #: The channel's answer, kept with a sent message.
+    result: Any = None
+    #: When a ``pending`` message is due again.
+    at: datetime | None = None
+    #: The claim was no delivery attempt (a postponement): it does not count.
+    refund: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -214,6 +231,76 @@ class OutboxStore:
             if done and then is not None:
                 then(conn)
         return bool(done)
+
+    def settle(
+        self,
+        settlements: Sequence[Settlement],
+        *,
+        then: Callable[[Connection, list[Settlement]], None] | None = None,
+    ) -> list[Settlement]:
+        """Record how a batch's claims ended, in one transaction: one read of the rows (locked
+        on PostgreSQL until the commit), one update. ``then`` runs in the same transaction
+        with the settlements that were recorded (their history, waking journey instances).
+
+        As for :meth:`mark_sent` and the others: a message already sent, dead or dropped is
+        left alone, and so is a failure whose claim lapsed and was taken again (its attempt
+        number changed); a delivery is recorded even when its claim lapsed. Returns the
+        settlements recorded.
+        """
+        if not settlements:
+            return []
+        t = schema.outbox
+        now = self.store.clock.now()
+        claimable = {s.value for s in _CLAIMABLE}
+        with self.store._write() as conn:
+            current = {
+                r.id: r
+                for r in conn.execute(
+                    sa.select(t.c.id, t.c.state, t.c.attempts, t.c.next_attempt_at)
+                    .where(t.c.id.in_(sorted({s.message.id for s in settlements})))
+                    .order_by(t.c.id)
+                    .with_for_update()
+                )
+            }
+            done: list[Settlement] = []
+            rows: list[dict[str, Any]] = []
+            for s in settlements:
+                row = current.get(s.message.id)
+                if row is None or row.state not in claimable:
+                    continue
+                if s.state is not OutboxState.SENT and row.attempts != s.message.attempts:
+                    continue
+                current.pop(s.message.id)  # once per message, whatever the caller gave
+                done.append(s)
+                rows.append(
+                    {
+                        "_id": s.message.id,
+                        "_state": s.state.value,
+                        "_error": s.error,
+                        "_result": None
+                        if s.state is not OutboxState.SENT
+                        else orjson.dumps(s.result).decode(),
+                        "_at": s.at or row.next_attempt_at,
+                        "_attempts": row.attempts - 1 if s.refund else row.attempts,
+                    }
+                )
+            if rows:
+                conn.execute(
+                    sa.update(t)
+                    .where(t.c.id == sa.bindparam("_id"))
+                    .values(
+                        state=sa.bindparam("_state"),
+                        last_error=sa.bindparam("_error"),
+                        result=sa.bindparam("_result"),
+                        next_attempt_at=sa.bindparam("_at"),
+                        attempts=sa.bindparam("_attempts"),
+                        updated_at=now,
+                    ),
+                    rows,
+                )
+            if done and then is not None:
+                then(conn, done)
+        return done
 
     def retry_later(
         self, message_id: int, error: str, at: datetime, *, attempt: int | None = None

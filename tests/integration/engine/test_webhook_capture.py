@@ -163,3 +163,31 @@ def test_an_answer_for_a_customer_who_left_changes_nothing(world: World, sink: S
 def test_capture_as_is_no_longer_reported_as_not_run() -> None:
     text = JOURNEY.replace("URL", "https://crm.example.com")
     assert not_yet_run(load_journey_text(text, "enrich.yaml")) == []
+
+
+def test_a_webhook_dropped_by_quiet_hours_at_send_time_goes_on_without_the_response(
+    world: World, sink: Sink
+) -> None:
+    from datetime import timedelta
+
+    from wayline.journeys.controls import load_controls_text
+    from wayline.store.controls import ControlsStore
+
+    dispatcher = world.machine.runtime.loops.pop()  # the dispatcher is down for a while
+    world.track("eve", "Signed Up", path="/ok")
+    now = world.clock.now()
+    start, end = (now - timedelta(hours=1)).strftime("%H:%M"), (now + timedelta(hours=1))
+    rule = f'{{channels: [webhook], from: "{start}", to: "{end:%H:%M}", action: drop}}'
+    controls = load_controls_text(f"quiet_hours: [{rule}]").to_data()
+    ControlsStore(world.store).put(world.workspace, controls)  # quiet hours began meanwhile
+    world.machine.runtime.loops.append(dispatcher)
+    world.machine.settle()
+    assert sink.requests == []
+    (inst,) = world.instances()
+    assert inst.outcome == "completed"
+    assert _templates(world) == ["fallback"]
+    (row,) = [m for m in world.outbox() if m.channel == "webhook"]
+    assert row.state == "dropped"
+    steps = world.trace("enrich", "eve")
+    assert ("lookup", "dropped") in [(node, kind) for node, kind, _ in steps]
+    assert any(reason.startswith("webhook failed: quiet hours") for _, _, reason in steps)

@@ -143,3 +143,91 @@ def test_html_to_text_keeps_paragraphs_and_lists_and_drops_styles() -> None:
         "<p>See <a href='https://x.example/'>this</a></p></body></html>"
     )
     assert text == "Title\n\nOne & two\n\n- a\n- b\n\nSee this (https://x.example/)\n"
+
+
+def _each_time(spec_text: str, values: dict[str, Any]) -> tuple[str, str]:
+    """Body and text as made without the per-template preparation: Liquid, then MJML."""
+    import mjml
+
+    spec = load_template_text(spec_text, "t.yaml")
+    renderer = Renderer()
+    markup = renderer.text("mjml", spec.mjml or "", values, strict=False)
+    body = mjml.mjml2html(markup)
+    return body, html_to_text(body)
+
+
+MJML_OUTPUT = """\
+name: cart
+subject: "Hi"
+mjml: |
+  <mjml><mj-body><mj-section><mj-column>
+    <mj-text>Hi {{ profile.first_name | default: 'there' }} &amp; co,</mj-text>
+    <mj-button href="https://shop.example.com/cart/{{ journey.key }}">Back</mj-button>
+    <mj-text><a href="{{ message.unsubscribe_url }}">Unsubscribe</a></mj-text>
+  </mj-column></mj-section></mj-body></mjml>
+"""
+
+
+def test_mjml_with_liquid_output_is_compiled_once_and_renders_as_liquid_first() -> None:
+    spec = load_template_text(MJML_OUTPUT, "t.yaml")
+    renderer = Renderer()
+    for name in ("Ann", "Bob"):
+        values = {
+            **scope(first_name=name),
+            "journey": {"key": f"c-{name}"},
+            "message": {"unsubscribe_url": f"https://wl.example.com/u/{name}"},
+        }
+        rendered = renderer.email(spec, values, strict=False)
+        assert (rendered.html, rendered.text) == _each_time(MJML_OUTPUT, values)
+        assert f"https://wl.example.com/u/{name}" in rendered.text
+    made = renderer._body("mjml", spec.mjml or "")
+    assert made.html is not None
+    assert "{{ journey.key }}" in made.html  # compiled once, Liquid in place
+    assert made.text is not None
+
+
+def test_mjml_whose_liquid_shapes_the_layout_is_compiled_for_each_message() -> None:
+    columns = MJML_OUTPUT.replace(
+        "<mj-column>\n", "{% for p in event.products %}<mj-column>\n"
+    ).replace("</mj-column>", "</mj-column>{% endfor %}")
+    sized = MJML_OUTPUT.replace("<mj-column>", '<mj-column width="{{ event.width }}">')
+    for text in (columns, sized):
+        spec = load_template_text(text, "t.yaml")
+        renderer = Renderer()
+        values = {**scope(first_name="Ann"), "event": {"products": [1, 2, 3], "width": "50%"}}
+        assert renderer._body("mjml", spec.mjml or "").html is None
+        rendered = renderer.email(spec, values, strict=False)
+        assert (rendered.html, rendered.text) == _each_time(text, values)
+    # three columns side by side, each a third of the width
+    assert rendered.html.count("mj-column-per-50") >= 1
+    spec = load_template_text(columns, "t.yaml")
+    rendered = Renderer().email(spec, {**scope(), "event": {"products": [1, 2, 3]}}, strict=False)
+    assert "mj-column-per-33" in rendered.html
+
+
+def test_a_value_holding_mjml_is_compiled_with_the_rest() -> None:
+    text = MJML_OUTPUT.replace("<mj-body>", "<mj-body>{{ event.snippet }}")
+    spec = load_template_text(text, "t.yaml")
+    snippet = "<mj-section><mj-column><mj-text>Sale</mj-text></mj-column></mj-section>"
+    values = {**scope(first_name="Ann"), "event": {"snippet": snippet}}
+    renderer = Renderer()
+    rendered = renderer.email(spec, values, strict=False)
+    assert "<mj-" not in rendered.html
+    assert "Sale" in rendered.text
+    assert (rendered.html, rendered.text) == _each_time(text, values)
+
+
+def test_the_plain_text_of_an_html_template_is_made_once_as_liquid() -> None:
+    renderer = Renderer()
+    spec = load_template_text(HTML, "t.yaml")
+    made = renderer._body("html", spec.html or "")
+    assert made.text is not None
+    assert "{{ profile.plan }}" in made.text
+    rendered = renderer.email(spec, scope(first_name="Ann", plan="Pro   plan"), strict=False)
+    assert rendered.text == "Hello Ann\n\nYour plan: Pro plan\n"
+    # Liquid in an attribute other than a link's: the text is made from each message's HTML
+    alt = HTML.replace("<p>Hello", '<p><img alt="{{ profile.plan }}">Hello')
+    spec = load_template_text(alt, "t.yaml")
+    assert renderer._body("html", spec.html or "").text is None
+    rendered = renderer.email(spec, scope(first_name="Ann", plan="Pro"), strict=False)
+    assert rendered.text == "Hello Ann\n\nYour plan: Pro\n"
