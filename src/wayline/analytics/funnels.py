@@ -165,44 +165,126 @@ def _starts(log: EventLog, spec: Funnel, events: Any, names: tuple[str, ...]) ->
 
 def _sequential(log: EventLog, spec: Funnel) -> Any:
     """Ordered and strict attempts: ``customer, start_pos, bk, pos_k, ts_k`` for each step."""
-    events = log.events()
-    s = _starts(log, spec, events, spec.steps[:1])
-    att = s.select("customer", "bk", "deadline", start_pos=s.pos, pos_1=s.pos, ts_1=s.ts)
-    for k in range(2, len(spec.steps) + 1):
-        prev = att[f"pos_{k - 1}"]
-        c = events.filter(events.event == spec.steps[k - 1])
-        c = c.select(c_customer=c.customer, c_pos=c.pos, c_ts=c.ts)
-        follows = c.c_pos == prev + 1 if spec.mode is FunnelMode.STRICT else c.c_pos > prev
-        j = att.left_join(c, (att.customer == c.c_customer) & follows & (c.c_ts <= att.deadline))
-        att = j.group_by(list(att.columns)).aggregate(
-            **{f"pos_{k}": j.c_pos.min(), f"ts_{k}": j.c_ts.min()}
-        )
-        excluded = spec.excluded_between(k)
-        if excluded:
-            att = _exclude(att, events, excluded, f"pos_{k - 1}", k)
-    return att.mutate(
-        depth=sum(count_if(att[f"pos_{k}"].notnull()) for k in range(1, len(spec.steps) + 1))
-    )
+    if spec.mode is FunnelMode.STRICT:
+        return _strict(log, spec)
+    return _ordered(log, spec)
 
 
-def _exclude(att: Any, events: Any, names: tuple[str, ...], after: str, k: int) -> Any:
-    """Clear step ``k`` of attempts with an exclusion event between ``after`` and step k."""
+def _step_events(log: EventLog, spec: Funnel, names: tuple[str, ...]) -> Any:
+    """The log's events of these names only, with ``pos`` numbered among them (their order
+    is the customer's; an ordered funnel needs no other event). The JSON columns come along
+    only when the breakdown reads them."""
     import ibis
 
-    x = events.filter(events.event.isin(names))
-    x = x.select(x_customer=x.customer, x_pos=x.pos)
-    j = att.left_join(
-        x,
-        (att.customer == x.x_customer) & (x.x_pos > att[after]) & (x.x_pos < att[f"pos_{k}"]),
+    t = log.named(names)
+    t = t.mutate(pos=ibis.row_number().over(group_by=t.customer, order_by=[t.ts, t.seq]) + 1)
+    columns = ["customer", "event", "timestamp", "ts", "pos"]
+    if spec.breakdown is not None and not spec.breakdown.startswith("traits."):
+        columns += ["properties", "context"]
+    return t.select(*columns)
+
+
+def _ordered(log: EventLog, spec: Funnel) -> Any:
+    """Each step is the customer's next event of that name after the previous step.
+
+    Every event carries, in one window pass, where the next event of each step (and of
+    each step's exclusions) is; an attempt follows that chain with one equality join per
+    step (which also reads the step's time) instead of joining every attempt with every
+    later event.
+    """
+    import ibis
+
+    n = len(spec.steps)
+    excluded = {k: spec.excluded_between(k) for k in range(2, n + 1)}
+    names = tuple(dict.fromkeys([*spec.steps, *(e for x in excluded.values() for e in x)]))
+    events = _step_events(log, spec, names)
+    after = ibis.window(group_by=events.customer, order_by=events.pos, following=(1, None))
+
+    def next_of(which: tuple[str, ...], value: Any) -> Any:
+        return ibis.ifelse(events.event.isin(which), value, ibis.null(value.type())).min()
+
+    marks: dict[str, Any] = {}
+    for k in range(2, n + 1):
+        marks[f"np_{k}"] = next_of((spec.steps[k - 1],), events.pos).over(after)
+        if excluded[k]:
+            marks[f"nx_{k}"] = next_of(excluded[k], events.pos).over(after)
+    chained = events.mutate(**marks)
+    s = _starts(log, spec, chained, spec.steps[:1])
+    att = s.select(
+        "customer",
+        "bk",
+        "deadline",
+        "np_2",
+        *(["nx_2"] if excluded[2] else []),
+        start_pos=s.pos,
+        pos_1=s.pos,
+        ts_1=s.ts,
     )
-    att = j.group_by(list(att.columns)).aggregate(hit=j.x_pos.count())
-    stopped = att.hit > 0
-    return att.mutate(
-        **{
-            f"pos_{k}": ibis.ifelse(stopped, ibis.null("int64"), att[f"pos_{k}"]),
-            f"ts_{k}": ibis.ifelse(stopped, ibis.null("float64"), att[f"ts_{k}"]),
-        }
-    ).drop("hit")
+    for k in range(2, n + 1):
+        # the candidate for step k: its time, and the marks for step k + 1
+        row = chained.filter(chained.event == spec.steps[k - 1])
+        ahead = [m for m in (f"np_{k + 1}", f"nx_{k + 1}") if m in chained.columns]
+        row = row.select(
+            p_customer=row.customer, p_pos=row.pos, p_ts=row.ts, **{m: row[m] for m in ahead}
+        )
+        j = att.left_join(row, (att.customer == row.p_customer) & (att[f"np_{k}"] == row.p_pos))
+        here = [c for c in att.columns if c.startswith("n")]
+        att = j.select(*att.columns, "p_ts", *ahead)
+        reached = att.p_ts <= att.deadline
+        if excluded[k]:
+            nx = att[f"nx_{k}"]
+            # (an exclusion of the step's own name is not between: >=)
+            reached = reached & (nx.isnull() | (nx >= att[f"np_{k}"]))
+        att = att.mutate(
+            **{
+                f"pos_{k}": ibis.ifelse(reached, att[f"np_{k}"], ibis.null("int64")),
+                f"ts_{k}": ibis.ifelse(reached, att.p_ts, ibis.null("float64")),
+            },
+            **{m: ibis.ifelse(reached, att[m], ibis.null("int64")) for m in ahead},
+        ).drop("p_ts", *here)
+    att = att.select(
+        "customer",
+        "bk",
+        "start_pos",
+        *(f"pos_{k}" for k in range(1, n + 1)),
+        *(f"ts_{k}" for k in range(1, n + 1)),
+    )
+    return att.mutate(depth=sum(count_if(att[f"pos_{k}"].notnull()) for k in range(1, n + 1)))
+
+
+def _strict(log: EventLog, spec: Funnel) -> Any:
+    """Each step is the customer's very next event: the steps are read off the events that
+    follow the first one, in one window pass (an exclusion cannot come between two steps
+    with nothing between them)."""
+    import ibis
+
+    n = len(spec.steps)
+    events = log.events()
+    w = ibis.window(group_by=events.customer, order_by=events.pos)
+    ahead = events.mutate(
+        **{f"ne_{k}": events.event.lead(k - 1).over(w) for k in range(2, n + 1)},
+        **{f"nt_{k}": events.ts.lead(k - 1).over(w) for k in range(2, n + 1)},
+    )
+    s = _starts(log, spec, ahead, spec.steps[:1])
+    att = s.mutate(start_pos=s.pos, pos_1=s.pos, ts_1=s.ts)
+    reached: Any = ibis.literal(True)
+    for k in range(2, n + 1):
+        reached = reached & (att[f"ne_{k}"] == spec.steps[k - 1]).fill_null(False)
+        reached = reached & (att[f"nt_{k}"] <= att.deadline).fill_null(False)
+        att = att.mutate(
+            **{
+                f"pos_{k}": ibis.ifelse(reached, att.pos + (k - 1), ibis.null("int64")),
+                f"ts_{k}": ibis.ifelse(reached, att[f"nt_{k}"], ibis.null("float64")),
+            }
+        )
+    att = att.select(
+        "customer",
+        "bk",
+        "start_pos",
+        *(f"pos_{k}" for k in range(1, n + 1)),
+        *(f"ts_{k}" for k in range(1, n + 1)),
+    )
+    return att.mutate(depth=sum(count_if(att[f"pos_{k}"].notnull()) for k in range(1, n + 1)))
 
 
 def _any_order(log: EventLog, spec: Funnel) -> Any:
