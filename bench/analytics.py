@@ -465,7 +465,7 @@ def rows(results: list[Results]) -> list[list[str]]:
         "",
         lambda r: (
             (f"{r.generated:,.0f} s" if r.generated is not None else "reused")
-            + f" / {r.file_gib:.1f} GiB"
+            + (f" / {r.file_gib:.1f} GiB" if r.file_gib >= 1 else f" / {r.file_gib * 1024:.0f} MiB")
         ),
     )
     for name, (label, goal) in LABELS.items():
