@@ -47,8 +47,13 @@ from typing import Any
 from harness import ROOT, log, machine_summary, revision
 
 WS = "bench"
-FUNNEL_STEPS = ("Page Viewed", "Product Viewed", "Product Added", "Checkout Started")
-FUNNEL_STEPS += ("Order Completed",)
+FUNNEL_STEPS: tuple[str, ...] = (
+    "Page Viewed",
+    "Product Viewed",
+    "Product Added",
+    "Checkout Started",
+    "Order Completed",
+)
 #: The generated log's first day; sessions fall in the 90 days after it and a few weeks more.
 T0 = "2026-01-01 00:00:00+00"
 #: Rows per INSERT while generating.
@@ -471,7 +476,11 @@ def rows(results: list[Results]) -> list[list[str]]:
     for name, (label, goal) in LABELS.items():
         if not any(name in r.ours for r in results):
             continue
-        row(label, goal, lambda r, n=name: _s(r.ours.get(n)))
+
+        def ours(r: Results, n: str = name) -> str:
+            return _s(r.ours.get(n))
+
+        row(label, goal, ours)
         if name == "dfg":
             row("   pm4py discover_dfg (reference)", "", lambda r: _s(r.pm4py))
 
