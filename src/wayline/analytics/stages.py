@@ -248,8 +248,18 @@ def stage_summary(
     current = now.group_by("stage_index").aggregate(
         current=now.count(), stalled=count_if(now.stalled).sum()
     )
-    by_stage = {r["stage_index"]: r for r in warehouse.execute(entered).to_pylist()}
-    by_now = {r["stage_index"]: r for r in warehouse.execute(current).to_pylist()}
+    # One query, so that the stage entries are worked out once (a shared subquery); every
+    # stage someone is in now is a stage someone entered.
+    both = entered.left_join(current, entered.stage_index == current.stage_index).select(
+        "entered",
+        "moved_on",
+        "typical_seconds",
+        "current",
+        "stalled",
+        stage_index=entered.stage_index,
+    )
+    by_stage = {r["stage_index"]: r for r in warehouse.execute(both).to_pylist()}
+    by_now = by_stage
     rows = []
     for i, stage in enumerate(model.stages):
         e = by_stage.get(i, {})
