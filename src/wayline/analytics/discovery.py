@@ -18,14 +18,14 @@ import ibis
 import pandas as pd
 
 from wayline.analytics.cases import case_window, event_log, split_path, traces
-from wayline.analytics.eventlog import count_if, epoch_seconds
+from wayline.analytics.eventlog import count_if
 from wayline.analytics.fields import BadParameter, Scope
 from wayline.analytics.warehouse import Warehouse
 
 
 def directly_follows_expr(warehouse: Warehouse, scope: Scope, activity: str = "event") -> Any:
     log = event_log(warehouse, scope, activity)
-    log = log.mutate(seconds=epoch_seconds(log.ts))
+    log = log.mutate(seconds=log.ts.epoch_seconds())
     w = case_window(log)
     # One sort of each case's events gives the next activity, the gap to it and whether
     # the event is the case's first; one aggregation then gives the edges, and the start
