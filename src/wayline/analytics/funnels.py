@@ -171,14 +171,10 @@ def _sequential(log: EventLog, spec: Funnel) -> Any:
 
 
 def _step_events(log: EventLog, spec: Funnel, names: tuple[str, ...]) -> Any:
-    """The log's events of these names only, with ``pos`` numbered among them (their order
-    is the customer's; an ordered funnel needs no other event). The JSON columns come along
-    only when the breakdown reads them."""
-    import ibis
-
+    """The log's events of these names only (an ordered funnel needs no other event). The
+    JSON columns come along only when the breakdown reads them."""
     t = log.named(names)
-    t = t.mutate(pos=ibis.row_number().over(group_by=t.customer, order_by=[t.ts, t.seq]) + 1)
-    columns = ["customer", "event", "timestamp", "ts", "pos"]
+    columns = ["customer", "event", "timestamp", "ts", "seq"]
     if spec.breakdown is not None and not spec.breakdown.startswith("traits."):
         columns += ["properties", "context"]
     return t.select(*columns)
@@ -187,61 +183,72 @@ def _step_events(log: EventLog, spec: Funnel, names: tuple[str, ...]) -> Any:
 def _ordered(log: EventLog, spec: Funnel) -> Any:
     """Each step is the customer's next event of that name after the previous step.
 
-    Every event carries, in one window pass, where the next event of each step (and of
-    each step's exclusions) is; an attempt follows that chain with one equality join per
-    step (which also reads the step's time) instead of joining every attempt with every
-    later event.
+    One sort of the step events: running counts, per customer in time order, of each step
+    name (``c_i``) and of each step's exclusion events (``x_j``). The next event named N
+    after an event is the one whose count of N is that event's count of N plus one, so an
+    attempt follows its steps with one equality join per step (reading the step's time),
+    and an exclusion came between two steps when its count differs between them. This
+    replaces joining every attempt with every later event of the step.
     """
     import ibis
 
     n = len(spec.steps)
     excluded = {k: spec.excluded_between(k) for k in range(2, n + 1)}
     names = tuple(dict.fromkeys([*spec.steps, *(e for x in excluded.values() for e in x)]))
+    step_names = list(dict.fromkeys(spec.steps))
+    sets = list(dict.fromkeys(x for x in excluded.values() if x))
     events = _step_events(log, spec, names)
-    after = ibis.window(group_by=events.customer, order_by=events.pos, following=(1, None))
-
-    def next_of(which: tuple[str, ...], value: Any) -> Any:
-        return ibis.ifelse(events.event.isin(which), value, ibis.null(value.type())).min()
-
-    marks: dict[str, Any] = {}
-    for k in range(2, n + 1):
-        marks[f"np_{k}"] = next_of((spec.steps[k - 1],), events.pos).over(after)
-        if excluded[k]:
-            marks[f"nx_{k}"] = next_of(excluded[k], events.pos).over(after)
-    chained = events.mutate(**marks)
-    s = _starts(log, spec, chained, spec.steps[:1])
+    so_far = ibis.cumulative_window(group_by=events.customer, order_by=[events.ts, events.seq])
+    marks = {
+        f"c_{i}": count_if(events.event == name).sum().over(so_far)
+        for i, name in enumerate(step_names)
+    }
+    marks |= {
+        f"x_{j}": count_if(events.event.isin(list(which))).sum().over(so_far)
+        for j, which in enumerate(sets)
+    }
+    counted = events.mutate(**marks)
+    mark_names = list(marks)
+    s = _starts(log, spec, counted, spec.steps[:1])
     att = s.select(
         "customer",
         "bk",
         "deadline",
-        "np_2",
-        *(["nx_2"] if excluded[2] else []),
-        start_pos=s.pos,
-        pos_1=s.pos,
+        start_pos=s[f"c_{step_names.index(spec.steps[0])}"],
+        pos_1=ibis.literal(1, "int64"),
         ts_1=s.ts,
+        **{f"m_{m}": s[m] for m in mark_names},
     )
     for k in range(2, n + 1):
-        # the candidate for step k: its time, and the marks for step k + 1
-        row = chained.filter(chained.event == spec.steps[k - 1])
-        ahead = [m for m in (f"np_{k + 1}", f"nx_{k + 1}") if m in chained.columns]
+        i = step_names.index(spec.steps[k - 1])
+        row = counted.filter(counted.event == spec.steps[k - 1])
         row = row.select(
-            p_customer=row.customer, p_pos=row.pos, p_ts=row.ts, **{m: row[m] for m in ahead}
+            r_customer=row.customer,
+            r_ord=row[f"c_{i}"],
+            r_ts=row.ts,
+            **{f"r_{m}": row[m] for m in mark_names},
         )
-        j = att.left_join(row, (att.customer == row.p_customer) & (att[f"np_{k}"] == row.p_pos))
-        here = [c for c in att.columns if c.startswith("n")]
-        att = j.select(*att.columns, "p_ts", *ahead)
-        reached = att.p_ts <= att.deadline
+        j = att.left_join(
+            row, (att.customer == row.r_customer) & (att[f"m_c_{i}"] + 1 == row.r_ord)
+        )
+        att = j.select(*att.columns, "r_ts", *(f"r_{m}" for m in mark_names))
+        reached = att.r_ts <= att.deadline
         if excluded[k]:
-            nx = att[f"nx_{k}"]
-            # (an exclusion of the step's own name is not between: >=)
-            reached = reached & (nx.isnull() | (nx >= att[f"np_{k}"]))
+            x = f"x_{sets.index(excluded[k])}"
+            # exclusion events after the previous step and before this one (this step's
+            # own event is not between them)
+            own = 1 if spec.steps[k - 1] in excluded[k] else 0
+            reached = reached & (att[f"r_{x}"] - att[f"m_{x}"] - own == 0)
         att = att.mutate(
             **{
-                f"pos_{k}": ibis.ifelse(reached, att[f"np_{k}"], ibis.null("int64")),
-                f"ts_{k}": ibis.ifelse(reached, att.p_ts, ibis.null("float64")),
+                f"pos_{k}": ibis.ifelse(reached, ibis.literal(k, "int64"), ibis.null("int64")),
+                f"ts_{k}": ibis.ifelse(reached, att.r_ts, ibis.null("float64")),
             },
-            **{m: ibis.ifelse(reached, att[m], ibis.null("int64")) for m in ahead},
-        ).drop("p_ts", *here)
+            **{
+                f"m_{m}": ibis.ifelse(reached, att[f"r_{m}"], ibis.null("int64"))
+                for m in mark_names
+            },
+        ).drop("r_ts", *(f"r_{m}" for m in mark_names))
     att = att.select(
         "customer",
         "bk",
