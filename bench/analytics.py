@@ -11,7 +11,8 @@ product, …) and fills its remaining events with browsing, reviews, NPS answers
 tickets. A session's first event carries its channel in ``context.campaign.source`` (85%;
 the rest are direct), an order its ``revenue``. Sessions are one to ten days apart.
 
-Then each analysis is timed through the same Python function ``wayline report`` calls:
+Then each analysis is timed through the same Python function ``wayline report`` calls,
+after one scan of the table, ``--repeat`` times (default 2; the fastest run counts):
 
 * a 5-step ordered funnel (the steps above, 14-day window);
 * paths after Product Viewed (5 steps, top 20 per step);
@@ -280,10 +281,16 @@ def bench_size(opts: Options, size: Size, scratch: Path) -> Results:
             ("markov", lambda: attribution(warehouse, scope, models=["markov"])),
         ]
         values: dict[str, Any] = {}
+        # a first scan of the table, so that no analysis pays for reading it from disk
+        warehouse.execute(warehouse.table("events").count().as_table())
         for name, run in analyses:
             if opts.only and name not in opts.only:
                 continue
-            r.ours[name], values[name] = timed(f"{size.label}: {name}", run)
+            for attempt in range(opts.repeat):
+                t, values[name] = timed(f"{size.label}: {name} #{attempt + 1}", run)
+                best = r.ours.get(name)
+                if best is None or (t.seconds or 0) < (best.seconds or 0):
+                    r.ours[name] = t
 
         if "dfg" in values and not opts.skip_references:
             pm4py_dfg(opts, r, warehouse, scope, scratch, values["dfg"])
@@ -534,6 +541,7 @@ class Options:
     sizes: tuple[Size, ...]
     keep_dir: Path | None
     pm4py_limit: float
+    repeat: int
     only: tuple[str, ...]
     skip_references: bool
     markdown: bool
@@ -551,6 +559,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     p.add_argument(
         "--pm4py-limit", type=float, default=600.0, help="seconds pm4py may take per attempt"
     )
+    p.add_argument(
+        "--repeat", type=int, default=2, help="run each analysis this often; the fastest counts"
+    )
     p.add_argument("--only", default="", help=f"comma-separated analyses among {', '.join(LABELS)}")
     p.add_argument(
         "--skip-references", action="store_true", help="do not run pm4py or ChannelAttribution"
@@ -566,6 +577,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         sizes=tuple(parse_size(s) for s in sizes.split(",") if s.strip()),
         keep_dir=a.keep_dir,
         pm4py_limit=a.pm4py_limit,
+        repeat=max(1, a.repeat),
         only=only,
         skip_references=bool(a.skip_references),
         markdown=bool(a.markdown),
