@@ -164,7 +164,9 @@ def _starts(log: EventLog, spec: Funnel, events: Any, names: tuple[str, ...]) ->
 
 
 def _sequential(log: EventLog, spec: Funnel) -> Any:
-    """Ordered and strict attempts: ``customer, start_pos, bk, pos_k, ts_k`` for each step."""
+    """Ordered and strict attempts: ``customer, start_pos, bk, pos_k, ts_k`` for each step
+    (``pos_k`` null where step k was not reached; ``start_pos`` orders a customer's
+    attempts)."""
     if spec.mode is FunnelMode.STRICT:
         return _strict(log, spec)
     return _ordered(log, spec)
