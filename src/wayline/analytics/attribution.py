@@ -92,7 +92,12 @@ def touches_expr(
         seq=t.seq,
         channel=field(warehouse, t, dimension_path(by), "by"),
         converts=t.event == conversion_event,
-        value=number(warehouse, t, check_field(revenue, "revenue"), "revenue").fill_null(_real(0)),
+        # read only on conversions: parsing every event's properties is most of the scan
+        value=ibis.ifelse(
+            t.event == conversion_event,
+            number(warehouse, t, check_field(revenue, "revenue"), "revenue").fill_null(_real(0)),
+            _real(0),
+        ),
     )
     base = base.filter(base.case.notnull())
     touch = base.filter(base.channel.notnull()).select(

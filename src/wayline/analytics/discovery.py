@@ -18,38 +18,45 @@ import ibis
 import pandas as pd
 
 from wayline.analytics.cases import case_window, event_log, split_path, traces
+from wayline.analytics.eventlog import count_if
 from wayline.analytics.fields import BadParameter, Scope
 from wayline.analytics.warehouse import Warehouse
 
 
 def directly_follows_expr(warehouse: Warehouse, scope: Scope, activity: str = "event") -> Any:
     log = event_log(warehouse, scope, activity)
+    log = log.mutate(seconds=log.ts.epoch_seconds())
     w = case_window(log)
+    # One sort of each case's events gives the next activity, the gap to it and whether
+    # the event is the case's first; one aggregation then gives the edges, and the start
+    # and end counts come out of its (small) result.
     steps = log.mutate(
         target=log.activity.lead().over(w),
-        next_ts=log.ts.lead().over(w),
-        position=ibis.row_number().over(w),
+        gap=log.seconds.lead().over(w) - log.seconds,
+        first=count_if(log.activity.lag().over(w).isnull()),
     )
-    gap = steps.next_ts.epoch_seconds() - steps.ts.epoch_seconds()
-    follows = steps.filter(steps.target.notnull())
-    edges = follows.group_by(source=follows.activity, target=follows.target).aggregate(
-        frequency=follows.count(),
-        median_seconds=gap.median().cast("float64"),
+    pairs = steps.group_by(source=steps.activity, target=steps.target).aggregate(
+        frequency=steps.count(),
+        median_seconds=steps.gap.median().cast("float64"),
+        starts=steps.first.sum(),
     )
     null_text = ibis.null().cast("string")
     null_seconds = ibis.null().cast("float64")
-    first = steps.filter(steps.position == 0)
-    starts = first.group_by(target=first.activity).aggregate(frequency=first.count())
-    starts = starts.select(
+    follows = pairs.filter(pairs.target.notnull())
+    edges = follows.select("source", "target", "frequency", "median_seconds")
+    begun = pairs.group_by(target=pairs.source).aggregate(frequency=pairs.starts.sum())
+    starts = begun.filter(begun.frequency > 0).select(
         source=null_text,
-        target=starts.target,
-        frequency=starts.frequency,
+        target=begun.target,
+        frequency=begun.frequency.cast("int64"),
         median_seconds=null_seconds,
     )
-    last = steps.filter(steps.target.isnull())
-    ends = last.group_by(source=last.activity).aggregate(frequency=last.count())
-    ends = ends.select(
-        source=ends.source, target=null_text, frequency=ends.frequency, median_seconds=null_seconds
+    last = pairs.filter(pairs.target.isnull())
+    ends = last.select(
+        source=last.source,
+        target=null_text,
+        frequency=last.frequency,
+        median_seconds=null_seconds,
     )
     return edges.union(starts).union(ends)
 

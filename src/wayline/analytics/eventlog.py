@@ -100,11 +100,12 @@ class EventLog:
         t = t.filter(t.workspace_id == self.workspace_id)
         return t.mutate(customer=t.user_id.coalesce(t.anonymous_id))
 
-    def events(self) -> Any:
-        """The customer events, with ``customer``, ``event``, ``ts`` and ``pos``.
+    def named(self, names: Sequence[str] | None = None) -> Any:
+        """The customer events without ``pos``: ``customer``, ``event``, ``timestamp``,
+        ``ts``, ``seq``, ``properties``, ``context``; only those named ``names`` if given.
 
-        ``pos`` counts from the customer's first event in the range, so analyses that
-        compare positions (strict funnels, paths) see the range as the whole history.
+        Ordering by ``[ts, seq]`` orders them as ``pos`` does, without numbering every
+        event of every customer (a sort of the whole log) when no position is compared.
         """
         import ibis
 
@@ -119,8 +120,20 @@ class EventLog:
             (t["type"] == "screen", SCREEN_VIEWED),
             else_=t.event,
         )
-        t = t.mutate(event=name, ts=epoch_seconds(t.timestamp))
-        t = t.filter(t.event.notnull())
+        t = t.mutate(event=name)
+        t = t.filter(t.event.notnull() if names is None else t.event.isin(list(names)))
+        t = t.mutate(ts=epoch_seconds(t.timestamp))
+        return t.select("customer", "event", "timestamp", "ts", "seq", "properties", "context")
+
+    def events(self) -> Any:
+        """The customer events, with ``customer``, ``event``, ``ts`` and ``pos``.
+
+        ``pos`` counts from the customer's first event in the range, so analyses that
+        compare positions (strict funnels, paths) see the range as the whole history.
+        """
+        import ibis
+
+        t = self.named()
         return t.mutate(
             pos=ibis.row_number().over(group_by=t.customer, order_by=[t.ts, t.seq]) + 1
         ).select(

@@ -164,45 +164,136 @@ def _starts(log: EventLog, spec: Funnel, events: Any, names: tuple[str, ...]) ->
 
 
 def _sequential(log: EventLog, spec: Funnel) -> Any:
-    """Ordered and strict attempts: ``customer, start_pos, bk, pos_k, ts_k`` for each step."""
-    events = log.events()
-    s = _starts(log, spec, events, spec.steps[:1])
-    att = s.select("customer", "bk", "deadline", start_pos=s.pos, pos_1=s.pos, ts_1=s.ts)
-    for k in range(2, len(spec.steps) + 1):
-        prev = att[f"pos_{k - 1}"]
-        c = events.filter(events.event == spec.steps[k - 1])
-        c = c.select(c_customer=c.customer, c_pos=c.pos, c_ts=c.ts)
-        follows = c.c_pos == prev + 1 if spec.mode is FunnelMode.STRICT else c.c_pos > prev
-        j = att.left_join(c, (att.customer == c.c_customer) & follows & (c.c_ts <= att.deadline))
-        att = j.group_by(list(att.columns)).aggregate(
-            **{f"pos_{k}": j.c_pos.min(), f"ts_{k}": j.c_ts.min()}
-        )
-        excluded = spec.excluded_between(k)
-        if excluded:
-            att = _exclude(att, events, excluded, f"pos_{k - 1}", k)
-    return att.mutate(
-        depth=sum(count_if(att[f"pos_{k}"].notnull()) for k in range(1, len(spec.steps) + 1))
-    )
+    """Ordered and strict attempts: ``customer, start_pos, bk, pos_k, ts_k`` for each step
+    (``pos_k`` null where step k was not reached; ``start_pos`` orders a customer's
+    attempts)."""
+    if spec.mode is FunnelMode.STRICT:
+        return _strict(log, spec)
+    return _ordered(log, spec)
 
 
-def _exclude(att: Any, events: Any, names: tuple[str, ...], after: str, k: int) -> Any:
-    """Clear step ``k`` of attempts with an exclusion event between ``after`` and step k."""
+def _step_events(log: EventLog, spec: Funnel, names: tuple[str, ...]) -> Any:
+    """The log's events of these names only (an ordered funnel needs no other event). The
+    JSON columns come along only when the breakdown reads them."""
+    t = log.named(names)
+    columns = ["customer", "event", "timestamp", "ts", "seq"]
+    if spec.breakdown is not None and not spec.breakdown.startswith("traits."):
+        columns += ["properties", "context"]
+    return t.select(*columns)
+
+
+def _ordered(log: EventLog, spec: Funnel) -> Any:
+    """Each step is the customer's next event of that name after the previous step.
+
+    One sort of the step events: running counts, per customer in time order, of each step
+    name (``c_i``) and of each step's exclusion events (``x_j``). The next event named N
+    after an event is the one whose count of N is that event's count of N plus one, so an
+    attempt follows its steps with one equality join per step (reading the step's time),
+    and an exclusion came between two steps when its count differs between them. This
+    replaces joining every attempt with every later event of the step.
+    """
     import ibis
 
-    x = events.filter(events.event.isin(names))
-    x = x.select(x_customer=x.customer, x_pos=x.pos)
-    j = att.left_join(
-        x,
-        (att.customer == x.x_customer) & (x.x_pos > att[after]) & (x.x_pos < att[f"pos_{k}"]),
+    n = len(spec.steps)
+    excluded = {k: spec.excluded_between(k) for k in range(2, n + 1)}
+    names = tuple(dict.fromkeys([*spec.steps, *(e for x in excluded.values() for e in x)]))
+    step_names = list(dict.fromkeys(spec.steps))
+    sets = list(dict.fromkeys(x for x in excluded.values() if x))
+    events = _step_events(log, spec, names)
+    so_far = ibis.cumulative_window(group_by=events.customer, order_by=[events.ts, events.seq])
+    marks = {
+        f"c_{i}": count_if(events.event == name).sum().over(so_far)
+        for i, name in enumerate(step_names)
+    }
+    marks |= {
+        f"x_{j}": count_if(events.event.isin(list(which))).sum().over(so_far)
+        for j, which in enumerate(sets)
+    }
+    counted = events.mutate(**marks)
+    mark_names = list(marks)
+    s = _starts(log, spec, counted, spec.steps[:1])
+    att = s.select(
+        "customer",
+        "bk",
+        "deadline",
+        start_pos=s[f"c_{step_names.index(spec.steps[0])}"],
+        pos_1=ibis.literal(1, "int64"),
+        ts_1=s.ts,
+        **{f"m_{m}": s[m] for m in mark_names},
     )
-    att = j.group_by(list(att.columns)).aggregate(hit=j.x_pos.count())
-    stopped = att.hit > 0
-    return att.mutate(
-        **{
-            f"pos_{k}": ibis.ifelse(stopped, ibis.null("int64"), att[f"pos_{k}"]),
-            f"ts_{k}": ibis.ifelse(stopped, ibis.null("float64"), att[f"ts_{k}"]),
-        }
-    ).drop("hit")
+    for k in range(2, n + 1):
+        i = step_names.index(spec.steps[k - 1])
+        row = counted.filter(counted.event == spec.steps[k - 1])
+        row = row.select(
+            r_customer=row.customer,
+            r_ord=row[f"c_{i}"],
+            r_ts=row.ts,
+            **{f"r_{m}": row[m] for m in mark_names},
+        )
+        j = att.left_join(
+            row, (att.customer == row.r_customer) & (att[f"m_c_{i}"] + 1 == row.r_ord)
+        )
+        att = j.select(*att.columns, "r_ts", *(f"r_{m}" for m in mark_names))
+        reached = att.r_ts <= att.deadline
+        if excluded[k]:
+            x = f"x_{sets.index(excluded[k])}"
+            # exclusion events after the previous step and before this one (this step's
+            # own event is not between them)
+            own = 1 if spec.steps[k - 1] in excluded[k] else 0
+            reached = reached & (att[f"r_{x}"] - att[f"m_{x}"] - own == 0)
+        att = att.mutate(
+            **{
+                f"pos_{k}": ibis.ifelse(reached, ibis.literal(k, "int64"), ibis.null("int64")),
+                f"ts_{k}": ibis.ifelse(reached, att.r_ts, ibis.null("float64")),
+            },
+            **{
+                f"m_{m}": ibis.ifelse(reached, att[f"r_{m}"], ibis.null("int64"))
+                for m in mark_names
+            },
+        ).drop("r_ts", *(f"r_{m}" for m in mark_names))
+    att = att.select(
+        "customer",
+        "bk",
+        "start_pos",
+        *(f"pos_{k}" for k in range(1, n + 1)),
+        *(f"ts_{k}" for k in range(1, n + 1)),
+    )
+    return att.mutate(depth=sum(count_if(att[f"pos_{k}"].notnull()) for k in range(1, n + 1)))
+
+
+def _strict(log: EventLog, spec: Funnel) -> Any:
+    """Each step is the customer's very next event: the steps are read off the events that
+    follow the first one, in one window pass (an exclusion cannot come between two steps
+    with nothing between them)."""
+    import ibis
+
+    n = len(spec.steps)
+    events = log.events()
+    w = ibis.window(group_by=events.customer, order_by=events.pos)
+    ahead = events.mutate(
+        **{f"ne_{k}": events.event.lead(k - 1).over(w) for k in range(2, n + 1)},
+        **{f"nt_{k}": events.ts.lead(k - 1).over(w) for k in range(2, n + 1)},
+    )
+    s = _starts(log, spec, ahead, spec.steps[:1])
+    att = s.mutate(start_pos=s.pos, pos_1=s.pos, ts_1=s.ts)
+    reached: Any = ibis.literal(True)
+    for k in range(2, n + 1):
+        reached = reached & (att[f"ne_{k}"] == spec.steps[k - 1]).fill_null(False)
+        reached = reached & (att[f"nt_{k}"] <= att.deadline).fill_null(False)
+        att = att.mutate(
+            **{
+                f"pos_{k}": ibis.ifelse(reached, att.pos + (k - 1), ibis.null("int64")),
+                f"ts_{k}": ibis.ifelse(reached, att[f"nt_{k}"], ibis.null("float64")),
+            }
+        )
+    att = att.select(
+        "customer",
+        "bk",
+        "start_pos",
+        *(f"pos_{k}" for k in range(1, n + 1)),
+        *(f"ts_{k}" for k in range(1, n + 1)),
+    )
+    return att.mutate(depth=sum(count_if(att[f"pos_{k}"].notnull()) for k in range(1, n + 1)))
 
 
 def _any_order(log: EventLog, spec: Funnel) -> Any:

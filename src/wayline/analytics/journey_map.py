@@ -179,7 +179,7 @@ def _placed(log: EventLog, spec: JourneyMapSpec) -> tuple[Any, Any]:
     entered_ts, left_ts``) and the stage durations they came from."""
     import ibis
 
-    events = log.events()
+    events = log.named()
     events = events.mutate(
         channel=log.channel(events, spec.channel_paths),
         sentiment=_sentiment(log, events, spec.feedback),
@@ -257,17 +257,11 @@ def journey_map(warehouse: Warehouse, workspace_id: str, spec: JourneyMapSpec) -
     stage_rows = warehouse.execute(
         durations.group_by("stage_index").aggregate(**_figures_aggregates(durations))
     ).to_pylist()
-    stage_fb = {
-        r["stage_index"]: (float(r["s_sum"] or 0), int(r["s_n"] or 0))
-        for r in warehouse.execute(
-            fb.group_by("stage_index").aggregate(s_sum=fb.s_sum.sum(), s_n=fb.s_n.sum())
-        ).to_pylist()
-    }
+    stage_fb_expr = fb.group_by("stage_index").aggregate(s_sum=fb.s_sum.sum(), s_n=fb.s_n.sum())
 
     # The touchpoints with the most customers.
     tp = placed.group_by(["channel", "event"]).aggregate(n=placed.customer.nunique())
     tp = tp.order_by([tp.n.desc(), tp.channel, tp.event]).limit(spec.touchpoints)
-    touchpoints = [(r["channel"], r["event"]) for r in warehouse.execute(tp).to_pylist()]
 
     # Cells: distinct customers per stage and touchpoint, with their feedback in the stage.
     mine = placed.join(tp.select("channel", "event"), ["channel", "event"])
@@ -292,7 +286,19 @@ def journey_map(warehouse: Warehouse, workspace_id: str, spec: JourneyMapSpec) -
         s_sum=per.s_sum.sum(),
         s_n=per.s_n.sum(),
     )
-    cell_rows = warehouse.execute(cells_expr).to_pylist()
+    # One query for the three, so that the events are placed once (a shared subquery).
+    parts = warehouse.execute(_one_query(stage_fb_expr, tp, cells_expr)).to_pylist()
+    stage_fb = {
+        r["stage_index"]: (float(r["s_sum"] or 0), int(r["s_n"] or 0))
+        for r in parts
+        if r["part"] == 0
+    }
+    tp_rows = sorted(
+        (r for r in parts if r["part"] == 1),
+        key=lambda r: (-int(r["n"]), r["channel"], r["event"]),
+    )
+    touchpoints = [(r["channel"], r["event"]) for r in tp_rows]
+    cell_rows = [r for r in parts if r["part"] == 2]
 
     stages = []
     by_stage: dict[int, StageRow] = {}
@@ -320,6 +326,32 @@ def journey_map(warehouse: Warehouse, workspace_id: str, spec: JourneyMapSpec) -
         stage_sum, stage_n = stage_fb.get(r["stage_index"], (0.0, 0))
         pains.extend(_pain_points(cell, stage, stage_sum - s_sum, stage_n - s_n, spec.rules))
     return JourneyMap(stages=stages, touchpoints=touchpoints, cells=cells, pain_points=pains)
+
+
+def _one_query(stage_fb: Any, tp: Any, cells: Any) -> Any:
+    """The three results as rows of one table, told apart by ``part`` (0, 1, 2)."""
+    import ibis
+
+    columns = {
+        "stage_index": "int64",
+        "channel": "string",
+        "event": "string",
+        "n": "int64",
+        "customers": "int64",
+        "moved_on": "int64",
+        "median_seconds": "float64",
+        "events": "int64",
+        "s_sum": "float64",
+        "s_n": "int64",
+    }
+
+    def padded(t: Any, part: int) -> Any:
+        values = {
+            c: (t[c] if c in t.columns else ibis.null()).cast(kind) for c, kind in columns.items()
+        }
+        return t.select(part=ibis.literal(part, "int64"), **values)
+
+    return ibis.union(padded(stage_fb, 0), padded(tp, 1), padded(cells, 2), distinct=False)
 
 
 def _figures(r: dict[str, Any], s_sum: float, s_n: int) -> dict[str, Any]:

@@ -47,20 +47,26 @@ class Paths:
 
 def sessions_expr(log: EventLog, gap: timedelta) -> Any:
     """The log's events with ``session`` (1, 2, … per customer) and ``idx`` (0, 1, … within
-    the session): a new session starts after more than ``gap`` without an event."""
+    the session): a new session starts after more than ``gap`` without an event.
+
+    Events are ordered by time, then arrival (``ts``, ``seq``), as ``pos`` orders them,
+    without numbering every event first."""
     import ibis
 
-    events = log.events()
-    previous = events.ts.lag().over(group_by=events.customer, order_by=events.pos)
+    events = log.named()
+    order = [events.ts, events.seq]
+    previous = events.ts.lag().over(group_by=events.customer, order_by=order)
     t = events.mutate(
         new=count_if(previous.isnull() | (events.ts - previous > gap.total_seconds()))
     )
     t = t.mutate(
-        session=t.new.sum().over(ibis.cumulative_window(group_by=t.customer, order_by=t.pos))
+        session=t.new.sum().over(
+            ibis.cumulative_window(group_by=t.customer, order_by=[t.ts, t.seq])
+        )
     )
     return t.mutate(
-        idx=ibis.row_number().over(group_by=[t.customer, t.session], order_by=t.pos)
-    ).select("customer", "session", "idx", "event", "ts", "pos")
+        idx=ibis.row_number().over(group_by=[t.customer, t.session], order_by=[t.ts, t.seq])
+    ).select("customer", "session", "idx", "event", "ts", "seq")
 
 
 def paths_expr(warehouse: Warehouse, workspace_id: str, spec: Paths) -> Any:

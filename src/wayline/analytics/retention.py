@@ -59,7 +59,7 @@ def _numbered(warehouse: Warehouse, workspace_id: str, spec: Retention) -> Any:
     number of the period, consecutive periods differing by one."""
     from wayline.analytics.eventlog import epoch_seconds
 
-    events = EventLog(warehouse, workspace_id, spec.start, spec.end).events()
+    events = EventLog(warehouse, workspace_id, spec.start, spec.end).named()
     day = events.timestamp.truncate(_UNIT[spec.period])
     if spec.period is Period.MONTH:
         number = day.year() * 12 + day.month()

@@ -85,11 +85,11 @@ def _stage_hits(log: EventLog, events: Any, stage: Stage) -> list[Any]:
             e = e.mutate(value=log.text(e, f"properties.{rule.distinct}", "distinct"))
             e = e.filter(e.value.notnull())
             e = e.mutate(
-                first=ibis.row_number().over(group_by=[e.customer, e.value], order_by=e.pos)
+                first=ibis.row_number().over(group_by=[e.customer, e.value], order_by=[e.ts, e.seq])
             )
             e = e.filter(e.first == 0)
         if rule.occurrence > 1:
-            e = e.mutate(n=ibis.row_number().over(group_by=e.customer, order_by=e.pos))
+            e = e.mutate(n=ibis.row_number().over(group_by=e.customer, order_by=[e.ts, e.seq]))
             e = e.filter(e.n == rule.occurrence - 1)
         hits.append(e.select("customer", "ts", "timestamp"))
     if stage.traits:
@@ -109,7 +109,8 @@ def stage_entries_expr(log: EventLog, model: StageModel) -> Any:
     matched each stage (``entered_ts`` in epoch seconds)."""
     import ibis
 
-    events = log.events()
+    names = {r.event for stage in model.stages for r in stage.rules()}
+    events = log.named(sorted(names))
     per_stage = []
     for index, stage in enumerate(model.stages):
         hits = _stage_hits(log, events, stage)
@@ -247,8 +248,18 @@ def stage_summary(
     current = now.group_by("stage_index").aggregate(
         current=now.count(), stalled=count_if(now.stalled).sum()
     )
-    by_stage = {r["stage_index"]: r for r in warehouse.execute(entered).to_pylist()}
-    by_now = {r["stage_index"]: r for r in warehouse.execute(current).to_pylist()}
+    # One query, so that the stage entries are worked out once (a shared subquery); every
+    # stage someone is in now is a stage someone entered.
+    both = entered.left_join(current, entered.stage_index == current.stage_index).select(
+        "entered",
+        "moved_on",
+        "typical_seconds",
+        "current",
+        "stalled",
+        stage_index=entered.stage_index,
+    )
+    by_stage = {r["stage_index"]: r for r in warehouse.execute(both).to_pylist()}
+    by_now = by_stage
     rows = []
     for i, stage in enumerate(model.stages):
         e = by_stage.get(i, {})

@@ -101,6 +101,33 @@ def test_a_step_may_repeat(warehouse: Warehouse) -> None:
     assert counts(warehouse, Funnel(steps=("A", "B", "A"))) == [2, 2, 1]
 
 
+def test_events_at_the_same_instant_keep_their_arrival_order(warehouse: Warehouse) -> None:
+    # t: B, A, B at the same instant (in that arrival order), then C; u: B then A.
+    write(
+        warehouse,
+        *(ev("t", "B", at(0)), ev("t", "A", at(0)), ev("t", "B", at(0)), ev("t", "C", at(1))),
+        *(ev("u", "B", at(0)), ev("u", "A", at(0))),
+    )
+    assert counts(warehouse, Funnel(steps=ABC)) == [2, 1, 1]
+    assert counts(warehouse, Funnel(steps=ABC, mode=FunnelMode.STRICT)) == [2, 1, 1]
+    assert medians(warehouse, Funnel(steps=ABC)) == [None, 0.0, 60.0]
+
+
+def test_an_exclusion_may_be_a_step_event(warehouse: Warehouse) -> None:
+    write(
+        warehouse,
+        *(ev("v", "A", at(0)), ev("v", "B", at(1)), ev("v", "B", at(2)), ev("v", "C", at(3))),
+        *(ev("w", "A", at(0)), ev("w", "B", at(1)), ev("w", "C", at(2))),
+        *(ev("y", "A", at(0)), ev("y", "C", at(1)), ev("y", "B", at(2)), ev("y", "C", at(3))),
+    )
+    # a second B between steps 2 and 3 ends v's attempt at step 2 (the step's own B does not)
+    second_b = Funnel(steps=ABC, exclusions=(Exclusion(event="B", after_step=2, before_step=3),))
+    assert counts(warehouse, second_b) == [3, 3, 2]
+    # a C between A and B ends y's attempt at A; v's and w's C is step 3 itself
+    any_c = Funnel(steps=ABC, exclusions=(Exclusion(event="C"),))
+    assert counts(warehouse, any_c) == [3, 2, 2]
+
+
 def test_exclusions_end_the_attempt(warehouse: Warehouse) -> None:
     four_customers(warehouse)
     write(
