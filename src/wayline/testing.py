@@ -70,14 +70,21 @@ class TimeMachine:
         self.timers: list[Callable[[datetime], datetime | None]] = []
 
     @classmethod
-    def for_journeys(cls, store: Store, clock: ManualClock) -> TimeMachine:
-        """The profile consumer, the journey triggers and a worker, on the manual clock."""
+    def for_journeys(
+        cls, store: Store, clock: ManualClock, *, segments: bool = False
+    ) -> TimeMachine:
+        """The profile consumer, the journey triggers, a worker and the scheduler (and, with
+        ``segments``, the segment consumer), on the manual clock."""
         from wayline.engine.loops import journey_runtime
 
         assert isinstance(store, SqlStore)
         engine = journey_runtime(store, clock, refresh=0)
         runtime = Runtime()
         runtime.add("profiles", lambda: process_inbox(store, 1000), 0.01)
+        if segments:
+            from wayline.segments.consumer import SegmentConsumer
+
+            runtime.add("segments", SegmentConsumer(store, clock).step, 0.01)
         runtime.add("triggers", engine.triggers.step, 0.01)
         runtime.add("worker", engine.worker.step, 0.01)
         runtime.add("scheduler", engine.scheduler.step, 0.01)
@@ -87,18 +94,8 @@ class TimeMachine:
 
     @classmethod
     def for_segments(cls, store: Store, clock: ManualClock) -> TimeMachine:
-        """The profile consumer, the segment consumer, the journey triggers and a worker."""
-        from wayline.engine.loops import journey_runtime
-        from wayline.segments.consumer import SegmentConsumer
-
-        assert isinstance(store, SqlStore)
-        engine = journey_runtime(store, clock, refresh=0)
-        runtime = Runtime()
-        runtime.add("profiles", lambda: process_inbox(store, 1000), 0.01)
-        runtime.add("segments", SegmentConsumer(store, clock).step, 0.01)
-        runtime.add("triggers", engine.triggers.step, 0.01)
-        runtime.add("worker", engine.worker.step, 0.01)
-        return cls(store, runtime, clock)
+        """:meth:`for_journeys` with the segment consumer."""
+        return cls.for_journeys(store, clock, segments=True)
 
     def settle(self, *, limit: int = 100_000) -> int:
         """Run every loop until none finds work; returns how many steps did something."""

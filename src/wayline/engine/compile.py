@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from wayline.engine.audience import audience_supported
 from wayline.engine.catalog import CompiledJourney
-from wayline.journeys.conditions import EventExit
+from wayline.journeys.conditions import EventExit, SegmentCondition
 from wayline.journeys.entries import ApiEntry, EventEntry, ScheduleEntry, SegmentEntry
 from wayline.journeys.filters import parse_where
 from wayline.journeys.spec import Journey
@@ -52,8 +51,20 @@ def compile_journey(
         goal_within=goal.within if goal else None,
         goal_exits=bool(goal and goal.exit),
         schedule=entry if isinstance(entry, ScheduleEntry) else None,
-        exits=tuple(c for c in journey.exit_when if isinstance(c, EventExit)),
+        exits=tuple(_exit_event(c) for c in journey.exit_when),
         spec=journey,
+    )
+
+
+def _exit_event(condition: EventExit | SegmentCondition) -> EventExit:
+    """An exit condition as the event that ends the journey: a segment exit is the
+    ``Segment Entered`` (or, with ``not: true``, ``Segment Exited``) event of the segment."""
+    if isinstance(condition, EventExit):
+        return condition
+    return EventExit.model_construct(
+        event=SEGMENT_EVENTS["exited" if condition.not_ else "entered"],
+        where=parse_where({"properties.segment_id": condition.segment}),
+        match_key=None,
     )
 
 
@@ -75,14 +86,6 @@ def not_yet_run(journey: Journey) -> list[str]:
     entry = journey.entry
     if not isinstance(entry, EventEntry | ApiEntry | ScheduleEntry | SegmentEntry):
         notes.append("this entry enrols no customers yet")
-    if isinstance(entry, ScheduleEntry) and not audience_supported(entry.audience):
-        notes.append(
-            f"audience {entry.audience!r}: a schedule enrols audience all so far, not a "
-            "segment; this schedule will enrol nobody"
-        )
-    for condition in journey.exit_when:
-        if not isinstance(condition, EventExit):
-            notes.append("exit_when on a segment is not applied yet")
     handled = _handled()
     for node in journey.nodes:
         if node.type not in handled:

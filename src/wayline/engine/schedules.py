@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from wayline.clock import Clock
-from wayline.engine.audience import audience_page, audience_supported
+from wayline.engine.audience import audience_page
 from wayline.engine.catalog import Catalog, CompiledJourney
 from wayline.engine.cron import CronSchedule
 from wayline.engine.enrolment import enrol
@@ -110,26 +110,13 @@ class Scheduler:
         self.catalog = catalog
         self.clock = clock
         self.batch_size = batch_size
-        self._refused: set[tuple[str, str]] = set()
 
     def step(self) -> int:
         now = self.clock.now()
         return self._start(now) + self._enrol_page(now)
 
     def _schedulable(self) -> list[tuple[CompiledJourney, datetime]]:
-        found = []
-        for journey, since in self.catalog.scheduled():
-            if audience_supported(journey.schedule.audience):
-                found.append((journey, since))
-            elif (journey.workspace_id, journey.journey_id) not in self._refused:
-                self._refused.add((journey.workspace_id, journey.journey_id))
-                log.warning(
-                    "journey %s: audience %r is a segment; schedules enrol audience all so "
-                    "far, so nobody enters",
-                    journey.journey_id,
-                    journey.schedule.audience,
-                )
-        return found
+        return list(self.catalog.scheduled())
 
     def _start(self, now: datetime) -> int:
         """Record every occurrence now due that has not fired yet."""

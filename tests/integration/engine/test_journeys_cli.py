@@ -102,10 +102,11 @@ def test_apply_warns_about_parts_the_runtime_does_not_run_yet(
     path = tmp_path / "scored.yaml"
     path.write_text(
         JOURNEY.replace("welcome", "scored").replace(
-            "entry: {event: Signed Up}", "entry: {event: Signed Up}\nexit_when: {segment: churned}"
+            "    type: delay\n    duration: 2d\n    next: done",
+            "    type: send\n    channel: push\n    template: hi\n    next: done",
         )
     )
     result = CliRunner().invoke(app, ["journeys", "apply", str(path)])
     assert result.exit_code == 0
     assert "scored: version 1 (stored)" in result.output
-    assert "warning: exit_when on a segment is not applied yet" in result.output
+    assert "warning: node 'pause': the push channel does not deliver yet" in result.output

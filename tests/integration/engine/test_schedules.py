@@ -13,9 +13,12 @@ from wayline.engine.catalog import Catalog
 from wayline.engine.compile import compile_journey, not_yet_run
 from wayline.engine.schedules import Scheduler
 from wayline.journeys import load_journey_text
+from wayline.segments.lifecycle import apply_segments
+from wayline.segments.loading import read_segment_text
 from wayline.store import Store, schema
 from wayline.store.journeys import JourneyStatus, JourneyStore
-from wayline.testing import ManualClock
+from wayline.store.sql import SqlStore
+from wayline.testing import ManualClock, TimeMachine
 
 NEWSLETTER = """
 id: newsletter
@@ -175,17 +178,22 @@ def test_two_schedulers_enrol_each_customer_once(store: Store, clock: ManualCloc
     assert _runs(world) == [("2026-01-02T09:00:00+00:00", "done", 9)]
 
 
-def test_a_segment_audience_is_refused_clearly(store: Store, clock: ManualClock) -> None:
+def test_a_segment_audience_enrols_the_members_at_the_moment(
+    store: Store, clock: ManualClock
+) -> None:
     text = NEWSLETTER.replace("audience: all", "audience: vip")
-    assert not_yet_run(load_journey_text(text, "n.yaml")) == [
-        "audience 'vip': a schedule enrols audience all so far, not a segment; this "
-        "schedule will enrol nobody"
-    ]
+    assert not_yet_run(load_journey_text(text, "n.yaml")) == []
     world = World.build(store, clock, text)
-    _customers(world, "ann")
+    world.machine = TimeMachine.for_segments(store, clock)
+    assert isinstance(store, SqlStore)
+    vip = read_segment_text("id: vip\nname: VIP\nwhere: {trait: plan, eq: vip}").segment
+    apply_segments(store, clock, world.workspace, [vip])
+    _customers(world, "ann", "cy", plan="vip")
+    _customers(world, "bob", plan="free")
     world.machine.advance(days=3)
-    assert world.instances() == []
-    assert _runs(world) == []
+    entered = {i.profile_id for i in world.instances()}
+    assert entered == {world.profile_id("ann"), world.profile_id("cy")}
+    assert _runs(world) == [("2026-01-02T09:00:00+00:00", "done", 2)]
 
 
 def test_a_schedule_with_audience_all_is_not_reported_as_not_run() -> None:

@@ -149,6 +149,34 @@ nodes:
     assert entered == [(cat.profile.id, "welcome-repeat")]
 
 
+def test_a_journey_exits_when_its_customer_enters_a_segment(world: World) -> None:
+    world.apply(REPEAT)
+    journey = load_journey_text(
+        """
+id: first-order-follow-up
+entry: {event: Order Completed}
+re_entry: {policy: once}
+exit_when: {segment: repeat-buyers}
+nodes:
+  - {id: wait, type: delay, duration: 7d, next: done}
+  - {id: done, type: exit}
+"""
+    )
+    JourneyStore(world.store).apply(world.workspace, journey.id, journey.id, spec_of(journey))
+    world.track("eve", "Order Completed")
+    world.track("fay", "Order Completed")
+    world.track("eve", "Order Completed")  # eve is a repeat buyer now: she leaves
+    t = schema.journey_instances
+    with world.store.engine.connect() as conn:
+        rows = conn.execute(sa.select(t.c.profile_id, t.c.state, t.c.outcome)).all()
+    eve, fay = (world.store.find_profile(world.workspace, u) for u in ("eve", "fay"))
+    assert eve is not None
+    assert fay is not None
+    assert sorted(rows) == sorted(
+        [(eve.profile.id, "done", "exited"), (fay.profile.id, "waiting", None)]
+    )
+
+
 def test_traits_and_other_segments(world: World) -> None:
     states = world.apply(
         """
