@@ -473,6 +473,7 @@ class JourneyStore:
                 ),
                 inserts,
             )
+            self.store._tables_grew(len(inserts), "journey_enrolments")
         if updates:
             conn.execute(
                 sa.update(e)

@@ -591,8 +591,8 @@ class SqlStore:
         """Write a batch's changes; by default in the transaction that read the batch."""
         batch.apply(conn, changes)
 
-    def _tables_grew(self, rows: int) -> None:
-        """The identity tables gained ``rows`` rows (a backend may refresh statistics)."""
+    def _tables_grew(self, rows: int, tables: str = "identities, profiles") -> None:
+        """``tables`` gained ``rows`` rows (a backend may refresh their statistics)."""
 
     # -- profiles ------------------------------------------------------------------------
 
