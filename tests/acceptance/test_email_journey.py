@@ -385,6 +385,30 @@ def test_smtp_down_then_back_delivers_exactly_once(shop: Shop) -> None:
     assert shop.names("ann").count("Message Sent") == 1
 
 
+def test_smtp_down_for_30_seconds_then_back_delivers_every_message_once(shop: Shop) -> None:
+    customers = [f"c{i}" for i in range(12)]
+    shop.mailbox.stop()
+    for user in customers:
+        shop.send({"type": "identify", "userId": user, "traits": {"email": f"{user}@example.com"}})
+        shop.send(
+            {
+                "type": "track",
+                "userId": user,
+                "event": "Product Added",
+                "properties": {"cart_id": f"cart-{user}", "price": 30},
+            }
+        )
+    shop.machine.advance(minutes=60, seconds=30)  # the reminders fall due and fail
+    shop.machine.advance(seconds=30)  # the server stays down for 30 s of attempts
+    assert shop.mailbox.received() == []
+    shop.mailbox.start()
+    shop.machine.advance(hours=3)
+    for_whom = sorted(str(m["To"]) for m in shop.mailbox.received())
+    assert for_whom == sorted(f"{user}@example.com" for user in customers)
+    for user in customers:
+        assert shop.names(user).count("Message Sent") == 1
+
+
 def _outbox(shop: Shop) -> list[dict[str, Any]]:
     messages = shop.client.get("/api/v1/profiles/ann/messages", headers=shop.admin).json()
     data: list[dict[str, Any]] = messages["data"]
