@@ -96,17 +96,31 @@ def test_trace_tells_each_step_and_why(cli: CliRunner, tmp_path: Path, database_
     assert missing.exit_code == 1
 
 
-def test_apply_warns_about_parts_the_runtime_does_not_run_yet(
+def test_apply_has_nothing_to_warn_about_once_every_part_runs(
     cli: CliRunner, tmp_path: Path
 ) -> None:
     path = tmp_path / "scored.yaml"
     path.write_text(
-        JOURNEY.replace("welcome", "scored").replace(
-            "    type: delay\n    duration: 2d\n    next: done",
-            "    type: send\n    channel: push\n    template: hi\n    next: done",
-        )
+        """
+id: scored
+entry: {segment: vip}
+exit_when: [{segment: churned}, {event: Unsubscribed}]
+nodes:
+  - id: pause
+    type: branch
+    branches:
+      - when: {segment: big-spenders}
+        next: score
+      - when: {event: Order Completed, at_least: 2, within: 30d}
+        next: score
+    default: done
+  - {id: score, type: score, trait: loyalty, add: 10, next: tell}
+  - {id: tell, type: webhook, url: "https://crm.example.com/hook", capture_as: crm, next: move}
+  - {id: move, type: goto, journey: welcome}
+  - {id: done, type: exit}
+"""
     )
     result = CliRunner().invoke(app, ["journeys", "apply", str(path)])
-    assert result.exit_code == 0
+    assert result.exit_code == 0, result.output
     assert "scored: version 1 (stored)" in result.output
-    assert "warning: node 'pause': the push channel does not deliver yet" in result.output
+    assert "warning" not in result.output
