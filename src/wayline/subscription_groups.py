@@ -32,8 +32,9 @@ from sqlalchemy.engine import Connection
 
 from wayline.errors import WaylineError
 from wayline.journeys.base import Name, SpecModel, problem
+from wayline.journeys.files import read_document, read_text
 from wayline.journeys.problems import Problem, format_path
-from wayline.journeys.source import Loc, Source, SourceError, parse
+from wayline.journeys.source import Loc, Source
 from wayline.store import schema
 from wayline.store.sql import SqlStore
 
@@ -128,37 +129,16 @@ _FIELDS: Final = tuple(
 
 def load_groups(path: str | Path) -> GroupsFile:
     """Load and check a groups file. Raises :class:`SubscriptionGroupsInvalid`."""
-    name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise SubscriptionGroupsInvalid([Problem(file=name, message="not UTF-8 text")]) from None
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise SubscriptionGroupsInvalid(
-            [Problem(file=name, message=f"cannot read: {reason}")]
-        ) from None
-    return load_groups_text(text, name)
+    return load_groups_text(read_text(path, SubscriptionGroupsInvalid), str(path))
 
 
 def load_groups_text(text: str, source_name: str = "<text>") -> GroupsFile:
-    try:
-        source = parse(text)
-    except SourceError as exc:
-        message = exc.message
-        if message.startswith("a journey is a mapping"):
-            message = "a groups file is a mapping with the key subscription_groups"
-        position = exc.position
-        raise SubscriptionGroupsInvalid(
-            [
-                Problem(
-                    file=source_name,
-                    line=position.line if position else None,
-                    column=position.column if position else None,
-                    message=message,
-                )
-            ]
-        ) from None
+    source = read_document(
+        text,
+        source_name,
+        SubscriptionGroupsInvalid,
+        not_a_mapping="a groups file is a mapping with the key subscription_groups",
+    )
     return _validate(source.data, source, source_name)
 
 

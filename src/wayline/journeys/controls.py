@@ -32,8 +32,9 @@ from pydantic_core import ErrorDetails
 from wayline.errors import ControlsInvalid
 from wayline.journeys.base import SpecModel, problem
 from wayline.journeys.durations import Duration, format_duration
+from wayline.journeys.files import read_document, read_text
 from wayline.journeys.problems import Problem, format_path
-from wayline.journeys.source import Loc, Source, SourceError, parse
+from wayline.journeys.source import Loc, Source
 from wayline.journeys.timing import ClockTime, TimeZone
 from wayline.journeys.validate import DEFAULT_CHANNELS
 
@@ -155,36 +156,17 @@ def controls_json_schema() -> dict[str, Any]:
 
 def load_controls(path: str | Path) -> Controls:
     """Load and check a controls file (YAML or JSON). Raises :class:`ControlsInvalid`."""
-    name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ControlsInvalid([Problem(file=name, message="not UTF-8 text")]) from None
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise ControlsInvalid([Problem(file=name, message=f"cannot read: {reason}")]) from None
-    return load_controls_text(text, name)
+    return load_controls_text(read_text(path, ControlsInvalid), str(path))
 
 
 def load_controls_text(text: str, source_name: str = "<text>") -> Controls:
     """Load and check controls from YAML or JSON text. Raises :class:`ControlsInvalid`."""
-    try:
-        source = parse(text)
-    except SourceError as exc:
-        message = exc.message
-        if message.startswith("a journey is a mapping"):
-            message = "controls are a mapping of keys (frequency_caps, quiet_hours)"
-        position = exc.position
-        raise ControlsInvalid(
-            [
-                Problem(
-                    file=source_name,
-                    line=position.line if position else None,
-                    column=position.column if position else None,
-                    message=message,
-                )
-            ]
-        ) from None
+    source = read_document(
+        text,
+        source_name,
+        ControlsInvalid,
+        not_a_mapping="controls are a mapping of keys (frequency_caps, quiet_hours)",
+    )
     return _validate(source.data, source, source_name)
 
 

@@ -21,9 +21,10 @@ from wayline.journeys import conditions, entries, filters, nodes, spec
 from wayline.journeys.base import SpecModel
 from wayline.journeys.conditions import CONDITION_TAGS, EXIT_TAGS
 from wayline.journeys.entries import ENTRY_TAGS
+from wayline.journeys.files import read_document, read_text
 from wayline.journeys.nodes import NODE_MODELS
 from wayline.journeys.problems import Problem, format_path
-from wayline.journeys.source import Loc, Source, SourceError, parse
+from wayline.journeys.source import Loc, Source
 from wayline.journeys.spec import Journey
 from wayline.journeys.validate import Issue, Known, check_data, check_journey
 
@@ -34,15 +35,7 @@ _TAGS = frozenset({*CONDITION_TAGS.values(), *EXIT_TAGS.values(), *ENTRY_TAGS.va
 
 def load_journey(path: str | Path, *, known: Known | None = None) -> Journey:
     """Load and check a journey file (YAML or JSON). Raises :class:`JourneyInvalid`."""
-    name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise JourneyInvalid([Problem(file=name, message="not UTF-8 text")]) from None
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise JourneyInvalid([Problem(file=name, message=f"cannot read: {reason}")]) from None
-    return load_journey_text(text, name, known=known)
+    return load_journey_text(read_text(path, JourneyInvalid), str(path), known=known)
 
 
 def load_journey_text(
@@ -54,20 +47,7 @@ def load_journey_text(
     without it, channels are checked against the built-in ones and the rest is not checked.
     Raises :class:`JourneyInvalid` with every problem found.
     """
-    try:
-        source = parse(text)
-    except SourceError as exc:
-        position = exc.position
-        raise JourneyInvalid(
-            [
-                Problem(
-                    file=source_name,
-                    line=position.line if position else None,
-                    column=position.column if position else None,
-                    message=exc.message,
-                )
-            ]
-        ) from None
+    source = read_document(text, source_name, JourneyInvalid)
     try:
         journey = Journey.model_validate(source.data)
     except ValidationError as exc:

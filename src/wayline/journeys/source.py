@@ -103,6 +103,17 @@ class SourceError(Exception):
         self.message, self.position = message, position
 
 
+class NotAMapping(SourceError):
+    """The document is a list or a single value, not a mapping of keys."""
+
+    def __init__(self, found: str, position: Position | None) -> None:
+        super().__init__(
+            f"a journey is a mapping of keys (id, entry, nodes…), not {found}", position
+        )
+        #: "a list" or "a single value".
+        self.found = found
+
+
 @dataclass(frozen=True, slots=True)
 class Source:
     """The data of a document and the YAML tree it came from."""
@@ -178,9 +189,8 @@ def parse(text: str) -> Source:
         loader.dispose()
     if not isinstance(data, dict):
         start = root.start_mark
-        raise SourceError(
-            "a journey is a mapping of keys (id, entry, nodes…), not "
-            + ("a list" if isinstance(data, list) else "a single value"),
+        raise NotAMapping(
+            "a list" if isinstance(data, list) else "a single value",
             Position(line=start.line + 1, column=start.column + 1),
         )
     return Source(data, root)

@@ -17,9 +17,10 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from wayline.errors import SegmentInvalid
+from wayline.journeys.files import read_document, read_text
 from wayline.journeys.loading import _message as journey_message
 from wayline.journeys.problems import Problem, format_path
-from wayline.journeys.source import Loc, Source, SourceError, parse
+from wayline.journeys.source import Loc, Source
 from wayline.segments.spec import CONDITION_TAGS, Segment, references
 
 _TAGS = frozenset(CONDITION_TAGS.values())
@@ -36,36 +37,16 @@ class Loaded:
 
 def read_segment(path: str | Path) -> Loaded:
     """Read and check one file on its own (references are checked by :func:`check_refs`)."""
-    name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise SegmentInvalid([Problem(file=name, message="not UTF-8 text")]) from None
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise SegmentInvalid([Problem(file=name, message=f"cannot read: {reason}")]) from None
-    return read_segment_text(text, name)
+    return read_segment_text(read_text(path, SegmentInvalid), str(path))
 
 
 def read_segment_text(text: str, source_name: str = "<text>") -> Loaded:
-    try:
-        source = parse(text)
-    except SourceError as exc:
-        where = exc.position
-        message = exc.message.replace(
-            "a journey is a mapping of keys (id, entry, nodes…)",
-            "a segment is a mapping of keys (id, name, where)",
-        )
-        raise SegmentInvalid(
-            [
-                Problem(
-                    file=source_name,
-                    line=where.line if where else None,
-                    column=where.column if where else None,
-                    message=message,
-                )
-            ]
-        ) from None
+    source = read_document(
+        text,
+        source_name,
+        SegmentInvalid,
+        not_a_mapping="a segment is a mapping of keys (id, name, where), not {found}",
+    )
     try:
         segment = Segment.model_validate(source.data)
     except ValidationError as exc:
