@@ -19,21 +19,19 @@ subscription_groups:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
 import sqlalchemy as sa
-from pydantic import Field, ValidationError, model_validator
-from pydantic_core import ErrorDetails
+from pydantic import Field, model_validator
 from sqlalchemy.engine import Connection
 
 from wayline.errors import WaylineError
 from wayline.journeys.base import Name, SpecModel, problem
-from wayline.journeys.files import read_document, read_text
-from wayline.journeys.problems import Problem, format_path
+from wayline.journeys.files import read_document, read_text, validated
+from wayline.journeys.problems import Problem
 from wayline.journeys.source import Loc, Source
 from wayline.store import schema
 from wayline.store.sql import SqlStore
@@ -151,44 +149,21 @@ def groups_from_data(data: Any, source_name: str = "<api>") -> GroupsFile:
     return _validate(data, None, source_name)
 
 
+def _relocate(loc: Loc, at: Sequence[Any]) -> Loc:
+    """A rule over the whole file names its own path from the top."""
+    named = [int(p) if isinstance(p, str) and p.isdigit() else p for p in at]
+    return tuple(named) if named and named[0] == "subscription_groups" else (*loc, *named)
+
+
 def _validate(data: Any, source: Source | None, name: str) -> GroupsFile:
-    try:
-        return GroupsFile.model_validate(data)
-    except ValidationError as exc:
-        problems = [_problem(error, source, name) for error in exc.errors()]
-    unique = list(dict.fromkeys(problems))
-    raise SubscriptionGroupsInvalid(sorted(unique, key=lambda p: (p.line or 0, p.column or 0)))
-
-
-def _problem(error: ErrorDetails, source: Source | None, name: str) -> Problem:
-    from wayline.journeys.loading import _message
-
-    kind, loc = error["type"], tuple(error["loc"])
-    ctx: dict[str, Any] = dict(error.get("ctx") or {})
-    if ctx.get("at"):
-        at = [int(p) if isinstance(p, str) and p.isdigit() else p for p in ctx["at"]]
-        loc = tuple(at) if at and at[0] == "subscription_groups" else (*loc, *at)
-    if kind == "missing":
-        message, loc = f"missing field {loc[-1]!r}", loc[:-1]
-    elif kind == "extra_forbidden":
-        field = str(loc[-1])
-        close = difflib.get_close_matches(field, _FIELDS, n=1, cutoff=0.6)
-        message = f"unknown field {field!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
-    else:
-        message = _message(error, loc)
-    return _at(source, name, loc, message)
-
-
-def _at(source: Source | None, name: str, loc: Loc, message: str) -> Problem:
-    if source is None:
-        return Problem(file=name, path=format_path(loc), message=message)
-    position = source.position(loc)
-    return Problem(
-        file=name,
-        line=position.line,
-        column=position.column,
-        path=format_path(source.written(loc)),
-        message=message,
+    return validated(
+        GroupsFile,
+        data,
+        source,
+        name,
+        SubscriptionGroupsInvalid,
+        fields=_FIELDS,
+        relocate=_relocate,
     )
 
 

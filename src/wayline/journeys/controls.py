@@ -23,18 +23,16 @@ from pydantic import (
     AfterValidator,
     Field,
     StrictInt,
-    ValidationError,
     WithJsonSchema,
     model_validator,
 )
-from pydantic_core import ErrorDetails
 
 from wayline.errors import ControlsInvalid
 from wayline.journeys.base import SpecModel, problem
 from wayline.journeys.durations import Duration, format_duration
-from wayline.journeys.files import read_document, read_text
-from wayline.journeys.problems import Problem, format_path
-from wayline.journeys.source import Loc, Source
+from wayline.journeys.files import read_document, read_text, validated
+from wayline.journeys.problems import Problem
+from wayline.journeys.source import Source
 from wayline.journeys.timing import ClockTime, TimeZone
 from wayline.journeys.validate import DEFAULT_CHANNELS
 
@@ -180,40 +178,4 @@ def controls_from_data(data: Any, source_name: str = "<api>") -> Controls:
 
 
 def _validate(data: Any, source: Source | None, name: str) -> Controls:
-    try:
-        return Controls.model_validate(data)
-    except ValidationError as exc:
-        problems = [_problem(error, source, name) for error in exc.errors()]
-    unique = list(dict.fromkeys(problems))
-    raise ControlsInvalid(sorted(unique, key=lambda p: (p.line or 0, p.column or 0)))
-
-
-def _problem(error: ErrorDetails, source: Source | None, name: str) -> Problem:
-    from wayline.journeys.loading import _message
-
-    kind, loc = error["type"], tuple(error["loc"])
-    ctx: dict[str, Any] = dict(error.get("ctx") or {})
-    if ctx.get("at"):
-        loc = (*loc, *ctx["at"])
-    if kind == "missing":
-        message, loc = f"missing field {loc[-1]!r}", loc[:-1]
-    elif kind == "extra_forbidden":
-        field = str(loc[-1])
-        close = difflib.get_close_matches(field, _FIELDS, n=1, cutoff=0.6)
-        message = f"unknown field {field!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
-    else:
-        message = _message(error, loc)
-    return _at(source, name, loc, message)
-
-
-def _at(source: Source | None, name: str, loc: Loc, message: str) -> Problem:
-    if source is None:
-        return Problem(file=name, path=format_path(loc), message=message)
-    position = source.position(loc)
-    return Problem(
-        file=name,
-        line=position.line,
-        column=position.column,
-        path=format_path(source.written(loc)),
-        message=message,
-    )
+    return validated(Controls, data, source, name, ControlsInvalid, fields=_FIELDS)
