@@ -32,7 +32,7 @@ import orjson
 import sqlalchemy as sa
 from liquid import Environment, StrictDefaultUndefined
 from liquid.exceptions import LiquidError
-from pydantic import Field, JsonValue, ValidationError, model_validator
+from pydantic import Field, JsonValue, model_validator
 from sqlalchemy.engine import Connection
 
 from wayline.channels.inapp import message_scope, render_json
@@ -42,13 +42,14 @@ from wayline.channels.templates import (
     RenderError,
     TemplateInvalid,
     _add_filters,
+    checked_document,
     liquid_leaves,
+    read_file,
 )
 from wayline.journeys.base import Name, SpecModel
 from wayline.journeys.durations import Duration
 from wayline.journeys.filters import Where, matches
 from wayline.journeys.problems import Problem
-from wayline.journeys.source import SourceError, parse
 from wayline.store import schema
 from wayline.store.sql import SqlStore
 from wayline.store.templates import VariableStore
@@ -113,40 +114,10 @@ class PlacementSpec(SpecModel):
 
 def load_placement_text(text: str, name: str, *, default_name: str | None = None) -> PlacementSpec:
     """Read and check a placement; problems carry ``name:line:col``."""
-    try:
-        source = parse(text)
-    except SourceError as exc:
-        pos = exc.position
-        message = exc.message.replace("a journey is", "a placement is")
-        raise TemplateInvalid(
-            [
-                Problem(
-                    file=name,
-                    line=pos.line if pos else None,
-                    column=pos.column if pos else None,
-                    message=message,
-                )
-            ]
-        ) from None
-    data = dict(source.data)
-    if default_name and "name" not in data:
-        data["name"] = default_name
-    try:
-        spec = PlacementSpec.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc = tuple(p for p in error["loc"] if isinstance(p, str | int))
-            pos = source.position(loc)
-            path = ".".join(str(p) for p in loc)
-            message = error["msg"].removeprefix("Value error, ")
-            problems.append(
-                Problem(file=name, line=pos.line, column=pos.column, path=path, message=message)
-            )
-        raise TemplateInvalid(problems) from None
+    source, spec = checked_document(text, name, PlacementSpec, "a placement", default_name)
     env = Environment(undefined=StrictDefaultUndefined)
     _add_filters(env)
-    problems = []
+    problems: list[Problem] = []
     for i, rule in enumerate(spec.rules):
         texts = liquid_leaves(rule.content or {}, ("rules", i, "content"))
         if rule.html is not None:
@@ -171,11 +142,7 @@ def load_placement_text(text: str, name: str, *, default_name: str | None = None
 
 
 def load_placement(path: Path) -> PlacementSpec:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TemplateInvalid([Problem(file=str(path), message=f"cannot read: {exc}")]) from None
-    return load_placement_text(text, str(path), default_name=path.stem)
+    return load_placement_text(read_file(path), str(path), default_name=path.stem)
 
 
 def placement_files(paths: Sequence[Path]) -> list[Path]:

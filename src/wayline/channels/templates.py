@@ -26,11 +26,11 @@ import functools
 import html
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import mjml
 from babel import Locale, UnknownLocaleError, numbers
@@ -43,7 +43,7 @@ from wayline.errors import WaylineError
 from wayline.journeys.base import Name, SpecModel, _Matching
 from wayline.journeys.durations import Duration
 from wayline.journeys.problems import Problem
-from wayline.journeys.source import Source, SourceError, parse
+from wayline.journeys.source import Position, Source, SourceError, parse
 
 #: The fields of a template that are Liquid text.
 TEXT_FIELDS = ("subject", "preheader", "mjml", "html", "text", "body", "expires")
@@ -172,36 +172,7 @@ def _indent(source: Source, line: int) -> int:
 
 def load_template_text(text: str, name: str, *, default_name: str | None = None) -> TemplateSpec:
     """Read and check a template; problems carry ``name:line:col``."""
-    try:
-        source = parse(text)
-    except SourceError as exc:
-        pos = exc.position
-        raise TemplateInvalid(
-            [
-                Problem(
-                    file=name,
-                    line=pos.line if pos else None,
-                    column=pos.column if pos else None,
-                    message=exc.message.replace("a journey is", "a template is"),
-                )
-            ]
-        ) from None
-    data = dict(source.data)
-    if default_name and "name" not in data:
-        data["name"] = default_name
-    try:
-        spec = TemplateSpec.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc = tuple(p for p in error["loc"] if isinstance(p, str | int))
-            pos = source.position(loc)
-            path = ".".join(str(p) for p in loc)
-            message = error["msg"].removeprefix("Value error, ")
-            problems.append(
-                Problem(file=name, line=pos.line, column=pos.column, path=path, message=message)
-            )
-        raise TemplateInvalid(problems) from None
+    source, spec = checked_document(text, name, TemplateSpec, "a template", default_name)
     problems = []
     env = Environment(undefined=StrictDefaultUndefined)
     _add_filters(env)
@@ -251,11 +222,55 @@ def liquid_leaves(
 
 
 def load_template(path: Path) -> TemplateSpec:
+    return load_template_text(read_file(path), str(path), default_name=path.stem)
+
+
+M = TypeVar("M", bound=SpecModel)
+
+
+def checked_document(
+    text: str, name: str, model: type[M], what: str, default_name: str | None
+) -> tuple[Source, M]:
+    """The document in ``text`` and ``what`` it describes (a template, a placement), or
+    :class:`TemplateInvalid` with every problem at ``name:line:col``. A document without a
+    ``name`` takes ``default_name`` (the file's stem)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        source = parse(text)
+    except SourceError as exc:
+        raise TemplateInvalid(
+            [_problem_at(name, exc.position, exc.message.replace("a journey is", f"{what} is"))]
+        ) from None
+    data = dict(source.data)
+    if default_name and "name" not in data:
+        data["name"] = default_name
+    try:
+        return source, model.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = tuple(p for p in error["loc"] if isinstance(p, str | int))
+            problem = _problem_at(
+                name, source.position(loc), error["msg"].removeprefix("Value error, ")
+            )
+            problems.append(replace(problem, path=".".join(str(p) for p in loc)))
+        raise TemplateInvalid(problems) from None
+
+
+def _problem_at(name: str, position: Position | None, message: str) -> Problem:
+    return Problem(
+        file=name,
+        line=position.line if position else None,
+        column=position.column if position else None,
+        message=message,
+    )
+
+
+def read_file(path: Path) -> str:
+    """A template or placement file's text, or :class:`TemplateInvalid` naming the file."""
+    try:
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise TemplateInvalid([Problem(file=str(path), message=f"cannot read: {exc}")]) from None
-    return load_template_text(text, str(path), default_name=path.stem)
 
 
 #: The file of a templates directory that holds the workspace variables.
