@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import Field, StrictBool
+from pydantic import BeforeValidator, Field, StrictBool, WithJsonSchema
 
-from wayline.journeys.base import Name, SpecModel
+from wayline.journeys.base import Name, SpecModel, problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +40,35 @@ class StagePlace:
         return None if self.stall_after is None else self.entered_at + self.stall_after
 
 
+def _names(value: Any) -> Any:
+    """One name or a list of names; anything else is reported once, as what it should be."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return value
+    raise problem("condition", f"a stage's name or a list of names, not {value!r}")
+
+
+#: ``consideration`` or ``[decision, purchase]``, kept as a list.
+StageNames = Annotated[
+    list[Name],
+    BeforeValidator(_names),
+    Field(min_length=1),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "minLength": 1},
+                {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+            ]
+        }
+    ),
+]
+
+
 class StageCondition(SpecModel):
     """True when the customer's current stage is this one (or one of these)."""
 
-    stage: Name | Annotated[list[Name], Field(min_length=1)]
+    stage: StageNames
     """The stage's name (as in the workspace's stage model), or a list of names."""
     stalled: StrictBool | None = None
     """``true``: only customers in the stage longer than its stall threshold; ``false``:
@@ -51,7 +76,7 @@ class StageCondition(SpecModel):
 
     @property
     def stages(self) -> frozenset[str]:
-        return frozenset([self.stage] if isinstance(self.stage, str) else self.stage)
+        return frozenset(self.stage)
 
 
 def stage_holds(

@@ -3,110 +3,15 @@ is a Stage Entered event dated at the event that caused it, and none is announce
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
-
-import orjson
 import pytest
 import sqlalchemy as sa
 
+from tests.integration.stages.world import MODEL, World
 from wayline.analytics.stage_model import StageModelError
-from wayline.events import parse_message
 from wayline.stages.lifecycle import apply_stage_model
 from wayline.stages.tracker import StageTracker
-from wayline.store import Store, schema
-from wayline.store.sql import SqlStore
+from wayline.store import schema
 from wayline.store.stages import StageStore
-from wayline.testing import ManualClock, TimeMachine
-
-MODEL = """\
-stages:
-  - name: awareness
-    events: [Page Viewed]
-  - name: consideration
-    events: [Product Viewed]
-  - name: decision
-    events: [Checkout Started]
-  - name: purchase
-    events:
-      - event: Order Completed
-        where: {total: {gt: 0}}
-  - name: retention
-    events:
-      - event: Order Completed
-        where: {total: {gt: 0}}
-        occurrence: 2
-  - name: advocacy
-    traits: {nps_group: promoter}
-    stall_after: 30d
-stall_factor: 3
-"""
-
-
-@dataclass
-class World:
-    store: SqlStore
-    clock: ManualClock
-    machine: TimeMachine
-    workspace: str
-    ids: Iterator[int] = field(default_factory=itertools.count)
-
-    def send(self, message: dict[str, Any], *, settle: bool = True) -> None:
-        message = {"messageId": f"m{next(self.ids)}", **message}
-        message.setdefault("timestamp", self.clock.now().isoformat())
-        self.store.append_events(
-            self.workspace, [parse_message(message, received_at=self.clock.now())]
-        )
-        if settle:
-            self.machine.settle()
-
-    def track(self, user: str, event: str, *, settle: bool = True, **properties: Any) -> None:
-        self.send(
-            {"type": "track", "userId": user, "event": event, "properties": properties},
-            settle=settle,
-        )
-
-    def identify(self, user: str, **traits: Any) -> None:
-        self.send({"type": "identify", "userId": user, "traits": traits})
-
-    def stage(self, user: str) -> str | None:
-        profile = self.store.find_profile(self.workspace, user)
-        assert profile is not None
-        place = StageStore(self.store).place(self.workspace, profile.profile.id)
-        return None if place is None else place.stage
-
-    def announced(self) -> list[tuple[str, str, str | None, float | None, datetime]]:
-        """(userId, stage, previous_stage, previous_stage_duration, timestamp) of every
-        Stage Entered event in the inbox, in order."""
-        t = schema.inbox
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(t.c.user_id, t.c.timestamp, t.c.payload)
-                .where(t.c.event == "Stage Entered")
-                .order_by(t.c.seq)
-            ).all()
-        out = []
-        for r in rows:
-            p = orjson.loads(r.payload)["properties"]
-            at = (
-                r.timestamp
-                if r.timestamp.tzinfo
-                else r.timestamp.replace(tzinfo=self.clock.now().tzinfo)
-            )
-            out.append(
-                (r.user_id, p["stage"], p["previous_stage"], p["previous_stage_duration"], at)
-            )
-        return out
-
-
-@pytest.fixture
-def world(store: Store, clock: ManualClock) -> World:
-    assert isinstance(store, SqlStore)
-    workspace = store.create_workspace("shop").workspace.id
-    return World(store, clock, TimeMachine.for_segments(store, clock), workspace)
 
 
 def test_each_change_of_stage_is_announced_at_the_event_that_caused_it(world: World) -> None:
