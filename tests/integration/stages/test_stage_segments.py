@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tests.integration.stages.world import MODEL, World
+from wayline.segments.explain import explain_member
 from wayline.segments.lifecycle import evaluate_afresh
 from wayline.stages.lifecycle import apply_stage_model
 
@@ -94,3 +95,14 @@ def test_evaluation_afresh_agrees_with_real_time(world: World) -> None:
         assert {world.user_of(p) for p in members} == world.members(segment_id)
     assert world.members("stalled-considering") == {"eve"}
     assert world.members("considering") == {"eve", "gus"}
+
+
+def test_why_shows_the_customers_stage(world: World) -> None:
+    apply_stage_model(world.store, world.clock, world.workspace, STALLING)
+    world.apply_segments(BUYERS)
+    world.track("hal", "Product Viewed")
+    view = world.store.find_profile(world.workspace, "hal")
+    assert view is not None
+    why = explain_member(world.store, world.workspace, "buyers", view.profile.id, world.clock.now())
+    assert why is not None
+    assert (why["met"], why["conditions"]["stage"]) == (False, "consideration")
