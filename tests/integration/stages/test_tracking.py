@@ -130,3 +130,25 @@ def test_an_invalid_model_is_refused_with_its_line(world: World) -> None:
     with pytest.raises(StageModelError, match=r"<stages>:2:5: stages\[0\]"):
         apply_stage_model(world.store, world.clock, world.workspace, "stages:\n  - nam: x\n")
     assert StageStore(world.store).model(world.workspace) is None
+
+
+def test_erasing_a_customer_removes_their_stage_and_changes(world: World) -> None:
+    apply_stage_model(world.store, world.clock, world.workspace, MODEL)
+    world.track("ivy", "Product Viewed")
+    view = world.store.find_profile(world.workspace, "ivy")
+    assert view is not None
+    world.store.erase_profile(world.workspace, view.profile.id)
+    stages = StageStore(world.store)
+    assert stages.place(world.workspace, view.profile.id) is None
+    assert stages.history(world.workspace, view.profile.id) == []
+
+
+def test_a_merged_profile_gives_its_stage_to_the_survivor(world: World) -> None:
+    apply_stage_model(world.store, world.clock, world.workspace, MODEL)
+    world.send({"type": "track", "anonymousId": "visitor", "event": "Checkout Started"})
+    world.track("jo", "Page Viewed")
+    world.send({"type": "identify", "userId": "jo", "anonymousId": "visitor"})
+    assert world.stage("jo") == "decision"
+    with world.store.engine.connect() as conn:
+        rows = conn.execute(sa.select(schema.customer_stages.c.profile_id)).all()
+    assert len(rows) == 1
