@@ -88,3 +88,16 @@ def test_bad_models_and_arguments(cli: CliRunner, tmp_path: Path) -> None:
     assert cli.invoke(app, ["stages", "apply"]).exit_code == 2
     assert cli.invoke(app, ["stages", "apply", "--preset", "shop"]).exit_code == 2
     assert cli.invoke(app, ["stages", "show"]).exit_code == 1
+
+
+def test_reports_use_the_workspaces_model(cli: CliRunner, tmp_path: Path) -> None:
+    own = tmp_path / "stages.yaml"
+    own.write_text("stages:\n  - name: curious\n    events: [Page Viewed]\n")
+    assert cli.invoke(app, ["stages", "apply", str(own)]).exit_code == 0
+    result = cli.invoke(app, ["report", "stages", "--workspace", "shop", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"stage": "curious"' in result.output
+    preset = cli.invoke(
+        app, ["report", "stages", "--workspace", "shop", "--json", "--preset", "saas"]
+    )
+    assert '"stage": "curious"' not in preset.output
