@@ -97,6 +97,9 @@ def matches(conditions: Mapping[str, Condition], data: Mapping[str, Any]) -> boo
 
 
 def _rule_hit(rule: EventRule, events: Sequence[Happening]) -> datetime | None:
+    if not rule.where and rule.distinct is None:
+        # the N-th event, whatever it carries (its message is not even parsed)
+        return events[rule.occurrence - 1].at if len(events) >= rule.occurrence else None
     seen: set[str] = set()
     count = 0
     for e in events:
@@ -114,15 +117,27 @@ def _rule_hit(rule: EventRule, events: Sequence[Happening]) -> datetime | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A stage model's rules, built once for many customers: per stage, in order, its event
+    rules and its traits."""
+
+    stages: tuple[tuple[tuple[EventRule, ...], Mapping[str, Condition]], ...]
+
+    @classmethod
+    def of(cls, model: StageModel) -> Plan:
+        return cls(tuple((tuple(s.rules()), s.traits) for s in model.stages))
+
+
 def entries(
-    model: StageModel, events: Mapping[str, Sequence[Happening]], said: Sequence[Said]
+    plan: Plan, events: Mapping[str, Sequence[Happening]], said: Sequence[Said]
 ) -> list[Entry]:
     """Every stage the customer has entered, with when: in time order (then stage order)."""
     found: list[Entry] = []
-    for index, stage in enumerate(model.stages):
-        hits = [_rule_hit(rule, events.get(rule.event, [])) for rule in stage.rules()]
-        if stage.traits:
-            hits.append(next((s.at for s in said if matches(stage.traits, s.traits)), None))
+    for index, (rules, traits) in enumerate(plan.stages):
+        hits = [_rule_hit(rule, events.get(rule.event, [])) for rule in rules]
+        if traits:
+            hits.append(next((s.at for s in said if matches(traits, s.traits)), None))
         times = [t for t in hits if t is not None]
         if times:
             found.append(Entry(index, min(times)))

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 from wayline.clock import Clock
 from wayline.events import EventRow, parse_message
 from wayline.segments.consumer import owners
-from wayline.stages.placement import Entry, entries, moves
+from wayline.stages.placement import Entry, Plan, entries, moves
 from wayline.store.base import InboxEvent
 from wayline.store.segments import SegmentStore
 from wayline.store.sql import PROFILES_CONSUMER, SqlStore
@@ -46,18 +46,25 @@ def histories(
     conn: Connection,
     stored: StoredModel,
     profile_ids: Sequence[str],
+    *,
+    above: int = -1,
 ) -> dict[str, list[Entry]]:
-    """Per existing profile, the stages entered (in time order), from its history."""
+    """Per existing profile, the stages entered (in time order), from its history.
+
+    Only stages further than ``above`` are looked for (stages only move forward: a customer
+    in stage 2 can only enter stage 3 or later), so only their events are read."""
     model = stored.model
-    names = {r.event for s in model.stages for r in s.rules()}
-    filtered = {r.event for s in model.stages for r in s.rules() if r.where or r.distinct}
+    wanted = [s for i, s in enumerate(model.stages) if i > above]
+    names = {r.event for s in wanted for r in s.rules()}
+    filtered = {r.event for s in wanted for r in s.rules() if r.where or r.distinct}
     facts = SegmentStore(store).facts(conn, stored.workspace_id, profile_ids, names, filtered)
     said = (
         StageStore(store).said(conn, stored.workspace_id, list(facts))
-        if any(s.traits for s in model.stages)
+        if any(s.traits for s in wanted)
         else {}
     )
-    return {p: entries(model, known.events, said.get(p, [])) for p, known in facts.items()}
+    plan = Plan.of(model)
+    return {p: entries(plan, known.events, said.get(p, [])) for p, known in facts.items()}
 
 
 class StageTracker:
@@ -111,11 +118,15 @@ class StageTracker:
         """Bring these customers' stages up to date, logging each change to announce."""
         ws = stored.workspace_id
         names = stored.model.names
-        found = histories(self.store, conn, stored, profile_ids)
-        gone = [p for p in profile_ids if p not in found]
+        now = self.stages.places(conn, ws, profile_ids)
+        at = {p: names.index(place.stage) for p, place in now.items() if place.stage in names}
+        # a customer in the last stage has nowhere further to go
+        open_ = [p for p in profile_ids if at.get(p, -1) < len(names) - 1]
+        floor = min((at.get(p, -1) for p in open_), default=len(names))
+        found = histories(self.store, conn, stored, open_, above=floor)
+        gone = [p for p in open_ if p not in found]
         if gone:
             self.stages.forget(conn, ws, gone)
-        now = self.stages.places(conn, ws, list(found))
         changed: dict[str, Place] = {}
         logged: list[dict[str, Any]] = []
         first: dict[str, datetime] = {}
