@@ -16,7 +16,6 @@ nobody stalled in it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -91,12 +90,3 @@ def stage_holds(
     turns = place.stalls_at
     stalled = turns is not None and turns <= now
     return stalled == condition.stalled, (turns if turns is not None and not stalled else None)
-
-
-def stage_names(conditions: Iterator[tuple[Any, Any]]) -> set[str]:
-    """The stage names asked about in a condition tree (from ``walk``)."""
-    found: set[str] = set()
-    for _, c in conditions:
-        if isinstance(c, StageCondition):
-            found |= c.stages
-    return found
