@@ -631,4 +631,7 @@ stage_changes = sa.Table(
     sa.Column("pending", sa.Boolean(), nullable=False),
     sa.Index("ix_stage_changes_profile", "workspace_id", "profile_id", "at"),
     sa.Index("ix_stage_changes_pending", "pending"),
+    # an id is never reused (an erased customer's changes may have been the latest): the
+    # message id of a Stage Entered event is derived from it
+    sqlite_autoincrement=True,
 )

@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("previous_stage_duration", sa.Float(), nullable=True),
         sa.Column("at", UtcDateTime(), nullable=False),
         sa.Column("pending", sa.Boolean(), nullable=False),
+        sqlite_autoincrement=True,
     )
     op.create_index(
         "ix_stage_changes_profile", "stage_changes", ["workspace_id", "profile_id", "at"]
