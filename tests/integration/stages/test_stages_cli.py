@@ -101,3 +101,19 @@ def test_reports_use_the_workspaces_model(cli: CliRunner, tmp_path: Path) -> Non
         app, ["report", "stages", "--workspace", "shop", "--json", "--preset", "saas"]
     )
     assert '"stage": "curious"' not in preset.output
+
+
+def test_segments_naming_a_stage_the_model_lacks_are_refused(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    segment = tmp_path / "s.yaml"
+    segment.write_text("id: s\nwhere:\n  any:\n    - {stage: [decision, purchace]}\n")
+    # without a model, any name is accepted (the model may come later)
+    assert cli.invoke(app, ["segments", "apply", str(segment)]).exit_code == 0
+    assert cli.invoke(app, ["stages", "apply", "--preset", "ecommerce"]).exit_code == 0
+    result = cli.invoke(app, ["segments", "apply", str(segment)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"{segment}:4:26: where.any[0].stage[1]: no stage 'purchace' in the workspace's "
+        "stage model (did you mean 'purchase'?)\n"
+    )
