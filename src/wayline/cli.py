@@ -22,6 +22,7 @@ from wayline.report_cli import report_app
 from wayline.runtime import ALL_ROLES, Role
 from wayline.sample_cli import sample_app
 from wayline.segments_cli import segments_app
+from wayline.stages_cli import stages_app
 from wayline.subscription_groups_cli import groups_app
 from wayline.templates_cli import templates_app
 
@@ -39,6 +40,7 @@ app.add_typer(groups_app, name="subscription-groups")
 app.add_typer(templates_app, name="templates")
 app.add_typer(placements_app, name="placements")
 app.add_typer(segments_app, name="segments")
+app.add_typer(stages_app, name="stages")
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)

@@ -28,6 +28,7 @@ from wayline.settings import Settings
 if TYPE_CHECKING:
     import pandas as pd
 
+    from wayline.analytics.stage_model import StageModel
     from wayline.analytics.warehouse import Warehouse
 
 T = TypeVar("T")
@@ -43,6 +44,27 @@ def _workspace_id(settings: Settings, name: str) -> str:
         return choose_workspace(store, name).id
     finally:
         store.close()
+
+
+def _stage_model(
+    data_dir: Path | None, workspace: str, model: Path | None, preset: str | None
+) -> StageModel:
+    """``--model``, else ``--preset``, else the workspace's own stage model (``wayline stages
+    apply``), else the ``ecommerce`` preset."""
+    from wayline.analytics import params
+    from wayline.store.sql import SqlStore
+    from wayline.store.stages import StageStore
+
+    if model is None and preset is None:
+        store = open_migrated(_settings(data_dir))
+        try:
+            assert isinstance(store, SqlStore)
+            stored = StageStore(store).model(choose_workspace(store, workspace).id)
+        finally:
+            store.close()
+        if stored is not None:
+            return stored.model
+    return params.stage_model(model, preset)
 
 
 @report_app.command("events-per-day")
@@ -311,7 +333,11 @@ ModelOption = Annotated[
 ]
 PresetOption = Annotated[
     str | None,
-    typer.Option("--preset", help="A built-in stage model: ecommerce (default) or saas"),
+    typer.Option(
+        "--preset",
+        help="A built-in stage model: ecommerce or saas "
+        "(default: the workspace's own, else ecommerce)",
+    ),
 ]
 LimitOption = Annotated[
     int | None,
@@ -601,7 +627,7 @@ def stages_command(
     from wayline.analytics import params
     from wayline.analytics.stages import current_stages, stage_customers_expr, stage_summary
 
-    stage_model = params.stage_model(model, preset)
+    stage_model = _stage_model(data_dir, workspace, model, preset)
     when = params.moment(as_of, "as_of")
     if (customers or stalled or stage) and (as_json or as_csv):
         _stream(
@@ -668,7 +694,7 @@ def journey_map_command(
     if output_format == "png" and output is None and sys.stdout.isatty():
         raise InvalidAnalysis("output", "a PNG needs --output FILE (or a pipe)")
     spec = JourneyMapSpec(
-        model=params.stage_model(model, preset),
+        model=_stage_model(data_dir, workspace, model, preset),
         as_of=params.moment(as_of, "as_of"),
         channel_paths=tuple(channel) if channel else DEFAULT_CHANNEL_PATHS,
         touchpoints=touchpoints,

@@ -86,7 +86,8 @@ def apply(
     """
     from wayline.clock import SystemClock
     from wayline.segments.lifecycle import apply_segments
-    from wayline.segments.loading import load_segments
+    from wayline.segments.loading import load_segments, read_segment
+    from wayline.stages.checks import stage_problems
     from wayline.store.segments import SegmentStore
 
     store = _sql(open_migrated(settings_for(data_dir)))
@@ -95,6 +96,9 @@ def apply(
         stored = {r.segment_id: r.segment for r in SegmentStore(store).segments(target.id)}
         try:
             loaded = load_segments(files, stored=stored)
+            problems = stage_problems(store, target.id, [read_segment(f) for f in files])
+            if problems:
+                raise SegmentInvalid(problems)
         except SegmentInvalid as exc:
             _print_problems(exc)
             raise SystemExit(1) from None

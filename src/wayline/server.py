@@ -68,6 +68,10 @@ class Process:
             assert isinstance(self.store, SqlStore)
             segments = SegmentConsumer(self.store, self.clock, batch_size=size)
             self.runtime.add("segments", segments.step, idle)
+            from wayline.stages.tracker import StageTracker
+
+            stages = StageTracker(self.store, self.clock, batch_size=size)
+            self.runtime.add("stages", stages.step, idle)
         if self.roles & {Role.TRIGGERS, Role.WORKER}:
             from wayline.engine.loops import journey_runtime
             from wayline.store.sql import SqlStore

@@ -83,8 +83,10 @@ class TimeMachine:
         runtime.add("profiles", lambda: process_inbox(store, 1000), 0.01)
         if segments:
             from wayline.segments.consumer import SegmentConsumer
+            from wayline.stages.tracker import StageTracker
 
             runtime.add("segments", SegmentConsumer(store, clock).step, 0.01)
+            runtime.add("stages", StageTracker(store, clock).step, 0.01)
         runtime.add("triggers", engine.triggers.step, 0.01)
         runtime.add("worker", engine.worker.step, 0.01)
         runtime.add("scheduler", engine.scheduler.step, 0.01)
@@ -113,8 +115,9 @@ class TimeMachine:
     def _triggers_caught_up(self) -> bool:
         from wayline.engine.triggers import TRIGGERS_CONSUMER
         from wayline.store.segments import SEGMENTS_CONSUMER
+        from wayline.store.stages import STAGES_CONSUMER
 
-        for name in (TRIGGERS_CONSUMER, SEGMENTS_CONSUMER):
+        for name in (TRIGGERS_CONSUMER, SEGMENTS_CONSUMER, STAGES_CONSUMER):
             if not any(loop.name == name for loop in self.runtime.loops):
                 continue
             with self.store.engine.connect() as conn:

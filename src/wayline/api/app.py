@@ -28,6 +28,7 @@ from wayline.api.routes import (
     profiles,
     providers,
     segments,
+    stages,
     templates,
     tracking,
 )
@@ -74,6 +75,7 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     app.include_router(journeys.router)
     app.include_router(controls.router)
     app.include_router(segments.router)
+    app.include_router(stages.router)
     app.include_router(admin.router)
     app.include_router(insights.router)
     app.include_router(templates.router)

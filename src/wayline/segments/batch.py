@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from wayline.analytics.warehouse import Warehouse
 from wayline.segments.evaluate import Facts, Happening, evaluate
 from wayline.segments.membership import in_order
-from wayline.segments.spec import event_names, uses_journeys
+from wayline.segments.spec import event_names, uses_journeys, uses_stages
 from wayline.store import schema
 from wayline.store.segments import SegmentStore, journey_places
 from wayline.store.sql import SqlStore
@@ -73,6 +73,12 @@ def evaluate_warehouse(
         with store.engine.connect() as conn:
             for someone, places in journey_places(conn, workspace_id, list(facts)).items():
                 facts[someone].journeys = places
+    if any(uses_stages(r.segment.where) for r in records):
+        from wayline.store.stages import stage_places
+
+        with store.engine.connect() as conn:
+            for someone, place in stage_places(conn, workspace_id, list(facts)).items():
+                facts[someone].stage = place
     names: set[str] = set()
     for r in records:
         names |= event_names(r.segment.where)

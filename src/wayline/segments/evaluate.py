@@ -40,6 +40,7 @@ from wayline.segments.spec import (
     TraitCondition,
     _Dates,
 )
+from wayline.segments.stages import StageCondition, StagePlace, stage_holds
 
 
 class Happening:
@@ -83,6 +84,8 @@ class Facts:
     members: set[str] = field(default_factory=set)
     #: The journeys the customer is in now: journey id -> the nodes they are at.
     journeys: dict[str, set[str]] = field(default_factory=dict)
+    #: The customer's current lifecycle stage (``None``: none, or not asked about).
+    stage: StagePlace | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +255,8 @@ def evaluate(condition: Any, facts: Facts, now: datetime) -> Outcome:
     if isinstance(condition, JourneyCondition):
         nodes = facts.journeys.get(condition.journey)
         return Outcome(nodes is not None and (condition.node is None or condition.node in nodes))
+    if isinstance(condition, StageCondition):
+        return Outcome(*stage_holds(condition, facts.stage, now))
     raise TypeError(f"not a segment condition: {condition!r}")
 
 
@@ -288,6 +293,9 @@ def explain(condition: Any, facts: Facts, now: datetime) -> dict[str, Any]:
             ).at.isoformat()
     elif isinstance(condition, SubscriptionCondition):
         out["status"] = subscription_status(facts.traits, condition.subscription)
+    elif isinstance(condition, StageCondition) and facts.stage is not None:
+        out["stage"] = facts.stage.stage
+        out["entered_at"] = facts.stage.entered_at.isoformat()
     return out
 
 

@@ -26,7 +26,9 @@ def explain_member(
         names: set[str] = set()
         for r in records:
             names |= event_names(r.segment.where)
-        facts = seg.facts(conn, workspace_id, [profile_id], names, journeys=True).get(profile_id)
+        facts = seg.facts(conn, workspace_id, [profile_id], names, journeys=True, stages=True).get(
+            profile_id
+        )
     if facts is None:
         return {
             "profile_id": profile_id,

@@ -10,7 +10,7 @@ from datetime import datetime
 from wayline.clock import Clock
 from wayline.segments.evaluate import Facts, evaluate
 from wayline.segments.membership import Membership, dependents, in_order
-from wayline.segments.spec import Segment, event_names, uses_journeys
+from wayline.segments.spec import Segment, event_names, uses_journeys, uses_stages
 from wayline.store.segments import SEGMENTS_CONSUMER, SegmentRecord, SegmentStore
 from wayline.store.sql import SqlStore
 
@@ -77,14 +77,25 @@ def evaluate_afresh(
         for r in records:
             names |= event_names(r.segment.where)
         journeys = any(uses_journeys(r.segment.where) for r in records)
+        stages = any(uses_stages(r.segment.where) for r in records)
         members: dict[str, set[str]] = {r.segment_id: set() for r in records}
         profiles = seg.profile_ids(conn, workspace_id)
         for start in range(0, len(profiles), CHUNK):
             facts = seg.facts(
-                conn, workspace_id, profiles[start : start + CHUNK], names, journeys=journeys
+                conn,
+                workspace_id,
+                profiles[start : start + CHUNK],
+                names,
+                journeys=journeys,
+                stages=stages,
             )
             for profile_id, known in facts.items():
-                fresh = Facts(traits=known.traits, events=known.events, journeys=known.journeys)
+                fresh = Facts(
+                    traits=known.traits,
+                    events=known.events,
+                    journeys=known.journeys,
+                    stage=known.stage,
+                )
                 for r in records:
                     if evaluate(r.segment.where, fresh, now).met:
                         fresh.members.add(r.segment_id)

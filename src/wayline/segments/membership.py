@@ -27,6 +27,7 @@ from wayline.segments.spec import (
     filtered_names,
     references,
     uses_journeys,
+    uses_stages,
     walk,
 )
 from wayline.store.segments import NEVER, SegmentRecord, SegmentStore
@@ -158,8 +159,9 @@ class Membership:
         names: set[str] = set().union(*(sh.names for sh in wanted)) if wanted else set()
         filtered = set().union(*(filtered_names(sh.record.segment.where) for sh in wanted))
         journeys = any(uses_journeys(sh.record.segment.where) for sh in wanted)
+        stages = any(uses_stages(sh.record.segment.where) for sh in wanted)
         facts = self.segments.facts(
-            conn, workspace_id, profile_ids, names, filtered, journeys=journeys
+            conn, workspace_id, profile_ids, names, filtered, journeys=journeys, stages=stages
         )
         gone = [p for p in profile_ids if p not in facts]
         if gone:

@@ -10,6 +10,7 @@ Each kind of condition is told apart by its key, so a condition reads like what 
     {segment: vip}                                          # membership in another segment
     {subscription: email, status: unsubscribed}             # subscription status
     {journey: welcome, node: wait_a_day}                    # in a journey (at a node) now
+    {stage: consideration, stalled: true}                   # lifecycle stage (stages.py)
     {all: [...]}, {any: [...]}, {not: {...}}                # combinations
 
 The models are frozen pydantic models shared with journey files (:class:`SpecModel`), so a
@@ -47,6 +48,7 @@ from wayline.journeys.base import (
 )
 from wayline.journeys.durations import Duration
 from wayline.journeys.filters import Check, Orderable, Where
+from wayline.segments.stages import StageCondition
 
 #: The ordinary filter operators a trait condition takes (as in ``where`` filters).
 VALUE_OPERATORS: Final = (
@@ -294,6 +296,7 @@ CONDITION_TAGS: Final = {
     "segment": "segment condition",
     "subscription": "subscription condition",
     "journey": "journey condition",
+    "stage": "stage condition",
     "event": "event condition",
     "trait": "trait condition",
 }
@@ -308,6 +311,7 @@ Condition = Annotated[
     | Annotated[SegmentCondition, Tag("segment condition")]
     | Annotated[SubscriptionCondition, Tag("subscription condition")]
     | Annotated[JourneyCondition, Tag("journey condition")]
+    | Annotated[StageCondition, Tag("stage condition")]
     | Annotated[EventCondition, Tag("event condition")]
     | Annotated[TraitCondition, Tag("trait condition")],
     Discriminator(
@@ -389,3 +393,8 @@ def filtered_names(condition: Any) -> set[str]:
 def uses_journeys(condition: Any) -> bool:
     """Whether the condition asks about journeys."""
     return any(isinstance(c, JourneyCondition) for _, c in walk(condition))
+
+
+def uses_stages(condition: Any) -> bool:
+    """Whether the condition asks about lifecycle stages."""
+    return any(isinstance(c, StageCondition) for _, c in walk(condition))

@@ -583,3 +583,55 @@ suppressions = sa.Table(
     sa.Column("detail", sa.Text(), nullable=True),
     sa.Column("created_at", UtcDateTime(), nullable=False),
 )
+
+#: Each workspace's stage model (``wayline stages apply``): which events and traits place
+#: a customer in which lifecycle stage.
+stage_models = sa.Table(
+    "stage_models",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    #: The model as written (YAML).
+    sa.Column("spec", sa.Text(), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+    #: JSON: stage -> typical seconds in it (median, of customers who moved on), worked out
+    #: from history when the model was applied; what ``stall_factor`` multiplies.
+    sa.Column("typical", sa.Text(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+#: Each customer's current stage: the furthest stage of the model they have entered.
+customer_stages = sa.Table(
+    "customer_stages",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    sa.Column("profile_id", sa.String(40), primary_key=True),
+    sa.Column("stage", sa.String(64), nullable=False),
+    #: The moment of the event (or identify) that placed the customer in the stage.
+    sa.Column("entered_at", UtcDateTime(), nullable=False),
+    #: The stage they were in before (null: none).
+    sa.Column("previous_stage", sa.String(64), nullable=True),
+    sa.Index("ix_customer_stages_stage", "workspace_id", "stage"),
+)
+
+#: Every stage change seen as events arrived; each becomes a ``Stage Entered`` event.
+stage_changes = sa.Table(
+    "stage_changes",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", sa.String(40), nullable=False),
+    sa.Column("profile_id", sa.String(40), nullable=False),
+    sa.Column("stage", sa.String(64), nullable=False),
+    sa.Column("previous_stage", sa.String(64), nullable=True),
+    #: Seconds spent in ``previous_stage`` (null: none).
+    sa.Column("previous_stage_duration", sa.Float(), nullable=True),
+    #: The moment of the event that caused the change (the ``timestamp`` of its event).
+    sa.Column("at", UtcDateTime(), nullable=False),
+    #: True until its Stage Entered event is in the inbox.
+    sa.Column("pending", sa.Boolean(), nullable=False),
+    sa.Index("ix_stage_changes_profile", "workspace_id", "profile_id", "at"),
+    sa.Index("ix_stage_changes_pending", "pending"),
+    # an id is never reused (an erased customer's changes may have been the latest): the
+    # message id of a Stage Entered event is derived from it
+    sqlite_autoincrement=True,
+)

@@ -161,6 +161,7 @@ class SegmentStore:
         filtered: set[str] | None = None,
         *,
         journeys: bool = False,
+        stages: bool = False,
     ) -> dict[str, Facts]:
         """Traits, the events named ``names`` and memberships of each existing profile.
 
@@ -183,6 +184,12 @@ class SegmentStore:
                 for profile_id, nodes in journey_places(conn, workspace_id, chunk).items():
                     if profile_id in found:
                         found[profile_id].journeys = nodes
+            if stages:
+                from wayline.store.stages import stage_places
+
+                for profile_id, place in stage_places(conn, workspace_id, chunk).items():
+                    if profile_id in found:
+                        found[profile_id].stage = place
             if not names:
                 continue
             users: dict[str, str] = {}

@@ -183,6 +183,7 @@ class SqlIdentityBatch:
         """
         from wayline.store.journeys import follow_merge
         from wayline.store.segments import merged_away
+        from wayline.store.stages import erase_stage_state
 
         store = self._store
         if store._erasure_mark(conn, lock=True) != self.erasure_mark:
@@ -202,6 +203,8 @@ class SqlIdentityBatch:
             created[merge.workspace_id] = created.get(merge.workspace_id, 0) - deleted
             follow_merge(conn, merge.workspace_id, merge.from_profile_id, merge.into_profile_id)
             merged_away(conn, merge.workspace_id, merge.from_profile_id, now)
+            # its stage moves with its history: the tracker places the surviving profile
+            erase_stage_state(conn, merge.workspace_id, merge.from_profile_id)
             conn.execute(
                 sa.insert(schema.profile_merges).values(
                     workspace_id=merge.workspace_id,
@@ -724,6 +727,9 @@ class SqlStore:
             from wayline.store.segments import erase_segment_state
 
             erase_segment_state(conn, workspace_id, profile_id)
+            from wayline.store.stages import erase_stage_state
+
+            erase_stage_state(conn, workspace_id, profile_id)
             if events:
                 self._bump(conn, workspace_id, "events", -events)
             if gone:

@@ -69,7 +69,7 @@ def test_an_unknown_condition_is_named_at_its_line(tmp_path: Path) -> None:
     text = "id: s\nwhere:\n  all:\n    - {trait: plan, eq: pro}\n    - {traits: plan, eq: pro}\n"
     assert messages(tmp_path, ("s.yaml", text)) == [
         "s.yaml:5:7: where.all[1]: unknown condition: it needs one of the keys all, any, not, "
-        "sequence, segment, subscription, journey, event, trait"
+        "sequence, segment, subscription, journey, stage, event, trait"
     ]
 
 

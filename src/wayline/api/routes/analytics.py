@@ -207,9 +207,21 @@ class StageModelBody(BaseModel):
     model: str
 
 
-def _model(body: StageModelBody | None, preset_name: str | None) -> StageModel:
+def _model(
+    body: StageModelBody | None, preset_name: str | None, services: ServicesDep, workspace_id: str
+) -> StageModel:
+    """The model posted, else the preset asked for, else the workspace's own stage model
+    (``PUT /api/v1/stages``), else ``ecommerce``."""
     if body is not None:
         return load_stage_model(body.model, "model")
+    if preset_name is None:
+        from wayline.store.sql import SqlStore
+        from wayline.store.stages import StageStore
+
+        if isinstance(services.store, SqlStore):
+            stored = StageStore(services.store).model(workspace_id)
+            if stored is not None:
+                return stored.model
     return preset(preset_name or "ecommerce")
 
 
@@ -226,7 +238,7 @@ async def stages_route(
     preset (``ecommerce``, ``saas``); POST ``{"model": "<YAML>"}`` a model of your own."""
 
     def work(w: Warehouse) -> dict[str, Any]:
-        model = _model(body, preset)
+        model = _model(body, preset, services, workspace_id)
         when = params.moment(as_of, "as_of")
         return {"data": params.records(stage_summary(w, workspace_id, model, as_of=when))}
 
@@ -248,7 +260,7 @@ async def stage_customers_route(
     """Customers with their current stage, time in it, and whether they are stalled."""
 
     def work(w: Warehouse) -> dict[str, Any]:
-        model = _model(body, preset)
+        model = _model(body, preset, services, workspace_id)
         if stage is not None and stage not in model.names:
             raise InvalidAnalysis("stage", f"{stage!r} is not a stage of the model")
         frame = current_stages(
@@ -291,7 +303,7 @@ async def journey_map_route(
         if format not in ("json", *_MEDIA):
             raise InvalidAnalysis("format", f"{format!r}: expected json, html, svg or png")
         spec = JourneyMapSpec(
-            model=_model(body, preset),
+            model=_model(body, preset, services, workspace_id),
             as_of=params.moment(as_of, "as_of"),
             channel_paths=tuple(channel) if channel else DEFAULT_CHANNEL_PATHS,
             touchpoints=touchpoints,

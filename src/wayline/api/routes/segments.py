@@ -65,6 +65,7 @@ async def apply_segment(
     """
     from wayline.segments.lifecycle import apply_segments
     from wayline.segments.loading import check_refs, read_segment_text
+    from wayline.stages.checks import stage_problems
 
     store, seg = _store(services)
     body = await request.body()
@@ -78,7 +79,7 @@ async def apply_segment(
         try:
             loaded = read_segment_text(body.decode(), "<request>")
             stored = {r.segment_id: r.segment for r in seg.segments(workspace_id)}
-            problems = check_refs([loaded], stored)
+            problems = check_refs([loaded], stored) + stage_problems(store, workspace_id, [loaded])
             if problems:
                 raise SegmentInvalid(problems)
         except SegmentInvalid as exc:

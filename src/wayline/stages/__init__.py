@@ -1,0 +1,1 @@
+"""Lifecycle stages kept current as events arrive (the workspace's stage model)."""
