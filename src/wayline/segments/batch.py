@@ -114,11 +114,11 @@ def evaluate_warehouse(
         for history in known.events.values():
             history.sort(key=lambda e: (e.at, e.seq))
         for r in records:
-            if (
-                (profile_id in held[r.segment_id])
-                if r.segment.is_static
-                else (evaluate(r.segment.where, known, now).met)
-            ):
+            if r.segment.is_static:
+                met = profile_id in held[r.segment_id]
+            else:
+                met = evaluate(r.segment.where, known, now).met
+            if met:
                 known.members.add(r.segment_id)
                 members[r.segment_id].add(profile_id)
     wanted = segment_ids if segment_ids is not None else {r.segment_id for r in records}

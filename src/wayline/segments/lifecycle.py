@@ -86,9 +86,11 @@ def evaluate_afresh(
             for profile_id, known in facts.items():
                 fresh = Facts(traits=known.traits, events=known.events, journeys=known.journeys)
                 for r in records:
-                    # a static segment's stored list is its truth
-                    held = r.segment_id in known.members if r.segment.is_static else None
-                    if held or (held is None and evaluate(r.segment.where, fresh, now).met):
+                    if r.segment.is_static:  # the stored list is its truth
+                        met = r.segment_id in known.members
+                    else:
+                        met = evaluate(r.segment.where, fresh, now).met
+                    if met:
                         fresh.members.add(r.segment_id)
                         members[r.segment_id].add(profile_id)
     if segment_ids is not None:

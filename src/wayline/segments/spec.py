@@ -345,9 +345,7 @@ class Segment(SpecModel):
                 at=("where",),
             )
         if not self.static and self.where is None:
-            raise problem(
-                "missing", "missing field 'where' (or static: true for a fixed list)", at=("where",)
-            )
+            raise problem("missing", "missing field 'where'", at=("where",))
         return self
 
     @property

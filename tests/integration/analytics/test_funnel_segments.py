@@ -9,7 +9,13 @@ import pytest
 from tests.integration.analytics.conftest import WS, at, ev, write
 from tests.integration.analytics.test_funnels import ABC, four_customers
 from wayline.analytics.eventlog import InvalidAnalysis
-from wayline.analytics.funnels import Funnel, FunnelMode, dropped_customers, funnel
+from wayline.analytics.funnels import (
+    Funnel,
+    FunnelMode,
+    dropped_customers,
+    dropped_customers_expr,
+    funnel,
+)
 from wayline.analytics.segment_members import breakdown_segments
 from wayline.analytics.warehouse import Warehouse
 
@@ -123,3 +129,12 @@ def test_an_empty_segment_id_is_refused(text: str) -> None:
     with pytest.raises(InvalidAnalysis) as bad:
         Funnel(steps=ABC, breakdown=text).check()
     assert bad.value.field == "breakdown"
+
+
+def test_a_customer_list_streams_with_the_members_joined(warehouse: Warehouse) -> None:
+    four_customers(warehouse)
+    spec = Funnel(steps=ABC, breakdown="segment")
+    expr = dropped_customers_expr(warehouse, WS, spec, 3, VIP_NEW)
+    rows = [r for batch in warehouse.stream(expr, batch_rows=2) for r in batch.to_pylist()]
+    got = sorted((r["customer"], r["breakdown"]) for r in rows)
+    assert got == [("b", "new"), ("b", "vip"), ("d", "(none)")]

@@ -86,6 +86,9 @@ def test_save_dropped_manage_members_and_break_down(shop: CliRunner, tmp_path: P
     for r in rows:
         got.setdefault(r["breakdown"], []).append(r["customers"])
     assert got == {"stalled": [2, 1, 0], "(none)": [1, 1, 1]}
+    # a customer list streams out of the warehouse with the memberships joined in
+    streamed = json.loads(ok(shop, *FUNNEL, "--dropped", "2", "--breakdown", "segment", "--json"))
+    assert streamed == [{"customer": "cat", "breakdown": "stalled"}]
     ids.write_text("bob\n")
     assert ok(shop, "segments", "remove-members", "stalled", "--file", str(ids)) == (
         "stalled: removed 1, 0 not members, 1 members\n"
