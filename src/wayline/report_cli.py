@@ -27,8 +27,10 @@ from wayline.settings import Settings
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from wayline.analytics.stage_model import StageModel
+    from wayline.analytics.funnels import Funnel
     from wayline.analytics.warehouse import Warehouse
 
 T = TypeVar("T")
@@ -437,6 +439,73 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _members(
+    data_dir: Path | None, workspace: str, segment_ids: tuple[str, ...] | None
+) -> pa.Table | None:
+    """The segments' members, for a segment breakdown (``None``: not one)."""
+    if segment_ids is None:
+        return None
+    from wayline.analytics.segment_members import segment_members
+    from wayline.store.sql import SqlStore
+
+    store = open_migrated(_settings(data_dir))
+    try:
+        assert isinstance(store, SqlStore)
+        return segment_members(store, choose_workspace(store, workspace).id, segment_ids)
+    finally:
+        store.close()
+
+
+def _save_dropped(
+    data_dir: Path | None,
+    workspace: str,
+    spec: Funnel,
+    step: int,
+    segment_id: str,
+    name: str | None,
+    as_json: bool,
+) -> None:
+    """Save a step's drop-offs as a new static segment and say how many it holds."""
+    from wayline.analytics.eventlog import InvalidAnalysis
+    from wayline.analytics.warehouse import open_warehouse
+    from wayline.clock import SystemClock
+    from wayline.errors import SegmentInvalid
+    from wayline.segments.static import save_dropped
+    from wayline.store.sql import SqlStore
+
+    settings = _settings(data_dir)
+    store = open_migrated(settings)
+    try:
+        assert isinstance(store, SqlStore)
+        target = choose_workspace(store, workspace)
+        warehouse = open_warehouse(settings)
+        try:
+            saved = save_dropped(
+                store, SystemClock(), warehouse, target.id, spec, step, segment_id, name
+            )
+        except SegmentInvalid as exc:
+            first = exc.problems[0]
+            field = "save-segment" if first.path in ("", "id") else first.path
+            raise InvalidAnalysis(field, first.message) from None
+        finally:
+            warehouse.close()
+    finally:
+        store.close()
+    out = {
+        "segment_id": saved.segment_id,
+        "name": saved.name,
+        "dropped": saved.dropped,
+        "size": saved.size,
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(out) + "\n")
+        return
+    typer.echo(
+        f"{saved.segment_id}: static segment with {saved.size} members "
+        f"({saved.dropped} customers dropped before step {step})"
+    )
+
+
 @report_app.command("funnel")
 def funnel_command(
     workspace: WorkspaceOption,
@@ -449,7 +518,10 @@ def funnel_command(
     ] = None,
     breakdown: Annotated[
         str | None,
-        typer.Option(help="properties.NAME, context.NAME, traits.NAME or channel"),
+        typer.Option(
+            help="properties.NAME, context.NAME, traits.NAME, channel, or segment "
+            "(every segment) / segment:ID,ID (members now)"
+        ),
     ] = None,
     channel: Annotated[
         list[str] | None,
@@ -458,6 +530,18 @@ def funnel_command(
     dropped: Annotated[
         int | None,
         typer.Option(help="List the customers who dropped before this step instead"),
+    ] = None,
+    save_segment: Annotated[
+        str | None,
+        typer.Option(
+            "--save-segment",
+            help="With --dropped: save those customers as a new static segment with this id",
+            show_default=False,
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="With --save-segment: the segment's name", show_default=False),
     ] = None,
     times: Annotated[bool, typer.Option("--times", help="Show the time histogram")] = False,
     limit: LimitOption = None,
@@ -491,24 +575,36 @@ def funnel_command(
         end=params.moment(end, "to"),
     )
     spec.check()
+    if save_segment is not None or name is not None:
+        if dropped is None:
+            raise InvalidAnalysis("save-segment", "say which step's drop-offs with --dropped")
+        if save_segment is None:
+            raise InvalidAnalysis("name", "--name goes with --save-segment")
+        _save_dropped(data_dir, workspace, spec, dropped, save_segment, name, as_json)
+        return
+    members = _members(data_dir, workspace, spec.segments)
     if dropped is not None:
         at_step = dropped
         if as_json or as_csv:
             _stream(
                 data_dir,
                 workspace,
-                lambda w, ws: _limited(dropped_customers_expr(w, ws, spec, at_step), limit),
+                lambda w, ws: _limited(
+                    dropped_customers_expr(w, ws, spec, at_step, members), limit
+                ),
                 as_json,
             )
             return
         frame = _run(
             data_dir,
             workspace,
-            lambda w, ws: dropped_customers(w, ws, spec, at_step, limit=limit or 1000),
+            lambda w, ws: dropped_customers(
+                w, ws, spec, at_step, limit=limit or 1000, members=members
+            ),
         )
         _emit(frame, f"Dropped before step {dropped}", as_json, as_csv)
         return
-    report = _run(data_dir, workspace, lambda w, ws: funnel_report(w, ws, spec))
+    report = _run(data_dir, workspace, lambda w, ws: funnel_report(w, ws, spec, members))
     if times:
         _emit(report.times, "Time from the previous step", as_json, as_csv)
     else:

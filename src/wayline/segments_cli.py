@@ -297,3 +297,78 @@ def check(
         if warehouse is not None:
             warehouse.close()
         store.close()
+
+
+MembersFile = Annotated[
+    Path,
+    typer.Option(
+        "--file",
+        help="A profile id or userId a line (blank lines and lines starting with # are skipped)",
+    ),
+]
+
+
+def _change_members(
+    segment_id: str, file: Path, workspace: str | None, data_dir: Path | None, *, add: bool
+) -> None:
+    from wayline.clock import SystemClock
+    from wayline.segments.static import change_members, check_static, profiles_of
+
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(f"cannot read {file}: {exc}", param_hint="--file") from None
+    wanted = [
+        (number, line.strip())
+        for number, line in enumerate(lines, start=1)
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    store = _sql(open_migrated(settings_for(data_dir)))
+    try:
+        target = choose_workspace(store, workspace)
+        check_static(store, target.id, segment_id)
+        with store.engine.connect() as conn:
+            found = profiles_of(conn, target.id, [key for _, key in wanted], ("profile", "user_id"))
+        unknown = [(number, key) for number, key in wanted if key not in found]
+        if unknown:
+            for number, key in unknown:
+                typer.echo(f"{file}:{number}: no customer {key!r} (a profile id or userId)")
+            raise SystemExit(1)
+        change = change_members(
+            store, SystemClock(), target.id, segment_id, found.values(), add=add
+        )
+        verb, already = ("added", "already members") if add else ("removed", "not members")
+        typer.echo(
+            f"{segment_id}: {verb} {change.changed}, {change.unchanged} {already}, "
+            f"{change.size} members"
+        )
+    finally:
+        store.close()
+
+
+@segments_app.command("add-members")
+def add_members(
+    segment_id: str,
+    file: MembersFile,
+    workspace: WorkspaceOpt = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Add customers to a static segment; each new member gets Segment Entered.
+
+    Every line is checked first: if any names no customer, nothing changes (exit 1).
+    """
+    _change_members(segment_id, file, workspace, data_dir, add=True)
+
+
+@segments_app.command("remove-members")
+def remove_members(
+    segment_id: str,
+    file: MembersFile,
+    workspace: WorkspaceOpt = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Remove customers from a static segment; each one removed gets Segment Exited.
+
+    Every line is checked first: if any names no customer, nothing changes (exit 1).
+    """
+    _change_members(segment_id, file, workspace, data_dir, add=False)

@@ -16,8 +16,10 @@ deepest; of those, the earliest), so a customer who failed once and converted la
 converted.
 
 The time between steps is measured on the best attempt; a breakdown labels the customer
-by the first step's event (an event property or the channel) or by their profile (a trait,
-as last sent with ``identify``).
+by the first step's event (an event property or the channel), by their profile (a trait,
+as last sent with ``identify``), or by the segments they are members of now (``segment``,
+``segment:ID,ID``): a customer in several segments counts under each, one in none under
+``(none)``. Segment memberships come from the state store (:mod:`segment_members`).
 """
 
 from __future__ import annotations
@@ -35,10 +37,12 @@ from wayline.analytics.eventlog import (
     count_if,
     split_path,
 )
+from wayline.analytics.segment_members import as_ibis, breakdown_segments
 from wayline.analytics.warehouse import Warehouse
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 
 class FunnelMode(StrEnum):
@@ -80,7 +84,7 @@ class Funnel:
     window: timedelta = timedelta(days=14)
     exclusions: tuple[Exclusion, ...] = ()
     #: ``properties.NAME`` / ``context.NAME`` (of the first step's event), ``traits.NAME``
-    #: (the profile), or ``channel``.
+    #: (the profile), ``channel``, or ``segment`` / ``segment:ID,ID`` (memberships now).
     breakdown: str | None = None
     channel_paths: tuple[str, ...] = DEFAULT_CHANNEL_PATHS
     start: datetime | None = None
@@ -113,10 +117,22 @@ class Funnel:
                 raise InvalidAnalysis(
                     "exclude", "in an any_order funnel an exclusion covers the whole funnel"
                 )
-        if self.breakdown not in (None, "channel"):
+        if self.breakdown not in (None, "channel") and self.segments is None:
             split_path(self.breakdown, "breakdown")
         for path in self.channel_paths:
             split_path(path, "channel")
+
+    @property
+    def segments(self) -> tuple[str, ...] | None:
+        """The segments a segment breakdown names (``()``: all), else ``None``."""
+        return breakdown_segments(self.breakdown)
+
+    @property
+    def reads_event(self) -> bool:
+        """Whether the breakdown is read from the first step's event."""
+        return self.breakdown is not None and (
+            self.breakdown == "channel" or self.breakdown.startswith(("properties.", "context."))
+        )
 
     @property
     def window_seconds(self) -> float:
@@ -156,7 +172,7 @@ def _starts(log: EventLog, spec: Funnel, events: Any, names: tuple[str, ...]) ->
         s = s.filter(s.timestamp < spec.end)
     if spec.breakdown == "channel":
         bk = log.channel(s, spec.channel_paths)
-    elif spec.breakdown is not None and not spec.breakdown.startswith("traits."):
+    elif spec.reads_event and spec.breakdown is not None:
         bk = log.text(s, spec.breakdown, "breakdown").coalesce(ibis.literal(NONE_VALUE))
     else:
         bk = ibis.literal(NONE_VALUE)
@@ -177,7 +193,7 @@ def _step_events(log: EventLog, spec: Funnel, names: tuple[str, ...]) -> Any:
     JSON columns come along only when the breakdown reads them."""
     t = log.named(names)
     columns = ["customer", "event", "timestamp", "ts", "seq"]
-    if spec.breakdown is not None and not spec.breakdown.startswith("traits."):
+    if spec.reads_event:
         columns += ["properties", "context"]
     return t.select(*columns)
 
@@ -336,9 +352,14 @@ def _any_order(log: EventLog, spec: Funnel) -> Any:
     )
 
 
-def best_attempts(warehouse: Warehouse, workspace_id: str, spec: Funnel) -> Any:
+def best_attempts(
+    warehouse: Warehouse, workspace_id: str, spec: Funnel, members: pa.Table | None = None
+) -> Any:
     """Per customer, their best attempt, as an Ibis expression: ``customer``, ``bk`` (the
-    breakdown label), ``depth`` (steps reached) and ``ts_1`` … ``ts_n`` (epoch seconds)."""
+    breakdown label), ``depth`` (steps reached) and ``ts_1`` … ``ts_n`` (epoch seconds).
+
+    A segment breakdown needs ``members`` (:func:`segment_members`): a customer then has a
+    row per segment they are in."""
     import ibis
 
     spec.check()
@@ -360,14 +381,31 @@ def best_attempts(warehouse: Warehouse, workspace_id: str, spec: Funnel) -> Any:
             *(f"ts_{k}" for k in range(1, n + 1)),
             bk=j.value.coalesce(ibis.literal(NONE_VALUE)),
         )
+    if spec.segments is not None:
+        if members is None:
+            raise InvalidAnalysis(
+                "breakdown", "a segment breakdown needs the segments' members (segment_members)"
+            )
+        m = as_ibis(members)
+        m = m.select(m_customer=m.customer, m_segment=m.segment)
+        j = best.left_join(m, best.customer == m.m_customer)
+        best = j.select(
+            "customer",
+            "depth",
+            *(f"ts_{k}" for k in range(1, n + 1)),
+            bk=j.m_segment.coalesce(ibis.literal(NONE_VALUE)),
+        )
     return best
 
 
-def funnel_report(warehouse: Warehouse, workspace_id: str, spec: Funnel) -> FunnelReport:
-    """Per step: customers, conversion, drop-off and the time from the previous step."""
+def funnel_report(
+    warehouse: Warehouse, workspace_id: str, spec: Funnel, members: pa.Table | None = None
+) -> FunnelReport:
+    """Per step: customers, conversion, drop-off and the time from the previous step
+    (``members``: for a segment breakdown, see :func:`best_attempts`)."""
     import pandas as pd
 
-    best = best_attempts(warehouse, workspace_id, spec)
+    best = best_attempts(warehouse, workspace_id, spec, members)
     n = len(spec.steps)
     agg: dict[str, Any] = {}
     for k in range(1, n + 1):
@@ -428,17 +466,26 @@ def funnel_report(warehouse: Warehouse, workspace_id: str, spec: Funnel) -> Funn
     return FunnelReport(steps=steps_df, times=times_df, breakdown=spec.breakdown)
 
 
-def funnel(warehouse: Warehouse, workspace_id: str, spec: Funnel) -> pd.DataFrame:
+def funnel(
+    warehouse: Warehouse, workspace_id: str, spec: Funnel, members: pa.Table | None = None
+) -> pd.DataFrame:
     """The funnel's steps as a DataFrame (see :func:`funnel_report`), for notebooks."""
-    return funnel_report(warehouse, workspace_id, spec).steps
+    return funnel_report(warehouse, workspace_id, spec, members).steps
 
 
-def dropped_customers_expr(warehouse: Warehouse, workspace_id: str, spec: Funnel, step: int) -> Any:
+def dropped_customers_expr(
+    warehouse: Warehouse,
+    workspace_id: str,
+    spec: Funnel,
+    step: int,
+    members: pa.Table | None = None,
+) -> Any:
     """An Ibis expression of the customers who reached step ``step - 1`` but not ``step``:
-    ``customer`` (and ``breakdown`` when the funnel has one). A segment can be built on it."""
+    ``customer`` (and ``breakdown`` when the funnel has one; by segment, a row per segment).
+    :func:`wayline.segments.static.save_dropped` saves them as a static segment."""
     if not 2 <= step <= len(spec.steps):
         raise InvalidAnalysis("step", f"must be between 2 and {len(spec.steps)}")
-    best = best_attempts(warehouse, workspace_id, spec)
+    best = best_attempts(warehouse, workspace_id, spec, members)
     dropped = best.filter(best.depth == step - 1)
     if spec.breakdown is None:
         return dropped.select("customer").order_by("customer")
@@ -446,10 +493,16 @@ def dropped_customers_expr(warehouse: Warehouse, workspace_id: str, spec: Funnel
 
 
 def dropped_customers(
-    warehouse: Warehouse, workspace_id: str, spec: Funnel, step: int, *, limit: int | None = None
+    warehouse: Warehouse,
+    workspace_id: str,
+    spec: Funnel,
+    step: int,
+    *,
+    limit: int | None = None,
+    members: pa.Table | None = None,
 ) -> pd.DataFrame:
     """The customers who dropped before ``step`` (see :func:`dropped_customers_expr`)."""
-    expr = dropped_customers_expr(warehouse, workspace_id, spec, step)
+    expr = dropped_customers_expr(warehouse, workspace_id, spec, step, members)
     if limit is not None:
         expr = expr.limit(limit)
     frame: pd.DataFrame = warehouse.execute(expr).to_pandas()

@@ -139,7 +139,11 @@ class DuckDBWarehouse(Warehouse):
         # Ibis's batch reader calls a DuckDB method that DuckDB 2 no longer has; DuckDB's
         # own reader over the compiled query streams the same rows.
         with self._query_lock:
-            sql = self.ibis().compile(expr)
+            backend = self.ibis()
+            # what Ibis does before it runs a query: register the in-memory tables (a
+            # segment breakdown's members) that the expression reads
+            backend._run_pre_execute_hooks(expr)
+            sql = backend.compile(expr)
             yield from self._db.sql(sql).to_arrow_reader(batch_rows)
 
     @contextmanager

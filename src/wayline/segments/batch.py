@@ -20,6 +20,7 @@ from wayline.analytics.warehouse import Warehouse
 from wayline.segments.evaluate import Facts, Happening, evaluate
 from wayline.segments.membership import in_order
 from wayline.segments.spec import event_names, uses_journeys, uses_stages
+from wayline.segments.static import static_members
 from wayline.store import schema
 from wayline.store.segments import SegmentStore, journey_places
 from wayline.store.sql import SqlStore
@@ -113,11 +114,17 @@ def evaluate_warehouse(
                 Happening(name=name, at=_utc(at), seq=seq, raw=raw)
             )
     members: dict[str, set[str]] = defaultdict(set)
+    # a static segment's stored list is its truth
+    held = static_members(store, workspace_id, records)
     for profile_id, known in facts.items():
         for history in known.events.values():
             history.sort(key=lambda e: (e.at, e.seq))
         for r in records:
-            if evaluate(r.segment.where, known, now).met:
+            if r.segment.is_static:
+                met = profile_id in held[r.segment_id]
+            else:
+                met = evaluate(r.segment.where, known, now).met
+            if met:
                 known.members.add(r.segment_id)
                 members[r.segment_id].add(profile_id)
     wanted = segment_ids if segment_ids is not None else {r.segment_id for r in records}

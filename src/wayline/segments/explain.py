@@ -37,6 +37,18 @@ def explain_member(
             "reason": "no such customer",
         }
     entered = seg.membership(workspace_id, segment_id, profile_id)
+    if record.segment.is_static:
+        # a fixed list: membership is the answer, there is no condition to explain
+        return {
+            "profile_id": profile_id,
+            "segment_id": segment_id,
+            "member": entered is not None,
+            "entered_at": entered.isoformat() if entered else None,
+            "met": entered is not None,
+            "static": True,
+            "decided_by": [],
+            "conditions": None,
+        }
     tree = explain(record.segment.where, facts, now)
     met = evaluate(record.segment.where, facts, now).met
     return {

@@ -97,7 +97,11 @@ def evaluate_afresh(
                     stage=known.stage,
                 )
                 for r in records:
-                    if evaluate(r.segment.where, fresh, now).met:
+                    if r.segment.is_static:  # the stored list is its truth
+                        met = r.segment_id in known.members
+                    else:
+                        met = evaluate(r.segment.where, fresh, now).met
+                    if met:
                         fresh.members.add(r.segment_id)
                         members[r.segment_id].add(profile_id)
     if segment_ids is not None:

@@ -143,7 +143,8 @@ class Membership:
         """
         if not records or not profile_ids:
             return 0
-        shapes = [Shape.of(r) for r in records]
+        # a static segment's members are a list kept by hand, never evaluated
+        shapes = [Shape.of(r) for r in records if not r.segment.is_static]
         partial = {p: t for p, t in (touched or {}).items() if not t.full}
         # a customer never evaluated (new) is evaluated against every segment
         stored = self.segments.dues(conn, workspace_id, sorted(partial))

@@ -1,5 +1,8 @@
 """The segment language: a segment is an id, a name and one condition (``where``).
 
+A *static* segment (``static: true``, no ``where``) is a fixed list instead: its members are
+added and removed by hand or saved from a report, never evaluated.
+
 Each kind of condition is told apart by its key, so a condition reads like what it asks::
 
     {trait: lifetime_revenue, gt: 200}                      # a trait of the customer
@@ -331,12 +334,31 @@ class Segment(SpecModel):
     """A name for people; the id when not given."""
     description: str | None = None
     """What the audience is for."""
-    where: Condition
-    """The condition a customer must meet to be a member."""
+    static: StrictBool | None = None
+    """``true``: the members are a fixed list, added and removed by hand (or saved from a
+    funnel's drop-offs), never evaluated; such a segment has no ``where``."""
+    where: Condition | None = None
+    """The condition a customer must meet to be a member (every segment but a static one)."""
+
+    @model_validator(mode="after")
+    def _where_unless_static(self) -> Segment:
+        if self.static and self.where is not None:
+            raise problem(
+                "condition",
+                "a static segment has no where: its members are added and removed by hand",
+                at=("where",),
+            )
+        if not self.static and self.where is None:
+            raise problem("missing", "missing field 'where'", at=("where",))
+        return self
 
     @property
     def title(self) -> str:
         return self.name or self.id
+
+    @property
+    def is_static(self) -> bool:
+        return bool(self.static)
 
 
 def children(condition: Any) -> list[tuple[tuple[str | int, ...], Any]]:

@@ -8,10 +8,10 @@ cannot open (a DuckDB file held by another process) is a 503.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -22,11 +22,16 @@ from wayline.analytics.journey_map import JourneyMapSpec, PainPointRules, journe
 from wayline.analytics.journey_map_render import to_html, to_png, to_svg
 from wayline.analytics.paths import Paths, paths, sankey
 from wayline.analytics.retention import CohortKind, Period, Retention, retention
+from wayline.analytics.segment_members import segment_members
 from wayline.analytics.stage_model import StageModel, StageModelError, load_stage_model, preset
 from wayline.analytics.stages import current_stages, stage_summary
 from wayline.analytics.warehouse import Warehouse, WarehouseLocked
 from wayline.api.deps import AdminWorkspace, ServicesDep
 from wayline.api.responses import JSON
+from wayline.store.sql import SqlStore
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
 T = TypeVar("T")
@@ -112,7 +117,8 @@ async def funnel_route(
 
     def work(w: Warehouse) -> dict[str, Any]:
         spec = _funnel(steps, mode, window, exclude, breakdown, channel, start, end)
-        report = funnel_report(w, workspace_id, spec)
+        members = _members(services, workspace_id, spec)
+        report = funnel_report(w, workspace_id, spec, members)
         return {"steps": params.records(report.steps), "times": params.records(report.times)}
 
     return await _answer(services, work)
@@ -137,10 +143,89 @@ async def funnel_dropped_route(
 
     def work(w: Warehouse) -> dict[str, Any]:
         spec = _funnel(steps, mode, window, exclude, breakdown, channel, start, end)
-        frame = dropped_customers(w, workspace_id, spec, step, limit=limit)
+        members = _members(services, workspace_id, spec)
+        frame = dropped_customers(w, workspace_id, spec, step, limit=limit, members=members)
         return {"data": params.records(frame)}
 
     return await _answer(services, work)
+
+
+class SaveDropped(BaseModel):
+    """The body of ``POST /funnel/dropped``: the funnel (as the query of ``GET``), the step,
+    and the static segment to save its drop-offs as."""
+
+    model_config = {"extra": "forbid", "populate_by_name": True}
+
+    steps: list[str]
+    step: int
+    segment_id: str
+    name: str | None = None
+    mode: str = "ordered"
+    window: str = "14d"
+    exclude: list[str] = []
+    channel: list[str] = []
+    start: str | None = Field(None, alias="from")
+    end: str | None = Field(None, alias="to")
+
+
+@router.post("/funnel/dropped")
+async def save_dropped_route(
+    request: Request, workspace_id: AdminWorkspace, services: ServicesDep
+) -> Any:
+    """Save the customers who dropped before ``step`` as a new static segment (each gets
+    Segment Entered). 201 with the segment's id, name and size; 409 if the id is taken."""
+    from wayline.errors import SegmentInvalid
+    from wayline.segments.static import SegmentExists, save_dropped
+
+    try:
+        body = SaveDropped.model_validate_json(await request.body())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        return _bad(field, first["msg"])
+    store = services.store
+    assert isinstance(store, SqlStore)
+
+    def work(w: Warehouse) -> JSON:
+        spec = _funnel(
+            body.steps,
+            body.mode,
+            body.window,
+            body.exclude,
+            None,
+            body.channel,
+            body.start,
+            body.end,
+        )
+        try:
+            saved = save_dropped(
+                store, services.clock, w, workspace_id, spec, body.step, body.segment_id, body.name
+            )
+        except SegmentExists as exc:
+            return JSON({"error": f"segment_id: {exc}", "field": "segment_id"}, status_code=409)
+        except SegmentInvalid as exc:
+            first = exc.problems[0]
+            field = "segment_id" if first.path in ("", "id") else first.path
+            return _bad(field, first.message)
+        return JSON(
+            {
+                "segment_id": saved.segment_id,
+                "name": saved.name,
+                "dropped": saved.dropped,
+                "size": saved.size,
+            },
+            status_code=201,
+        )
+
+    return await _answer(services, work)
+
+
+def _members(services: ServicesDep, workspace_id: str, spec: Funnel) -> pa.Table | None:
+    """The segments' members from the state store, for a segment breakdown."""
+    if spec.segments is None:
+        return None
+    assert isinstance(services.store, SqlStore)
+    return segment_members(services.store, workspace_id, spec.segments)
 
 
 @router.get("/paths")

@@ -7,11 +7,12 @@ from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from wayline.api.deps import AdminWorkspace, ServicesDep
 from wayline.api.responses import JSON
-from wayline.errors import SegmentInvalid
+from wayline.errors import SegmentInvalid, SegmentNotFound
 from wayline.store.segments import SegmentRecord, SegmentStore
 from wayline.store.sql import SqlStore
 
@@ -37,6 +38,7 @@ def _segment_json(seg: SegmentStore, r: SegmentRecord) -> dict[str, Any]:
         "id": r.segment_id,
         "name": r.name,
         "version": r.version,
+        "static": r.segment.is_static,
         "size": seg.size(r.workspace_id, r.segment_id),
         "created_at": r.created_at.isoformat(),
         "updated_at": r.updated_at.isoformat(),
@@ -213,3 +215,91 @@ async def segment_member(
         return answer
 
     return await run_in_threadpool(load)
+
+
+class MembersBody(BaseModel):
+    """Whom to add to (or remove from) a static segment: by profile id, by userId, or both."""
+
+    model_config = {"extra": "forbid"}
+
+    profile_ids: list[str] = Field(default_factory=list, max_length=10_000)
+    user_ids: list[str] = Field(default_factory=list, max_length=10_000)
+
+
+async def _change_members(
+    request: Request,
+    segment_id: str,
+    workspace_id: str,
+    services: ServicesDep,
+    *,
+    add: bool,
+) -> JSON:
+    from wayline.segments.static import SegmentNotStatic, change_members, check_static, profiles_of
+
+    store, _ = _store(services)
+    try:
+        body = MembersBody.model_validate_json(await request.body())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        return JSON({"error": f"{field}: {first['msg']}", "field": field}, 422)
+    if not body.profile_ids and not body.user_ids:
+        return JSON(
+            {"error": "profile_ids: give profile_ids or user_ids", "field": "profile_ids"}, 422
+        )
+
+    def run() -> JSON:
+        try:
+            check_static(store, workspace_id, segment_id)
+        except SegmentNotFound as exc:
+            return JSON({"error": str(exc)}, 404)
+        except SegmentNotStatic as exc:
+            return JSON({"error": f"segment_id: {exc}", "field": "segment_id"}, 409)
+        found: list[str] = []
+        with store.engine.connect() as conn:
+            for field, keys, kind in (
+                ("profile_ids", body.profile_ids, "profile"),
+                ("user_ids", body.user_ids, "user_id"),
+            ):
+                owners = profiles_of(conn, workspace_id, keys, (kind,))
+                for i, key in enumerate(keys):
+                    if key not in owners:
+                        return JSON(
+                            {
+                                "error": f"{field}[{i}]: no customer {key!r}",
+                                "field": f"{field}[{i}]",
+                            },
+                            422,
+                        )
+                found += owners.values()
+        change = change_members(store, services.clock, workspace_id, segment_id, found, add=add)
+        return JSON(
+            {
+                "id": segment_id,
+                "added" if add else "removed": change.changed,
+                "unchanged": change.unchanged,
+                "size": change.size,
+            }
+        )
+
+    return await run_in_threadpool(run)
+
+
+@router.post("/{segment_id}/members")
+async def add_segment_members(
+    segment_id: str, request: Request, workspace_id: AdminWorkspace, services: ServicesDep
+) -> JSON:
+    """Add customers to a static segment (``{"user_ids": [...]}`` and/or
+    ``{"profile_ids": [...]}``, up to 10,000 each); each new member gets Segment Entered.
+    Nothing changes when any id names no customer (422 naming it); 409 for a segment that
+    is not static."""
+    return await _change_members(request, segment_id, workspace_id, services, add=True)
+
+
+@router.delete("/{segment_id}/members")
+async def remove_segment_members(
+    segment_id: str, request: Request, workspace_id: AdminWorkspace, services: ServicesDep
+) -> JSON:
+    """Remove customers from a static segment (the same body as adding); each one removed
+    gets Segment Exited."""
+    return await _change_members(request, segment_id, workspace_id, services, add=False)
