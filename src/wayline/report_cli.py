@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from wayline.analytics.stage_model import StageModel
     from wayline.analytics.funnels import Funnel
+    from wayline.analytics.stage_model import StageModel
     from wayline.analytics.warehouse import Warehouse
 
 T = TypeVar("T")
