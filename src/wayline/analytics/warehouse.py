@@ -117,6 +117,17 @@ class Warehouse(ABC):
         Each backend spells JSON access its own way, and Ibis's portable JSON unwrapping
         does not compile for PostgreSQL's ``json`` type, so the backend supplies it."""
 
+    @abstractmethod
+    def json_kind(self, column: Any, path: Sequence[str]) -> Any:
+        """An Ibis string expression: the JSON type of the value at ``path`` inside a JSON
+        column, one of ``string``, ``number``, ``boolean``, ``null``, ``array`` or
+        ``object``; null where there is no value (what typed comparisons need)."""
+
+    @abstractmethod
+    def json_raw(self, column: Any, path: Sequence[str]) -> Any:
+        """An Ibis string expression: the value at ``path`` as JSON text, or null where
+        there is none (an empty ``path``: the whole column as text)."""
+
     def table(self, name: str = "events") -> Any:
         """An Ibis table expression over a warehouse table, to build analytics on."""
         with self._query_lock:

@@ -41,6 +41,31 @@ def _json_extract_string(column: Any, path: str) -> Any:
     return function(column, path)
 
 
+def _json_type_stub(j: Any, p: Any) -> Any: ...
+def _json_extract_stub(j: Any, p: Any) -> Any: ...
+
+
+def _json_path_call(stub: Any, name: str, column: Any, path: str) -> Any:
+    import ibis
+
+    function = ibis.udf.scalar.builtin(stub, name=name, signature=(("json", "string"), "string"))
+    return function(column, path)
+
+
+#: DuckDB's JSON type names, as the portable names of :meth:`Warehouse.json_kind`.
+_JSON_KINDS: Final = {
+    "VARCHAR": "string",
+    "BIGINT": "number",
+    "UBIGINT": "number",
+    "HUGEINT": "number",
+    "DOUBLE": "number",
+    "BOOLEAN": "boolean",
+    "NULL": "null",
+    "ARRAY": "array",
+    "OBJECT": "object",
+}
+
+
 #: The Arrow schema the loader's columns are given, matching the ``events`` table.
 ARROW_SCHEMA: Final = pa.schema(
     [
@@ -199,6 +224,18 @@ class DuckDBWarehouse(Warehouse):
     def json_text(self, column: Any, path: Sequence[str]) -> Any:
         quoted = ".".join('"' + p.replace('"', '\\"') + '"' for p in path)
         return _json_extract_string(column, f"$.{quoted}")
+
+    def _path(self, path: Sequence[str]) -> str:
+        return "$" + "".join('."' + p.replace('"', '\\"') + '"' for p in path)
+
+    def json_kind(self, column: Any, path: Sequence[str]) -> Any:
+        named = _json_path_call(_json_type_stub, "json_type", column, self._path(path))
+        return named.substitute(_JSON_KINDS, else_=None)
+
+    def json_raw(self, column: Any, path: Sequence[str]) -> Any:
+        if not path:
+            return column.cast("string")
+        return _json_path_call(_json_extract_stub, "json_extract", column, self._path(path))
 
     def close(self) -> None:
         with self._write_lock, self._query_lock:

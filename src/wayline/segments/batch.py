@@ -1,32 +1,29 @@
-"""Batch evaluation: every customer's memberships computed afresh from the warehouse.
+"""Batch evaluation: every customer's memberships computed afresh, inside the warehouse.
 
 For a new segment over all of history, and to audit real-time membership
-(``wayline segments check``). The warehouse gives the events (one Ibis query, on DuckDB or
-PostgreSQL alike: the segments' event names, up to ``now``); the state store gives traits
-and which ids belong to which customer. Each customer is then evaluated with the same
-rules as in real time (:mod:`wayline.segments.evaluate`), segments in dependency order.
+(``wayline segments check``). The state store's customers (traits, the ids that belong to
+each, journey places) are read in bulk and taken into the warehouse as in-memory tables
+(:mod:`wayline.segments.population`); the segments are compiled to one Ibis query over
+them and the ``events`` table (:mod:`wayline.segments.compile`), on DuckDB or PostgreSQL
+alike, with the same rules as real time (:mod:`wayline.segments.evaluate`).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-import orjson
-import sqlalchemy as sa
+import ibis
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from wayline.analytics.warehouse import Warehouse
-from wayline.segments.evaluate import Facts, Happening, evaluate
+from wayline.segments.compile import Compiler
 from wayline.segments.membership import in_order
+from wayline.segments.population import Population, read_population
 from wayline.segments.spec import event_names, uses_journeys
-from wayline.store import schema
-from wayline.store.segments import SegmentStore, journey_places
+from wayline.store.segments import SegmentStore
 from wayline.store.sql import SqlStore
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def warehouse_events_expr(events: Any, workspace_id: str, names: set[str], now: datetime) -> Any:
@@ -43,6 +40,34 @@ def warehouse_events_expr(events: Any, workspace_id: str, names: set[str], now: 
     )
 
 
+def _ids(population: Population, kind: str, prefix: str) -> Any:
+    ids = population.identities
+    mine = ids.filter(pc.equal(ids.column("kind"), kind))
+    return ibis.memtable(
+        pa.table({f"{prefix}_value": mine.column("value"), f"{prefix}_profile": mine.column("profile_id")})
+    )
+
+
+def profile_events(
+    warehouse: Warehouse, population: Population, workspace_id: str, names: set[str], now: datetime
+) -> Any:
+    """The events, each with the profile its ``user_id`` (else ``anonymous_id``) belongs to;
+    events of no known customer are left out."""
+    mine = warehouse_events_expr(warehouse.table("events"), workspace_id, names, now)
+    users, anonymous = _ids(population, "user_id", "u"), _ids(population, "anonymous_id", "a")
+    joined = mine.left_join(users, mine.user_id == users.u_value).left_join(
+        anonymous, mine.anonymous_id == anonymous.a_value
+    )
+    owned = joined.select(
+        profile_id=joined.u_profile.coalesce(joined.a_profile),
+        event=joined.event,
+        timestamp=joined.timestamp,
+        properties=joined.properties,
+        context=joined.context,
+    )
+    return owned.filter(owned.profile_id.notnull())
+
+
 def evaluate_warehouse(
     store: SqlStore,
     warehouse: Warehouse,
@@ -51,70 +76,31 @@ def evaluate_warehouse(
     segment_ids: set[str] | None = None,
 ) -> dict[str, set[str]]:
     """Segment id -> the profile ids that meet it at ``now``, from history alone."""
-    seg = SegmentStore(store)
     with store.engine.connect() as conn:
-        records = in_order(seg.records(conn, workspace_id))
-        p, i = schema.profiles, schema.identities
-        facts = {
-            row.id: Facts(traits=orjson.loads(row.traits), events={})
-            for row in conn.execute(
-                sa.select(p.c.id, p.c.traits).where(p.c.workspace_id == workspace_id)
-            )
-        }
-        owner: dict[tuple[str, str], str] = {
-            (row.kind, row.value): row.profile_id
-            for row in conn.execute(
-                sa.select(i.c.kind, i.c.value, i.c.profile_id).where(
-                    i.c.workspace_id == workspace_id, i.c.kind.in_(["user_id", "anonymous_id"])
-                )
-            )
-        }
-    if any(uses_journeys(r.segment.where) for r in records):
-        with store.engine.connect() as conn:
-            for someone, places in journey_places(conn, workspace_id, list(facts)).items():
-                facts[someone].journeys = places
+        records = in_order(SegmentStore(store).records(conn, workspace_id))
+    wanted = [
+        r.segment_id for r in records if segment_ids is None or r.segment_id in segment_ids
+    ]
+    if not wanted:
+        return {}
+    population = read_population(
+        store, workspace_id, journeys=any(uses_journeys(r.segment.where) for r in records)
+    )
     names: set[str] = set()
     for r in records:
         names |= event_names(r.segment.where)
-    if names:
-        expr = warehouse_events_expr(warehouse.table("events"), workspace_id, names, now)
-        table = warehouse.execute(expr)
-        columns = [
-            table.column(name).to_pylist()
-            for name in (
-                "seq",
-                "event",
-                "user_id",
-                "anonymous_id",
-                "timestamp",
-                "properties",
-                "context",
-            )
-        ]
-        for seq, name, user_id, anonymous_id, at, properties, context in zip(*columns, strict=True):
-            profile_id = owner.get(("user_id", user_id or "")) or owner.get(
-                ("anonymous_id", anonymous_id or "")
-            )
-            known = facts.get(profile_id) if profile_id else None
-            if known is None:
-                continue
-            # parsed only if a filter reads it
-            raw = b'{"properties":%b,"context":%b}' % (
-                (properties or "{}").encode(),
-                (context or "{}").encode(),
-            )
-            known.events.setdefault(name, []).append(
-                Happening(name=name, at=_utc(at), seq=seq, raw=raw)
-            )
-    members: dict[str, set[str]] = defaultdict(set)
-    for profile_id, known in facts.items():
-        for history in known.events.values():
-            history.sort(key=lambda e: (e.at, e.seq))
-        for r in records:
-            if evaluate(r.segment.where, known, now).met:
-                known.members.add(r.segment_id)
-                members[r.segment_id].add(profile_id)
-    wanted = segment_ids if segment_ids is not None else {r.segment_id for r in records}
+    people = ibis.memtable(population.profiles)
+    compiler = Compiler(
+        warehouse=warehouse,
+        people=people.mutate(traits=people.traits.cast("json")),
+        events=profile_events(warehouse, population, workspace_id, names, now),
+        places=ibis.memtable(population.places),
+        now=now,
+        segments={r.segment_id: r.segment.where for r in records},
+    )
+    result = warehouse.execute(compiler.members(wanted))
+    profile_ids = result.column("profile_id")
     return {
-        sid: members.get(sid, set()) for sid in wanted if any(r.segment_id == sid for r in records)
+        sid: set(pc.filter(profile_ids, result.column(f"s{i}")).to_pylist())
+        for i, sid in enumerate(wanted)
     }
