@@ -9,10 +9,10 @@ never holds up loading or erasure: DuckDB's MVCC keeps each reader on a consiste
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import duckdb
 import pyarrow as pa
@@ -50,20 +50,6 @@ def _json_path_call(stub: Any, name: str, column: Any, path: str) -> Any:
 
     function = ibis.udf.scalar.builtin(stub, name=name, signature=(("json", "string"), "string"))
     return function(column, path)
-
-
-#: DuckDB's JSON type names, as the portable names of :meth:`Warehouse.json_kind`.
-_JSON_KINDS: Final = {
-    "VARCHAR": "string",
-    "BIGINT": "number",
-    "UBIGINT": "number",
-    "HUGEINT": "number",
-    "DOUBLE": "number",
-    "BOOLEAN": "boolean",
-    "NULL": "null",
-    "ARRAY": "array",
-    "OBJECT": "object",
-}
 
 
 #: The Arrow schema the loader's columns are given, matching the ``events`` table.
@@ -129,6 +115,14 @@ class _DuckDBLoad:
 
 class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
+    json_kinds: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "string": ("VARCHAR",),
+        "number": ("BIGINT", "UBIGINT", "HUGEINT", "DOUBLE"),
+        "boolean": ("BOOLEAN",),
+        "null": ("NULL",),
+        "array": ("ARRAY",),
+        "object": ("OBJECT",),
+    }
 
     def __init__(self, path: str) -> None:
         super().__init__()
@@ -229,8 +223,7 @@ class DuckDBWarehouse(Warehouse):
         return "$" + "".join('."' + p.replace('"', '\\"') + '"' for p in path)
 
     def json_kind(self, column: Any, path: Sequence[str]) -> Any:
-        named = _json_path_call(_json_type_stub, "json_type", column, self._path(path))
-        return named.substitute(_JSON_KINDS, else_=None)
+        return _json_path_call(_json_type_stub, "json_type", column, self._path(path))
 
     def json_raw(self, column: Any, path: Sequence[str]) -> Any:
         if not path:

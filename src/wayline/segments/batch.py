@@ -10,6 +10,7 @@ alike, with the same rules as real time (:mod:`wayline.segments.evaluate`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +22,13 @@ from wayline.analytics.warehouse import Warehouse
 from wayline.segments.compile import Compiler
 from wayline.segments.membership import in_order
 from wayline.segments.population import Population, read_population
-from wayline.segments.spec import event_names, uses_journeys
+from wayline.segments.spec import (
+    SubscriptionCondition,
+    TraitCondition,
+    event_names,
+    uses_journeys,
+    walk,
+)
 from wayline.store.segments import SegmentStore
 from wayline.store.sql import SqlStore
 
@@ -40,32 +47,39 @@ def warehouse_events_expr(events: Any, workspace_id: str, names: set[str], now: 
     )
 
 
+def uses_traits(condition: Any) -> bool:
+    """Whether the condition reads traits (trait and subscription conditions)."""
+    return any(isinstance(c, TraitCondition | SubscriptionCondition) for _, c in walk(condition))
+
+
 def _ids(population: Population, kind: str, prefix: str) -> Any:
     ids = population.identities
     mine = ids.filter(pc.equal(ids.column("kind"), kind))
     return ibis.memtable(
-        pa.table({f"{prefix}_value": mine.column("value"), f"{prefix}_profile": mine.column("profile_id")})
+        pa.table(
+            {
+                f"{prefix}_value": mine.column("value"),
+                f"{prefix}_profile": mine.column("profile_id"),
+            }
+        )
     )
 
 
-def profile_events(
-    warehouse: Warehouse, population: Population, workspace_id: str, names: set[str], now: datetime
-) -> Any:
-    """The events, each with the profile its ``user_id`` (else ``anonymous_id``) belongs to;
-    events of no known customer are left out."""
-    mine = warehouse_events_expr(warehouse.table("events"), workspace_id, names, now)
+def owner(population: Population) -> Callable[[Any], Any]:
+    """A table with ``user_id`` and ``anonymous_id`` -> the same rows with the profile they
+    belong to (by user id, else anonymous id), without those of no known customer."""
     users, anonymous = _ids(population, "user_id", "u"), _ids(population, "anonymous_id", "a")
-    joined = mine.left_join(users, mine.user_id == users.u_value).left_join(
-        anonymous, mine.anonymous_id == anonymous.a_value
-    )
-    owned = joined.select(
-        profile_id=joined.u_profile.coalesce(joined.a_profile),
-        event=joined.event,
-        timestamp=joined.timestamp,
-        properties=joined.properties,
-        context=joined.context,
-    )
-    return owned.filter(owned.profile_id.notnull())
+
+    def owned(table: Any) -> Any:
+        joined = table.left_join(users, table.user_id == users.u_value).left_join(
+            anonymous, table.anonymous_id == anonymous.a_value
+        )
+        found = joined.mutate(profile_id=joined.u_profile.coalesce(joined.a_profile)).drop(
+            "u_value", "u_profile", "a_value", "a_profile"
+        )
+        return found.filter(found.profile_id.notnull())
+
+    return owned
 
 
 def evaluate_warehouse(
@@ -78,13 +92,15 @@ def evaluate_warehouse(
     """Segment id -> the profile ids that meet it at ``now``, from history alone."""
     with store.engine.connect() as conn:
         records = in_order(SegmentStore(store).records(conn, workspace_id))
-    wanted = [
-        r.segment_id for r in records if segment_ids is None or r.segment_id in segment_ids
-    ]
+    wanted = [r.segment_id for r in records if segment_ids is None or r.segment_id in segment_ids]
     if not wanted:
         return {}
+    conditions = [r.segment.where for r in records]
     population = read_population(
-        store, workspace_id, journeys=any(uses_journeys(r.segment.where) for r in records)
+        store,
+        workspace_id,
+        traits=any(uses_traits(c) for c in conditions),
+        journeys=any(uses_journeys(c) for c in conditions),
     )
     names: set[str] = set()
     for r in records:
@@ -93,7 +109,8 @@ def evaluate_warehouse(
     compiler = Compiler(
         warehouse=warehouse,
         people=people.mutate(traits=people.traits.cast("json")),
-        events=profile_events(warehouse, population, workspace_id, names, now),
+        events=warehouse_events_expr(warehouse.table("events"), workspace_id, names, now),
+        owned=owner(population),
         places=ibis.memtable(population.places),
         now=now,
         segments={r.segment_id: r.segment.where for r in records},

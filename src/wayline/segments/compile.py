@@ -4,14 +4,16 @@ The same rules as :mod:`wayline.segments.evaluate` (read its docstring), stated 
 tables instead of one customer at a time:
 
 * ``events``: the workspace's track events of the names the segments look at, up to
-  ``now``, each with the profile its ``user_id`` (else its ``anonymous_id``) belongs to;
+  ``now``; ``owned`` gives rows with ``user_id`` and ``anonymous_id`` the profile they
+  belong to (by ``user_id``, else ``anonymous_id``) and leaves out those of no one;
 * ``people``: one row per profile, with its traits (JSON);
 * ``places``: the journeys (and nodes) each customer is in now.
 
 Compiling a condition registers what it needs (a count or first/last time of matching
 events, a sequence, a journey place) and returns a :data:`Deferred`: a function from the
 final per-profile table to a boolean column. :meth:`Compiler.members` then computes every
-registered event measure in one aggregation over ``events``, each sequence with window
+registered event measure in one aggregation over ``events`` (by the ids the events carry,
+then, on the far fewer rows that gives, by profile), each sequence with window
 functions, joins them to ``people`` and evaluates every segment's expression in the same
 query. A ``{segment: ID}`` condition is the other segment's expression itself, so
 dependency order comes for free.
@@ -69,15 +71,18 @@ class Compiler:
     warehouse: Warehouse
     #: profile_id, traits (JSON)
     people: Any
-    #: profile_id, event, timestamp, properties, context
+    #: user_id, anonymous_id, event, timestamp, properties, context
     events: Any
+    #: A table with user_id and anonymous_id -> the same with their profile_id.
+    owned: Callable[[Any], Any]
     #: profile_id, journey_id, node
     places: Any
     now: datetime
     #: Segment id -> its condition, for ``{segment: ID}``.
     segments: dict[str, Any]
-    #: Column name -> an aggregate over ``events`` (counts, first and last times).
-    measures: dict[str, Any] = field(default_factory=dict)
+    #: Column name -> an aggregate over ``events`` (counts, first and last times), and how
+    #: the aggregates of one profile's several ids combine (``sum``, ``min``, ``max``).
+    measures: dict[str, tuple[Any, str]] = field(default_factory=dict)
     #: Column name -> a table of the profile ids for which it holds (sequences, journeys).
     flags: dict[str, Any] = field(default_factory=dict)
     _keys: dict[str, str] = field(default_factory=dict)
@@ -106,10 +111,10 @@ class Compiler:
             self._keys[full] = f"{kind}_{len(self._keys)}"
         return self._keys[full]
 
-    def measure(self, kind: str, key: str, aggregate: Callable[[], Any]) -> str:
+    def measure(self, kind: str, key: str, aggregate: Callable[[], Any], combine: str) -> str:
         name = self._name(kind, key)
         if name not in self.measures:
-            self.measures[name] = aggregate()
+            self.measures[name] = (aggregate(), combine)
         return name
 
     def flag(self, kind: str, key: str, profiles: Callable[[], Any]) -> str:
@@ -121,17 +126,21 @@ class Compiler:
     def matching(self, event: str, where: Any) -> Any:
         """A predicate over ``events``: this event, passing this filter."""
         e = self.events
-        found = e.event == event
-        rows = e.filter(found)
-        for path, check in (where or {}).items():
+        named = e.event == event
+        if not where:
+            return named
+        rows = e.filter(named)
+        passes = ibis.literal(True)
+        for path, check in where.items():
             head, *rest = path.split(".")
             if head not in _EVENT_PARTS:
                 # only properties and context reach the warehouse: anything else is missing
-                found = found & ibis.literal(check.holds(None))
+                passes = passes & ibis.literal(check.holds(None))
                 continue
             part = JsonField(self.warehouse, e[head], tuple(rest), rows, rows[head])
-            found = found & check_expr(check, part)
-        return found
+            passes = passes & check_expr(check, part)
+        # JSON is read only for events of this name (a CASE branch runs on its rows only)
+        return named & ibis.ifelse(named, passes, False)
 
     def members(self, wanted: list[str]) -> Any:
         """The expression: profile_id and one boolean column per wanted segment, in order."""
@@ -139,7 +148,13 @@ class Compiler:
         table = self.people
         if self.measures:
             e = self.events
-            measured = e.group_by(e.profile_id).aggregate(**self.measures)
+            by_ids = e.group_by("user_id", "anonymous_id").aggregate(
+                **{name: aggregate for name, (aggregate, _) in self.measures.items()}
+            )
+            owned = self.owned(by_ids)
+            measured = owned.group_by("profile_id").aggregate(
+                **{name: getattr(owned[name], how)() for name, (_, how) in self.measures.items()}
+            )
             measured = measured.rename(m_profile_id="profile_id")
             table = table.left_join(measured, table.profile_id == measured.m_profile_id)
             table = table.drop("m_profile_id")
@@ -242,6 +257,7 @@ def _event(c: Compiler, condition: EventCondition) -> Deferred:
                 if first
                 else e.timestamp.max(where=c.matching(condition.event, condition.where))
             ),
+            "min" if first else "max",
         )
         return lambda w: _bounds(occurrence, w[name], c.now)
 
@@ -251,7 +267,7 @@ def _event(c: Compiler, condition: EventCondition) -> Deferred:
             found = found & (e.timestamp > c.now - condition.within)
         return e.timestamp.count(where=found)
 
-    name = c.measure("count", _key(condition, "event", "where", "within"), count)
+    name = c.measure("count", _key(condition, "event", "where", "within"), count, "sum")
     low, high = condition.minimum, condition.at_most
 
     def counted(w: Any) -> Any:
@@ -280,7 +296,7 @@ def _in_sequence(c: Compiler, condition: SequenceCondition) -> Any:
     """
     e = c.events
     spec = condition.sequence
-    steps = [e.filter(c.matching(s.event, s.where)) for s in spec.steps]
+    steps = [c.owned(e.filter(c.matching(s.event, s.where))) for s in spec.steps]
     chain = steps[0].select("profile_id", at=steps[0].timestamp, start=steps[0].timestamp)
     for step in steps[1:]:
         both = ibis.union(
@@ -321,11 +337,11 @@ def _subscription(c: Compiler, condition: SubscriptionCondition) -> Deferred:
     # ``unsubscribed: true``, else subscribed
     def subscribed(w: Any) -> Any:
         stated = JsonField(c.warehouse, w.traits, (f"{channel}_subscribe",), people, people.traits)
-        text, kind = stated.text(), stated.kind()
-        explicit = (kind == "string") & text.isin(["opted_in", "subscribed", "unsubscribed"])
+        text = stated.text()
+        explicit = stated.is_a("string") & text.isin(["opted_in", "subscribed", "unsubscribed"])
         if channel == "email":
             flagged = JsonField(c.warehouse, w.traits, ("unsubscribed",), people, people.traits)
-            out = (flagged.kind() == "boolean") & (flagged.text() == "true")
+            out = flagged.is_a("boolean") & (flagged.text() == "true")
         else:
             out = ibis.literal(False)
         found = ibis.ifelse(

@@ -58,16 +58,19 @@ class JsonField:
     def kind(self) -> Any:
         return self.warehouse.json_kind(self.column, self.path)
 
+    def is_a(self, kind: str) -> Any:
+        """Whether the value is of this JSON type (``string``, ``number``…)."""
+        return self.kind().isin(self.warehouse.json_kinds[kind])
+
     def text(self) -> Any:
         return self.warehouse.json_text(self.column, list(self.path))
 
     def number(self) -> Any:
-        return ibis.ifelse(self.kind() == "number", self.text().cast("float64"), None)
+        return ibis.ifelse(self.is_a("number"), self.text().cast("float64"), None)
 
 
 def _present(field: JsonField) -> Any:
-    kind = field.kind()
-    return kind.notnull() & (kind != "null")
+    return field.kind().notnull() & ~field.is_a("null")
 
 
 def _same(field: JsonField, operand: Any) -> Any:
@@ -75,11 +78,11 @@ def _same(field: JsonField, operand: Any) -> Any:
     if operand is None:
         return ~_present(field)
     if isinstance(operand, bool):
-        return (field.kind() == "boolean") & (field.text() == ("true" if operand else "false"))
+        return (field.is_a("boolean")) & (field.text() == ("true" if operand else "false"))
     if isinstance(operand, int | float):
-        return (field.kind() == "number") & (field.number() == float(operand))
+        return (field.is_a("number")) & (field.number() == float(operand))
     if isinstance(operand, str):
-        return (field.kind() == "string") & (field.text() == operand)
+        return (field.is_a("string")) & (field.text() == operand)
     raise NotPlain
 
 
@@ -87,8 +90,8 @@ def _ordered(field: JsonField, operand: Any, compare: Callable[[Any, Any], Any])
     if operand is None:
         return ibis.literal(False)
     if isinstance(operand, str):
-        return (field.kind() == "string") & compare(field.text(), operand)
-    return (field.kind() == "number") & compare(field.number(), float(operand))
+        return (field.is_a("string")) & compare(field.text(), operand)
+    return (field.is_a("number")) & compare(field.number(), float(operand))
 
 
 def _one_of(field: JsonField, operands: list[Any]) -> Any:

@@ -23,7 +23,6 @@ import sqlalchemy as sa
 from tests.conftest import PG_ADMIN_URL, PgTemplates
 from wayline.analytics.warehouse import Warehouse, open_warehouse
 from wayline.segments.batch import evaluate_warehouse
-from wayline.segments.compile import Compiler, UnknownCondition
 from wayline.segments.evaluate import Facts, Happening, evaluate
 from wayline.segments.loading import read_segment_text
 from wayline.segments.membership import in_order
@@ -77,9 +76,7 @@ PEOPLE: dict[str, Person] = {
     "future": Person({}, [("Signed In", NOW + timedelta(seconds=1), {})]),
     "at-now": Person({"plan": 3}, [("Signed In", NOW, {})], anonymous=True),
     # sequences: same moment does not chain; exactly within does
-    "same-moment": Person(
-        {"plan": None}, [("Viewed", ago(1), {}), ("Added", ago(1), {})]
-    ),
+    "same-moment": Person({"plan": None}, [("Viewed", ago(1), {}), ("Added", ago(1), {})]),
     "exact-hour": Person(
         {"plan": True},
         [("Viewed", ago(1), {}), ("Added", ago(1) + timedelta(hours=1), {})],
@@ -312,14 +309,3 @@ def test_batch_in_the_warehouse_equals_the_evaluator(store: Store, warehouse: Wa
         assert batch[sid] == expected[sid], sid
     some = evaluate_warehouse(store, warehouse, workspace, NOW, {"rich-not-pro", "nope"})
     assert some == {"rich-not-pro": expected["rich-not-pro"]}
-
-
-def test_an_unknown_condition_is_refused_by_name(warehouse: Warehouse) -> None:
-    class Stage:
-        pass
-
-    compiler = Compiler(
-        warehouse=warehouse, people=None, events=None, places=None, now=NOW, segments={}
-    )
-    with pytest.raises(UnknownCondition, match="Stage"):
-        compiler.compile(Stage())
