@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from itertools import compress
 from typing import Any
 
 import ibis
@@ -116,8 +117,9 @@ def evaluate_warehouse(
         segments={r.segment_id: r.segment.where for r in records},
     )
     result = warehouse.execute(compiler.members(wanted))
-    profile_ids = result.column("profile_id")
+    # each id becomes a Python string once, shared by every segment's set
+    profile_ids = result.column("profile_id").to_pylist()
     return {
-        sid: set(pc.filter(profile_ids, result.column(f"s{i}")).to_pylist())
+        sid: set(compress(profile_ids, result.column(f"s{i}").to_numpy()))
         for i, sid in enumerate(wanted)
     }
