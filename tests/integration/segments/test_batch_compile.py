@@ -132,6 +132,11 @@ PEOPLE: dict[str, Person] = {
         },
         journeys={"welcome": {"done-soon"}, "other": {"x"}},
     ),
+    # ids and traits that a CSV or a JSON path could trip on
+    'odd,"id"\nline': Person(
+        {"plan": 'pro "max",\nplus', "address": {"country": "DE"}},
+        [("Signed In", ago(1), {}), ("Ordered", ago(1), {"total": 250, "tags": ["b"]})],
+    ),
 }
 
 SEGMENTS = {
