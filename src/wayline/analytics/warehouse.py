@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
 
 from wayline.errors import ConfigurationError, WaylineError
 from wayline.settings import Settings
@@ -82,6 +82,11 @@ class Warehouse(ABC):
 
     #: duckdb | postgresql
     dialect: str = ""
+    #: A JSON type (``string``, ``number``, ``boolean``, ``null``, ``array``, ``object``)
+    #: -> how :meth:`json_kind` spells it on this backend.
+    json_kinds: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        kind: (kind,) for kind in ("string", "number", "boolean", "null", "array", "object")
+    }
 
     def __init__(self) -> None:
         self._query_lock = threading.Lock()
@@ -116,6 +121,17 @@ class Warehouse(ABC):
 
         Each backend spells JSON access its own way, and Ibis's portable JSON unwrapping
         does not compile for PostgreSQL's ``json`` type, so the backend supplies it."""
+
+    @abstractmethod
+    def json_kind(self, column: Any, path: Sequence[str]) -> Any:
+        """An Ibis string expression: the JSON type of the value at ``path`` inside a JSON
+        column, as the backend names it (:attr:`json_kinds`), or null where there is no
+        value. What comparisons without type coercion need."""
+
+    @abstractmethod
+    def json_raw(self, column: Any, path: Sequence[str]) -> Any:
+        """An Ibis string expression: the value at ``path`` as JSON text, or null where
+        there is none (an empty ``path``: the whole column as text)."""
 
     def table(self, name: str = "events") -> Any:
         """An Ibis table expression over a warehouse table, to build analytics on."""

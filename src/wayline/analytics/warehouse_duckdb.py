@@ -9,10 +9,10 @@ never holds up loading or erasure: DuckDB's MVCC keeps each reader on a consiste
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import duckdb
 import pyarrow as pa
@@ -38,6 +38,17 @@ def _json_extract_string(column: Any, path: str) -> Any:
     function = ibis.udf.scalar.builtin(
         _json_stub, name="json_extract_string", signature=(("json", "string"), "string")
     )
+    return function(column, path)
+
+
+def _json_type_stub(j: Any, p: Any) -> Any: ...
+def _json_extract_stub(j: Any, p: Any) -> Any: ...
+
+
+def _json_path_call(stub: Any, name: str, column: Any, path: str) -> Any:
+    import ibis
+
+    function = ibis.udf.scalar.builtin(stub, name=name, signature=(("json", "string"), "string"))
     return function(column, path)
 
 
@@ -104,6 +115,14 @@ class _DuckDBLoad:
 
 class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
+    json_kinds: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "string": ("VARCHAR",),
+        "number": ("BIGINT", "UBIGINT", "HUGEINT", "DOUBLE"),
+        "boolean": ("BOOLEAN",),
+        "null": ("NULL",),
+        "array": ("ARRAY",),
+        "object": ("OBJECT",),
+    }
 
     def __init__(self, path: str) -> None:
         super().__init__()
@@ -203,6 +222,17 @@ class DuckDBWarehouse(Warehouse):
     def json_text(self, column: Any, path: Sequence[str]) -> Any:
         quoted = ".".join('"' + p.replace('"', '\\"') + '"' for p in path)
         return _json_extract_string(column, f"$.{quoted}")
+
+    def _path(self, path: Sequence[str]) -> str:
+        return "$" + "".join('."' + p.replace('"', '\\"') + '"' for p in path)
+
+    def json_kind(self, column: Any, path: Sequence[str]) -> Any:
+        return _json_path_call(_json_type_stub, "json_type", column, self._path(path))
+
+    def json_raw(self, column: Any, path: Sequence[str]) -> Any:
+        if not path:
+            return column.cast("string")
+        return _json_path_call(_json_extract_stub, "json_extract", column, self._path(path))
 
     def close(self) -> None:
         with self._write_lock, self._query_lock:

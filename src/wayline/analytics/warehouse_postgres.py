@@ -90,6 +90,23 @@ def _json_extract_path_text(column: Any, path: tuple[str, ...]) -> Any:
     return function(column, *path)
 
 
+def _get_stub(j: Any, a: Any) -> Any: ...
+def _typeof_stub(j: Any) -> Any: ...
+
+
+def _json_get(column: Any, path: Sequence[str]) -> Any:
+    """``json_extract_path(json_extract_path(column, 'a'), 'b')``…: one key at a time, so
+    any depth of path compiles (a missing key gives null, and so does every step after)."""
+    import ibis
+
+    function = ibis.udf.scalar.builtin(
+        _get_stub, name="json_extract_path", signature=(("json", "string"), "json")
+    )
+    for key in path:
+        column = function(column, key)
+    return column
+
+
 class _PostgresLoad:
     def __init__(self, warehouse: PostgresWarehouse, conn: Connection) -> None:
         self._warehouse = warehouse
@@ -184,6 +201,17 @@ class PostgresWarehouse(Warehouse):
 
     def json_text(self, column: Any, path: Sequence[str]) -> Any:
         return _json_extract_path_text(column, tuple(path))
+
+    def json_kind(self, column: Any, path: Sequence[str]) -> Any:
+        import ibis
+
+        typeof = ibis.udf.scalar.builtin(
+            _typeof_stub, name="json_typeof", signature=(("json",), "string")
+        )
+        return typeof(_json_get(column, path))
+
+    def json_raw(self, column: Any, path: Sequence[str]) -> Any:
+        return _json_get(column, path).cast("string")
 
     def close(self) -> None:
         with self._query_lock:

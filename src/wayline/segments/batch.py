@@ -1,33 +1,40 @@
-"""Batch evaluation: every customer's memberships computed afresh from the warehouse.
+"""Batch evaluation: every customer's memberships computed afresh, inside the warehouse.
 
 For a new segment over all of history, and to audit real-time membership
-(``wayline segments check``). The warehouse gives the events (one Ibis query, on DuckDB or
-PostgreSQL alike: the segments' event names, up to ``now``); the state store gives traits
-and which ids belong to which customer. Each customer is then evaluated with the same
-rules as in real time (:mod:`wayline.segments.evaluate`), segments in dependency order.
+(``wayline segments check``). The state store's customers (traits, the ids that belong to
+each, journey places) are read in bulk and taken into the warehouse as in-memory tables
+(:mod:`wayline.segments.population`); the segments are compiled to one Ibis query over
+them and the ``events`` table (:mod:`wayline.segments.compile`), on DuckDB or PostgreSQL
+alike, with the same rules as real time (:mod:`wayline.segments.evaluate`).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from itertools import compress
 from typing import Any
 
-import orjson
+import ibis
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from wayline.analytics.warehouse import Warehouse
-from wayline.segments.evaluate import Facts, Happening, evaluate
+from wayline.segments.compile import Compiler
 from wayline.segments.membership import in_order
-from wayline.segments.spec import event_names, uses_journeys, uses_stages
+from wayline.segments.population import Population, read_population
+from wayline.segments.spec import (
+    SubscriptionCondition,
+    TraitCondition,
+    event_names,
+    uses_journeys,
+    uses_stages,
+    walk,
+)
 from wayline.segments.static import static_members
-from wayline.store import schema
-from wayline.store.segments import SegmentStore, journey_places
+from wayline.store.segments import SegmentStore
 from wayline.store.sql import SqlStore
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def warehouse_events_expr(events: Any, workspace_id: str, names: set[str], now: datetime) -> Any:
@@ -44,6 +51,85 @@ def warehouse_events_expr(events: Any, workspace_id: str, names: set[str], now: 
     )
 
 
+def uses_traits(condition: Any) -> bool:
+    """Whether the condition reads traits (trait and subscription conditions)."""
+    return any(isinstance(c, TraitCondition | SubscriptionCondition) for _, c in walk(condition))
+
+
+def _ids(population: Population, kind: str, prefix: str) -> Any:
+    ids = population.identities
+    mine = ids.filter(pc.equal(ids.column("kind"), kind))
+    return ibis.memtable(
+        pa.table(
+            {
+                f"{prefix}_value": mine.column("value"),
+                f"{prefix}_profile": mine.column("profile_id"),
+            }
+        )
+    )
+
+
+def owner(population: Population) -> Callable[[Any], Any]:
+    """A table with ``user_id`` and ``anonymous_id`` -> the same rows with the profile they
+    belong to (by user id, else anonymous id), without those of no known customer."""
+    users, anonymous = _ids(population, "user_id", "u"), _ids(population, "anonymous_id", "a")
+
+    def owned(table: Any) -> Any:
+        joined = table.left_join(users, table.user_id == users.u_value).left_join(
+            anonymous, table.anonymous_id == anonymous.a_value
+        )
+        found = joined.mutate(profile_id=joined.u_profile.coalesce(joined.a_profile)).drop(
+            "u_value", "u_profile", "a_value", "a_profile"
+        )
+        return found.filter(found.profile_id.notnull())
+
+    return owned
+
+
+def _profiles(ids: Iterable[str]) -> Any:
+    return ibis.memtable(pa.table({"profile_id": pa.array(sorted(ids), pa.string())}))
+
+
+def _stages(store: SqlStore, workspace_id: str) -> Any:
+    """Every customer's current stage and the moment they stall in it (null: never)."""
+    from wayline.store import schema
+    from wayline.store.stages import read_models
+
+    c = schema.customer_stages
+    with store.engine.connect() as conn:
+        stored = read_models(conn, workspace_id).get(workspace_id)
+        rows = (
+            conn.execute(
+                sa.select(c.c.profile_id, c.c.stage, c.c.entered_at).where(
+                    c.c.workspace_id == workspace_id
+                )
+            ).all()
+            if stored is not None
+            else []
+        )
+    thresholds = (
+        {stage: stored.stall_after(stage) for stage in {r.stage for r in rows}} if stored else {}
+    )
+    stalls: list[datetime | None] = []
+    for r in rows:
+        after = thresholds.get(r.stage)
+        # naive UTC, as the warehouse keeps its times
+        stalls.append(None if after is None else (_utc(r.entered_at) + after).replace(tzinfo=None))
+    return ibis.memtable(
+        pa.table(
+            {
+                "profile_id": pa.array([r.profile_id for r in rows], pa.string()),
+                "stage": pa.array([r.stage for r in rows], pa.string()),
+                "stalls_at": pa.array(stalls, pa.timestamp("us")),
+            }
+        )
+    )
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def evaluate_warehouse(
     store: SqlStore,
     warehouse: Warehouse,
@@ -52,82 +138,40 @@ def evaluate_warehouse(
     segment_ids: set[str] | None = None,
 ) -> dict[str, set[str]]:
     """Segment id -> the profile ids that meet it at ``now``, from history alone."""
-    seg = SegmentStore(store)
     with store.engine.connect() as conn:
-        records = in_order(seg.records(conn, workspace_id))
-        p, i = schema.profiles, schema.identities
-        facts = {
-            row.id: Facts(traits=orjson.loads(row.traits), events={})
-            for row in conn.execute(
-                sa.select(p.c.id, p.c.traits).where(p.c.workspace_id == workspace_id)
-            )
-        }
-        owner: dict[tuple[str, str], str] = {
-            (row.kind, row.value): row.profile_id
-            for row in conn.execute(
-                sa.select(i.c.kind, i.c.value, i.c.profile_id).where(
-                    i.c.workspace_id == workspace_id, i.c.kind.in_(["user_id", "anonymous_id"])
-                )
-            )
-        }
-    if any(uses_journeys(r.segment.where) for r in records):
-        with store.engine.connect() as conn:
-            for someone, places in journey_places(conn, workspace_id, list(facts)).items():
-                facts[someone].journeys = places
-    if any(uses_stages(r.segment.where) for r in records):
-        from wayline.store.stages import stage_places
-
-        with store.engine.connect() as conn:
-            for someone, place in stage_places(conn, workspace_id, list(facts)).items():
-                facts[someone].stage = place
+        records = in_order(SegmentStore(store).records(conn, workspace_id))
+    wanted = [r.segment_id for r in records if segment_ids is None or r.segment_id in segment_ids]
+    if not wanted:
+        return {}
+    conditions = [r.segment.where for r in records if r.segment.where is not None]
+    population = read_population(
+        store,
+        workspace_id,
+        traits=any(uses_traits(c) for c in conditions),
+        journeys=any(uses_journeys(c) for c in conditions),
+    )
     names: set[str] = set()
     for r in records:
         names |= event_names(r.segment.where)
-    if names:
-        expr = warehouse_events_expr(warehouse.table("events"), workspace_id, names, now)
-        table = warehouse.execute(expr)
-        columns = [
-            table.column(name).to_pylist()
-            for name in (
-                "seq",
-                "event",
-                "user_id",
-                "anonymous_id",
-                "timestamp",
-                "properties",
-                "context",
-            )
-        ]
-        for seq, name, user_id, anonymous_id, at, properties, context in zip(*columns, strict=True):
-            profile_id = owner.get(("user_id", user_id or "")) or owner.get(
-                ("anonymous_id", anonymous_id or "")
-            )
-            known = facts.get(profile_id) if profile_id else None
-            if known is None:
-                continue
-            # parsed only if a filter reads it
-            raw = b'{"properties":%b,"context":%b}' % (
-                (properties or "{}").encode(),
-                (context or "{}").encode(),
-            )
-            known.events.setdefault(name, []).append(
-                Happening(name=name, at=_utc(at), seq=seq, raw=raw)
-            )
-    members: dict[str, set[str]] = defaultdict(set)
-    # a static segment's stored list is its truth
-    held = static_members(store, workspace_id, records)
-    for profile_id, known in facts.items():
-        for history in known.events.values():
-            history.sort(key=lambda e: (e.at, e.seq))
-        for r in records:
-            if r.segment.is_static:
-                met = profile_id in held[r.segment_id]
-            else:
-                met = evaluate(r.segment.where, known, now).met
-            if met:
-                known.members.add(r.segment_id)
-                members[r.segment_id].add(profile_id)
-    wanted = segment_ids if segment_ids is not None else {r.segment_id for r in records}
+    people = ibis.memtable(population.profiles)
+    compiler = Compiler(
+        warehouse=warehouse,
+        people=people.mutate(traits=people.traits.cast("json")),
+        events=warehouse_events_expr(warehouse.table("events"), workspace_id, names, now),
+        owned=owner(population),
+        places=ibis.memtable(population.places),
+        now=now,
+        segments={r.segment_id: r.segment.where for r in records if not r.segment.is_static},
+        stages=(_stages(store, workspace_id) if any(uses_stages(c) for c in conditions) else None),
+        static={
+            sid: _profiles(members)
+            for sid, members in static_members(store, workspace_id, records).items()
+        },
+    )
+    result = warehouse.execute(compiler.members(wanted))
+    # each id becomes a Python string once, shared by every segment's set
+    profile_ids = result.column("profile_id").to_pylist()
     return {
-        sid: members.get(sid, set()) for sid in wanted if any(r.segment_id == sid for r in records)
+        sid: set(compress(profile_ids, result.column(f"s{i}").to_numpy()))
+        for i, sid in enumerate(wanted)
     }

@@ -6,11 +6,14 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from tests.integration.segments.test_batch_compile import warehouse
 from tests.integration.segments.test_realtime import World, world
+from wayline.analytics.warehouse import Warehouse
 from wayline.engine.compile import spec_of
 from wayline.errors import SegmentInvalid, SegmentNotFound
 from wayline.journeys import load_journey_text
 from wayline.segments.audit import audit
+from wayline.segments.batch import evaluate_warehouse
 from wayline.segments.explain import explain_member
 from wayline.segments.loading import read_segment_text
 from wayline.segments.static import (
@@ -24,7 +27,7 @@ from wayline.segments.static import (
 from wayline.store import schema
 from wayline.store.journeys import JourneyStore
 
-__all__ = ["world"]
+__all__ = ["warehouse", "world"]
 
 PICKED = """
 id: picked
@@ -167,3 +170,17 @@ def test_a_static_segment_has_no_where(text: str, message: str) -> None:
     with pytest.raises(SegmentInvalid) as bad:
         read_segment_text(text, "s.yaml")
     assert message in str(bad.value.problems[0])
+
+
+def test_batch_evaluation_in_the_warehouse_takes_the_stored_list(
+    world: World, warehouse: Warehouse
+) -> None:
+    world.track("ann", "Product Viewed")
+    world.track("bob", "Product Viewed")
+    world.apply(PICKED, "id: not-picked\nwhere: {not: {segment: picked}}\n")
+    change(world, "ann")
+    batch = evaluate_warehouse(world.store, warehouse, world.workspace, world.clock.now())
+    assert batch == {
+        "picked": {profile(world, "ann")},
+        "not-picked": {profile(world, "bob")},
+    }

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from tests.integration.segments.test_batch_compile import warehouse
 from tests.integration.stages.world import MODEL, World
+from wayline.analytics.warehouse import Warehouse
+from wayline.segments.batch import evaluate_warehouse
 from wayline.segments.explain import explain_member
 from wayline.segments.lifecycle import evaluate_afresh
 from wayline.stages.lifecycle import apply_stage_model
@@ -24,6 +27,8 @@ id: buyers
 where: {stage: [purchase, retention]}
 """
 # consideration stalls after 5 days here
+__all__ = ["warehouse"]
+
 STALLING = MODEL.replace(
     "    events: [Product Viewed]\n", "    events: [Product Viewed]\n    stall_after: 5d\n"
 )
@@ -106,3 +111,19 @@ def test_why_shows_the_customers_stage(world: World) -> None:
     why = explain_member(world.store, world.workspace, "buyers", view.profile.id, world.clock.now())
     assert why is not None
     assert (why["met"], why["conditions"]["stage"]) == (False, "consideration")
+
+
+def test_batch_evaluation_in_the_warehouse_agrees(world: World, warehouse: Warehouse) -> None:
+    apply_stage_model(world.store, world.clock, world.workspace, STALLING)
+    world.apply_segments(CONSIDERING, STALLED, BUYERS)
+    world.track("eve", "Product Viewed")
+    world.track("fay", "Product Viewed")
+    world.machine.advance(days=6)
+    world.track("fay", "Order Completed", total=1)
+    world.track("gus", "Product Viewed")
+    batch = evaluate_warehouse(world.store, warehouse, world.workspace, world.clock.now())
+    assert {sid: {world.user_of(p) for p in members} for sid, members in batch.items()} == {
+        "considering": {"eve", "gus"},
+        "stalled-considering": {"eve"},
+        "buyers": {"fay"},
+    }
