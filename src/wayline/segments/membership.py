@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from wayline.clock import Clock
 from wayline.events import EventRow, parse_message
 from wayline.segments.evaluate import evaluate
+from wayline.segments.histories import Histories
 from wayline.segments.spec import (
     SubscriptionCondition,
     TraitCondition,
@@ -127,6 +128,7 @@ class Membership:
         only: set[str] | None = None,
         quiet: set[str] | None = None,
         touched: dict[str, Touch] | None = None,
+        histories: Histories | None = None,
     ) -> int:
         """Evaluate the customers against the workspace's segments (``records``, in
         dependency order) and save what changed.
@@ -138,14 +140,15 @@ class Membership:
         customer, what their new events may have changed; only the segments that look at it
         (and those that refer to a segment whose membership changes) are evaluated, the
         others' answers cannot have changed. A customer not in it (or touched
-        :data:`EVERYTHING`) is evaluated against every segment.
+        :data:`EVERYTHING`) is evaluated against every segment. ``histories``: the
+        histories kept between steps, read from and added to.
         """
         if not records or not profile_ids:
             return 0
         shapes = [Shape.of(r) for r in records]
         partial = {p: t for p, t in (touched or {}).items() if not t.full}
         # a customer never evaluated (new) is evaluated against every segment
-        stored = self.segments.dues(conn, workspace_id, sorted(partial))
+        stored = self.segments.dues(conn, workspace_id, profile_ids)
         partial = {p: t for p, t in partial.items() if p in stored}
         if any(p not in partial for p in profile_ids):
             wanted = shapes
@@ -159,7 +162,7 @@ class Membership:
         filtered = set().union(*(filtered_names(sh.record.segment.where) for sh in wanted))
         journeys = any(uses_journeys(sh.record.segment.where) for sh in wanted)
         facts = self.segments.facts(
-            conn, workspace_id, profile_ids, names, filtered, journeys=journeys
+            conn, workspace_id, profile_ids, names, filtered, journeys=journeys, histories=histories
         )
         gone = [p for p in profile_ids if p not in facts]
         if gone:
@@ -200,6 +203,8 @@ class Membership:
         for announce in (True, False):
             self.segments.leave(conn, workspace_id, exits[announce], announce=announce)
             self.segments.enter(conn, workspace_id, enters[announce], announce=announce)
+        # a re-check that stays as it was is not written again
+        due = {p: d for p, d in due.items() if stored.get(p) != (d or NEVER)}
         self.segments.schedule(conn, workspace_id, due)
         return sum(len(v) for v in (*enters.values(), *exits.values()))
 
