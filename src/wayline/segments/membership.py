@@ -150,11 +150,18 @@ class Membership:
         # a customer never evaluated (new) is evaluated against every segment
         stored = self.segments.dues(conn, workspace_id, profile_ids)
         partial = {p: t for p, t in partial.items() if p in stored}
+        # a known customer whose new events no segment looks at (``Segment Entered``
+        # itself, most often) keeps every answer: nothing of theirs is read
+        idle = {p for p, t in partial.items() if not any(sh.concerned(t) for sh in shapes)}
+        if idle:
+            profile_ids = [p for p in profile_ids if p not in idle]
+            if not profile_ids:
+                return 0
         if any(p not in partial for p in profile_ids):
             wanted = shapes
         else:
             first = {
-                sh.segment_id for sh in shapes if any(sh.concerned(t) for t in partial.values())
+                sh.segment_id for sh in shapes if any(sh.concerned(partial[p]) for p in profile_ids)
             }
             reach = dependents(records, first)
             wanted = [sh for sh in shapes if sh.segment_id in reach]
