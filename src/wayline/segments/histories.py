@@ -31,18 +31,21 @@ class History:
 
 
 class Histories:
-    """The histories of the customers evaluated last, least recently used dropped first.
+    """The histories of the customers evaluated last, least recently used dropped first
+    once they hold more than ``capacity`` events in all.
 
     ``names`` and ``filtered`` are, per workspace, the event names its segments look at and
     those whose message a ``where`` filter reads: a kept history holds all of them, so that
     any of the workspace's segments can be evaluated from it.
     """
 
-    def __init__(self, capacity: int = 50_000) -> None:
+    def __init__(self, capacity: int = 1_000_000) -> None:
         self.capacity = capacity
         self.names: dict[str, frozenset[str]] = {}
         self.filtered: dict[str, frozenset[str]] = {}
         self._kept: OrderedDict[tuple[str, str], History] = OrderedDict()
+        #: Events held in all (about 200 bytes each).
+        self._size = 0
         self._basis: object = None
 
     def __len__(self) -> int:
@@ -61,6 +64,7 @@ class Histories:
 
     def clear(self) -> None:
         self._kept.clear()
+        self._size = 0
         self.names.clear()
         self.filtered.clear()
         self._basis = None
@@ -72,13 +76,20 @@ class Histories:
         return found
 
     def keep(self, workspace_id: str, profile_id: str, history: History) -> None:
+        self.drop(workspace_id, profile_id)
         self._kept[(workspace_id, profile_id)] = history
-        self._kept.move_to_end((workspace_id, profile_id))
-        while len(self._kept) > self.capacity:
-            self._kept.popitem(last=False)
+        self._size += len(history.seqs)
+        self._shrink()
+
+    def _shrink(self) -> None:
+        while self._size > self.capacity and len(self._kept) > 1:
+            _, oldest = self._kept.popitem(last=False)
+            self._size -= len(oldest.seqs)
 
     def drop(self, workspace_id: str, profile_id: str) -> None:
-        self._kept.pop((workspace_id, profile_id), None)
+        gone = self._kept.pop((workspace_id, profile_id), None)
+        if gone is not None:
+            self._size -= len(gone.seqs)
 
     def add(self, workspace_id: str, profile_id: str, event: Happening) -> None:
         """A new event of the customer, if their history is kept and looks at its name."""
@@ -88,4 +99,6 @@ class Histories:
         if event.name not in self.names.get(workspace_id, frozenset()):
             return
         history.seqs.add(event.seq)
+        self._size += 1
         insort(history.events.setdefault(event.name, []), event, key=_order)
+        self._shrink()

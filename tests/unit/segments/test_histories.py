@@ -15,7 +15,7 @@ def event(name: str, seq: int, ago: timedelta = timedelta()) -> Happening:
 
 
 def kept(names: frozenset[str] = frozenset({"Order", "View"})) -> Histories:
-    histories = Histories(capacity=2)
+    histories = Histories(capacity=2)  # events in all
     histories.check("cursor 1")
     histories.names["w"] = names
     histories.keep("w", "p1", History(events={"Order": [event("Order", 1)]}, seqs={1}))
@@ -52,14 +52,21 @@ def test_another_basis_forgets_everything() -> None:
     assert histories.names == {}
 
 
-def test_the_least_recently_used_history_goes_first() -> None:
+def one(seq: int) -> History:
+    return History(events={"Order": [event("Order", seq)]}, seqs={seq})
+
+
+def test_the_least_recently_used_history_goes_first_beyond_the_capacity_in_events() -> None:
     histories = kept()
-    histories.keep("w", "p2", History(events={}))
+    histories.keep("w", "p2", one(2))
     assert histories.get("w", "p1") is not None  # p1 used after p2
-    histories.keep("w", "p3", History(events={}))
+    histories.keep("w", "p3", one(3))
     assert histories.get("w", "p2") is None
     assert histories.get("w", "p1") is not None
     assert len(histories) == 2
+    histories.add("w", "p1", event("Order", 4))  # three events now: p3 goes
+    assert histories.get("w", "p3") is None
+    assert histories.get("w", "p1") is not None
 
 
 def test_a_dropped_history_is_read_again() -> None:
