@@ -103,7 +103,9 @@ class Process:
             self.runtime.add("dispatcher", dispatcher.step, idle)
             self.runtime.on_stop(dispatcher.close)
         # Work one loop does is work for the next: wake it rather than wait for its poll.
-        self.runtime.chain("profiles", "loader", "triggers")
+        self.runtime.chain("profiles", "loader", "segments", "triggers")
+        # segment changes are announced as events: the profile consumer takes them next
+        self.runtime.chain("segments", "profiles")
         self.runtime.chain("triggers", "worker")
         self.runtime.chain("worker", "dispatcher")
 

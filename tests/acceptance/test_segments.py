@@ -3,7 +3,6 @@ window runs out, and a journey entered on a segment enrols new members."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +50,6 @@ def test_membership_follows_events_and_journeys_enter_on_it(
     _apply(server, ws, tmp_path, "segments", REPEAT)
     _apply(server, ws, tmp_path, "segments", BROWSING)
     _apply(server, ws, tmp_path, "journeys", WELCOME)
-    # A running server sees journeys applied from the command line at its next catalog
-    # refresh (every second); events before that enrol no one.
-    time.sleep(2)
     orders = [
         {"type": "track", "userId": f"b{i}", "event": "Order Completed", "messageId": f"o{n}-{i}"}
         for n in (1, 2)

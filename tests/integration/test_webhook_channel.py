@@ -12,7 +12,9 @@ import hmac
 import random
 import socket
 import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -25,7 +27,7 @@ from wayline.channels.base import Delivery, Outcome
 from wayline.channels.dispatcher import Dispatcher, standard_channels
 from wayline.channels.log import LogChannel
 from wayline.channels.secrets import webhook_secret
-from wayline.channels.webhook import WebhookChannel
+from wayline.channels.webhook import PER_HOST, WebhookChannel
 from wayline.runtime import Role
 from wayline.server import Process
 from wayline.settings import Settings
@@ -56,13 +58,16 @@ class Sink:
     """A webhook receiver on 127.0.0.1 that answers by path:
 
     ``/ok`` 200 JSON, ``/text`` 200 text, ``/busy`` 429 with Retry-After then 200,
-    ``/flaky`` 500 then 200, ``/bad`` 400, ``/down`` 503 always, ``/moved`` a redirect.
+    ``/flaky`` 500 then 200, ``/bad`` 400, ``/down`` 503 always, ``/moved`` a redirect,
+    ``/slow`` 200 after a moment (counting the calls in flight at once).
     """
 
     def __init__(self) -> None:
         self.secret = ""
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
+        self.in_flight = 0
+        self.most_in_flight = 0
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -105,6 +110,14 @@ class Sink:
         json = {"content-type": "application/json"}
         if path == "/ok":
             return 200, json, b'{"received": true}'
+        if path == "/slow":
+            with self.lock:
+                self.in_flight += 1
+                self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            time.sleep(0.05)
+            with self.lock:
+                self.in_flight -= 1
+            return 200, json, b"{}"
         if path == "/text":
             return 200, {"content-type": "text/plain; charset=utf-8"}, b"thanks"
         if path == "/busy" and not earlier:
@@ -229,6 +242,21 @@ def test_a_get_sends_no_body(store: Store, sink: Sink, ws: str, channel: Webhook
     (request,) = sink.requests
     assert (request["method"], request["body"], request["verified"]) == ("GET", b"", True)
     assert "content-type" not in request["headers"]
+
+
+@one_store
+def test_calls_to_one_host_are_limited_to_a_few_at_once(
+    store: Store, sink: Sink, ws: str, channel: WebhookChannel
+) -> None:
+    messages = [
+        _claimed(store, f"burst-{i}", {"url": f"{sink.url}/slow", "body": {"i": i}}, ws)
+        for i in range(24)
+    ]
+    with ThreadPoolExecutor(16) as pool:
+        deliveries = list(pool.map(channel.deliver, messages))
+    assert all(d.outcome is Outcome.OK for d in deliveries)
+    # a burst beyond the receiver's listen backlog would be dropped and sent again later
+    assert 1 < sink.most_in_flight <= PER_HOST
 
 
 @one_store

@@ -143,6 +143,10 @@ class DuckDBWarehouse(Warehouse):
         for statement in _DDL:
             self._writer.execute(statement).fetchall()
         self._ibis: Any = None
+        # Arrow's first table imports its pandas bridge: 1 to 2 s holding the interpreter.
+        # Paid here, at start, rather than by the first load, which would stall every
+        # other loop of the process just as the first events arrive.
+        pa.table({f.name: [] for f in ARROW_SCHEMA}, schema=ARROW_SCHEMA)
 
     def ibis(self) -> Any:
         if self._ibis is None:

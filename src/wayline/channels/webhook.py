@@ -54,6 +54,10 @@ _RESERVED = frozenset(
 )
 #: The longest wait a Retry-After can ask for: a target cannot park a message for ever.
 MAX_RETRY_AFTER = timedelta(days=1)
+#: Calls in flight to one host at once (what browsers allow). A burst of new connections
+#: beyond a receiver's listen backlog (5 for Python's http.server) is dropped by its
+#: kernel and retried by ours a second later: fewer at once arrive sooner.
+PER_HOST = 6
 _TRANSIENT_STATUS = frozenset({408, 429})
 
 
@@ -95,6 +99,7 @@ class WebhookChannel:
         allowed_hosts: str = "",
         timeout: float = 10.0,
         max_connections: int = 32,
+        per_host: int = PER_HOST,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -111,6 +116,8 @@ class WebhookChannel:
         )
         self._secrets: dict[str, str] = {}
         self._lock = threading.Lock()
+        self.per_host = per_host
+        self._hosts: dict[tuple[str, int | None], threading.BoundedSemaphore] = {}
 
     def close(self) -> None:
         self.client.close()
@@ -154,11 +161,12 @@ class WebhookChannel:
         except (ValueError, TypeError) as exc:  # e.g. a header that is not ASCII
             return Delivery.permanent(f"cannot send: {exc}")
         try:
-            response = self.client.send(request, stream=True)
-            try:
-                answer = _capture(response, time.monotonic() + timeout)
-            finally:
-                response.close()
+            with self._slot(target.host, target.port):
+                response = self.client.send(request, stream=True)
+                try:
+                    answer = _capture(response, time.monotonic() + timeout)
+                finally:
+                    response.close()
         except TargetRefused as exc:
             return Delivery.permanent(str(exc))
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
@@ -175,6 +183,14 @@ class WebhookChannel:
         except (TypeError, ValueError):
             return self.timeout
         return min(seconds, self.timeout) if seconds > 0 else self.timeout
+
+    def _slot(self, host: str, port: int | None) -> threading.BoundedSemaphore:
+        """One of the host's :data:`PER_HOST` places, held for the whole call."""
+        with self._lock:
+            found = self._hosts.get((host, port))
+            if found is None:
+                found = self._hosts[(host, port)] = threading.BoundedSemaphore(self.per_host)
+        return found
 
     def _secret(self, workspace_id: str) -> str:
         # The secret never changes once created: one lookup per workspace per process.

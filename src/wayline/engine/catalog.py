@@ -50,7 +50,8 @@ class Catalog:
     """Compiled journey versions and the event entries of active journeys.
 
     Entries are re-read at most every ``refresh`` seconds, so a journey applied or paused
-    takes effect within that time in every process.
+    takes effect within that time in every process, and at once where the process checks
+    the journeys' change stamp first (:meth:`follow`).
     """
 
     journeys: JourneyStore
@@ -61,6 +62,7 @@ class Catalog:
     _active: dict[tuple[str, str], CompiledJourney] = field(default_factory=dict)
     _scheduled: list[tuple[CompiledJourney, datetime]] = field(default_factory=list)
     _loaded_at: float = float("-inf")
+    _stamp: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def version(self, workspace_id: str, journey_id: str, version: int) -> CompiledJourney:
@@ -92,6 +94,14 @@ class Catalog:
             if time.monotonic() - self._loaded_at >= self.refresh:
                 self._reload()
                 self._loaded_at = time.monotonic()
+
+    def follow(self, stamp: Any) -> None:
+        """Re-read the journeys now if their change stamp is not the one last seen."""
+        with self._lock:
+            if stamp != self._stamp:
+                self._reload()
+                self._loaded_at = time.monotonic()
+                self._stamp = stamp
 
     def entries_for(self, workspace_id: str, event: str) -> list[CompiledJourney]:
         self._fresh()

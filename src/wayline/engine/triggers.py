@@ -64,6 +64,9 @@ class Triggers:
             ]
             if not events:
                 return 0
+            # a journey applied or paused by another process (the CLI) counts from the
+            # next event on, not from the catalog's next periodic refresh
+            self.catalog.follow(self.journeys.stamp(conn))
             owners = self._owners(conn, events)
             paths = self.journeys.wait_paths(conn)
             steps: list[Step] = []

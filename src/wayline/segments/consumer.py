@@ -17,9 +17,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from wayline.clock import Clock
+from wayline.segments.evaluate import Happening
+from wayline.segments.histories import Histories
 from wayline.segments.membership import EVERYTHING, Membership, Touch, in_order
+from wayline.segments.spec import event_names, filtered_names
 from wayline.store import schema
-from wayline.store.base import InboxEvent
+from wayline.store.base import Cursor, InboxEvent
 from wayline.store.segments import SEGMENTS_CONSUMER, SegmentRecord
 from wayline.store.sql import PROFILES_CONSUMER, SqlStore
 
@@ -53,6 +56,9 @@ def _touch(event: InboxEvent) -> Touch:
     traits: everything."""
     if event.type != "track":
         return EVERYTHING
+    if b'"traits"' not in event.payload:
+        # no key named so anywhere in the message: no traits, and no need to parse it
+        return Touch(events=frozenset({event.event or ""}), traits=False)
     context = orjson.loads(event.payload).get("context")
     traits = isinstance(context, dict) and bool(context.get("traits"))
     # an event no segment looks at still counts: its customer may be new
@@ -88,6 +94,9 @@ class SegmentConsumer:
         self.membership = Membership(store, clock)
         self.batch_size = batch_size
         self.rechecks = rechecks
+        #: The histories of the customers evaluated last, valid while this consumer is
+        #: the one moving the cursor.
+        self.histories = Histories()
 
     def step(self) -> int:
         done = self.membership.announce()
@@ -106,10 +115,14 @@ class SegmentConsumer:
                     if e.cursor <= ceiling
                 ]
             due = self.membership.segments.due(conn, now, self.rechecks)
-            if events or due:
-                self._apply(conn, events, due, now)
-            if events:
-                store._set_cursor(conn, SEGMENTS_CONSUMER, cursor, events[-1].cursor)
+            try:
+                if events or due:
+                    self._apply(conn, cursor, events, due, now)
+                if events:
+                    store._set_cursor(conn, SEGMENTS_CONSUMER, cursor, events[-1].cursor)
+            except BaseException:
+                self.histories.clear()
+                raise
         done += self.membership.announce()
         return done + len(events) + len(due)
 
@@ -126,6 +139,7 @@ class SegmentConsumer:
     def _apply(
         self,
         conn: Connection,
+        cursor: Cursor,
         events: list[InboxEvent],
         due: list[tuple[str, str, datetime]],
         now: datetime,
@@ -134,6 +148,7 @@ class SegmentConsumer:
         for record in self.membership.segments.records(conn):
             by_ws[record.workspace_id].append(record)
         ordered = {ws: in_order(records) for ws, records in by_ws.items()}
+        self._keep_histories(cursor, events, by_ws)
         touched: dict[str, dict[str, Touch]] = defaultdict(dict)
         relevant = [(e, _touch(e)) for e in events if e.workspace_id in ordered]
         if relevant:
@@ -146,9 +161,11 @@ class SegmentConsumer:
                     continue
                 mine = touched[e.workspace_id]
                 mine[profile_id] = mine[profile_id] | touch if profile_id in mine else touch
+                self._remember(e, profile_id, found)
         for ws, profile_id in _merged(conn, [e for e in events if e.workspace_id in ordered]):
             # a merge brings the other profile's history along: anything may change
             touched[ws][profile_id] = EVERYTHING
+            self.histories.drop(ws, profile_id)
         dated: dict[str, dict[str, datetime]] = defaultdict(dict)
         for ws, profile_id, at in due:
             if profile_id not in touched[ws]:
@@ -160,5 +177,54 @@ class SegmentConsumer:
                 self.membership.segments.schedule(conn, ws, dict.fromkeys(profiles))
                 continue
             self.membership.evaluate(
-                conn, records, ws, sorted(profiles), now, changed_at=dated[ws], touched=profiles
+                conn,
+                records,
+                ws,
+                sorted(profiles),
+                now,
+                changed_at=dated[ws],
+                touched=profiles,
+                histories=self.histories,
             )
+
+    def _keep_histories(
+        self, cursor: Cursor, events: list[InboxEvent], by_ws: dict[str, list[SegmentRecord]]
+    ) -> None:
+        """Keep the histories if they were built up to this cursor for these segments; once
+        this step's events are added they are built up to its last event."""
+        segments = tuple(
+            (r.workspace_id, r.segment_id, r.version) for rs in by_ws.values() for r in rs
+        )
+        self.histories.check((cursor, segments))
+        for ws, records in by_ws.items():
+            wheres = [r.segment.where for r in records]
+            self.histories.names[ws] = frozenset(n for w in wheres for n in event_names(w))
+            self.histories.filtered[ws] = frozenset(n for w in wheres for n in filtered_names(w))
+        self.histories.rebase((events[-1].cursor if events else cursor, segments))
+
+    def _remember(
+        self, event: InboxEvent, profile_id: str, found: dict[tuple[str, str], str]
+    ) -> None:
+        """Add the event to its customer's kept history. A call linking a userId and an
+        anonymousId, or an alias, may change whose history an event of either id belongs
+        to: both histories are read again."""
+        ws = event.workspace_id
+        if event.type == "alias" or (event.user_id and event.anonymous_id):
+            self.histories.drop(ws, profile_id)
+            other = found.get((ws, "\0" + (event.anonymous_id or "")))
+            if other is not None:
+                self.histories.drop(ws, other)
+            return
+        if event.type != "track" or event.event is None:
+            return
+        ws_filtered = self.histories.filtered.get(ws, frozenset())
+        self.histories.add(
+            ws,
+            profile_id,
+            Happening(
+                name=event.event,
+                at=event.timestamp,
+                seq=event.seq,
+                raw=event.payload if event.event in ws_filtered else b"{}",
+            ),
+        )

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from wayline.clock import Clock
 from wayline.events import EventRow, parse_message
 from wayline.segments.evaluate import evaluate
+from wayline.segments.histories import Histories
 from wayline.segments.spec import (
     SubscriptionCondition,
     TraitCondition,
@@ -128,6 +129,7 @@ class Membership:
         only: set[str] | None = None,
         quiet: set[str] | None = None,
         touched: dict[str, Touch] | None = None,
+        histories: Histories | None = None,
     ) -> int:
         """Evaluate the customers against the workspace's segments (``records``, in
         dependency order) and save what changed.
@@ -139,7 +141,8 @@ class Membership:
         customer, what their new events may have changed; only the segments that look at it
         (and those that refer to a segment whose membership changes) are evaluated, the
         others' answers cannot have changed. A customer not in it (or touched
-        :data:`EVERYTHING`) is evaluated against every segment.
+        :data:`EVERYTHING`) is evaluated against every segment. ``histories``: the
+        histories kept between steps, read from and added to.
         """
         if not records or not profile_ids:
             return 0
@@ -147,13 +150,20 @@ class Membership:
         shapes = [Shape.of(r) for r in records if not r.segment.is_static]
         partial = {p: t for p, t in (touched or {}).items() if not t.full}
         # a customer never evaluated (new) is evaluated against every segment
-        stored = self.segments.dues(conn, workspace_id, sorted(partial))
+        stored = self.segments.dues(conn, workspace_id, profile_ids)
         partial = {p: t for p, t in partial.items() if p in stored}
+        # a known customer whose new events no segment looks at (``Segment Entered``
+        # itself, most often) keeps every answer: nothing of theirs is read
+        idle = {p for p, t in partial.items() if not any(sh.concerned(t) for sh in shapes)}
+        if idle:
+            profile_ids = [p for p in profile_ids if p not in idle]
+            if not profile_ids:
+                return 0
         if any(p not in partial for p in profile_ids):
             wanted = shapes
         else:
             first = {
-                sh.segment_id for sh in shapes if any(sh.concerned(t) for t in partial.values())
+                sh.segment_id for sh in shapes if any(sh.concerned(partial[p]) for p in profile_ids)
             }
             reach = dependents(records, first)
             wanted = [sh for sh in shapes if sh.segment_id in reach]
@@ -162,7 +172,14 @@ class Membership:
         journeys = any(uses_journeys(sh.record.segment.where) for sh in wanted)
         stages = any(uses_stages(sh.record.segment.where) for sh in wanted)
         facts = self.segments.facts(
-            conn, workspace_id, profile_ids, names, filtered, journeys=journeys, stages=stages
+            conn,
+            workspace_id,
+            profile_ids,
+            names,
+            filtered,
+            journeys=journeys,
+            stages=stages,
+            histories=histories,
         )
         gone = [p for p in profile_ids if p not in facts]
         if gone:
@@ -203,6 +220,8 @@ class Membership:
         for announce in (True, False):
             self.segments.leave(conn, workspace_id, exits[announce], announce=announce)
             self.segments.enter(conn, workspace_id, enters[announce], announce=announce)
+        # a re-check that stays as it was is not written again
+        due = {p: d for p, d in due.items() if stored.get(p) != (d or NEVER)}
         self.segments.schedule(conn, workspace_id, due)
         return sum(len(v) for v in (*enters.values(), *exits.values()))
 

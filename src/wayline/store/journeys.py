@@ -319,6 +319,21 @@ class JourneyStore:
         with self.store.engine.connect() as conn:
             return [JourneyRecord.from_row(r) for r in conn.execute(query)]
 
+    def stamp(self, conn: Connection) -> tuple[Any, ...]:
+        """What changes whenever a journey is applied, paused, resumed or archived (one
+        aggregate row): a process compares it before acting on its catalog of journeys."""
+        j = schema.journeys
+        return tuple(
+            conn.execute(
+                sa.select(
+                    sa.func.count(),
+                    sa.func.max(j.c.updated_at),
+                    sa.func.sum(j.c.version),
+                    sa.func.sum(sa.case((j.c.status == JourneyStatus.ACTIVE.value, 1), else_=0)),
+                )
+            ).one()
+        )
+
     def spec(self, workspace_id: str, journey_id: str, version: int) -> dict[str, Any]:
         v = schema.journey_versions
         with self.store.engine.connect() as conn:

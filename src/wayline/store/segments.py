@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from wayline.segments.evaluate import Facts, Happening
+from wayline.segments.histories import Histories, History
 from wayline.segments.spec import Segment
 from wayline.store import schema
 from wayline.store.sql import SqlStore, aware
@@ -162,13 +163,20 @@ class SegmentStore:
         *,
         journeys: bool = False,
         stages: bool = False,
+        histories: Histories | None = None,
     ) -> dict[str, Facts]:
         """Traits, the events named ``names`` and memberships of each existing profile.
 
         The message of an event is read only when its name is in ``filtered`` (a ``where``
-        filter looks into it); ``None``: always."""
+        filter looks into it); ``None``: always. With ``histories``, the events of a kept
+        history are not read again, and the histories read are kept (with every name the
+        workspace's segments look at)."""
         found: dict[str, Facts] = {}
         p, i, m = schema.profiles, schema.identities, schema.segment_members
+        fresh: set[str] = set()
+        if histories is not None:
+            names = set(histories.names.get(workspace_id, frozenset()))
+            filtered = set(histories.filtered.get(workspace_id, frozenset()))
         for start in range(0, len(profile_ids), 500):
             chunk = list(profile_ids[start : start + 500])
             for row in conn.execute(sa.select(p.c.id, p.c.traits).where(p.c.id.in_(chunk))):
@@ -192,6 +200,20 @@ class SegmentStore:
                         found[profile_id].stage = place
             if not names:
                 continue
+            if histories is not None:
+                unread = []
+                for profile_id in chunk:
+                    kept = histories.get(workspace_id, profile_id)
+                    if profile_id not in found:
+                        continue
+                    if kept is None:
+                        unread.append(profile_id)
+                    else:
+                        found[profile_id].events = kept.events
+                chunk = unread
+                fresh.update(chunk)
+                if not chunk:
+                    continue
             users: dict[str, str] = {}
             anonymous: dict[str, str] = {}
             for kind, value, owner in conn.execute(
@@ -202,9 +224,17 @@ class SegmentStore:
             ):
                 (users if kind == "user_id" else anonymous)[value] = owner
             self._events(conn, workspace_id, users, anonymous, names, filtered, found)
-        for facts in found.values():
-            for history in facts.events.values():
+        for profile_id in fresh if histories is not None else found:
+            for history in found[profile_id].events.values():
                 history.sort(key=lambda e: (e.at, e.seq))
+        if histories is not None:
+            for profile_id in profile_ids:
+                if profile_id not in found:
+                    histories.drop(workspace_id, profile_id)
+            for profile_id in fresh:
+                events = found[profile_id].events
+                seqs = {e.seq for history in events.values() for e in history}
+                histories.keep(workspace_id, profile_id, History(events=events, seqs=seqs))
         return found
 
     def _events(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -65,10 +66,14 @@ class SqliteStore(SqlStore):
 
         super().__init__(engine, clock)
         self._writer = engine.execution_options(wayline_write=True)
+        # The writers of this process queue here, and the next one starts the moment the
+        # lock is free. Waiting in SQLite instead means sleeping in steps of up to 100 ms
+        # (its busy handler), which each loop of a chain of loops would pay again.
+        self._write_lock = threading.RLock()
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self._writer.begin() as conn:
+        with self._write_lock, self._writer.begin() as conn:
             yield conn
 
     def _insert_events(self, conn: Connection, rows: list[dict[str, Any]]) -> int:

@@ -18,6 +18,7 @@ from wayline.journeys import load_journey_text
 from wayline.segments.explain import explain_member
 from wayline.segments.lifecycle import apply_segments
 from wayline.segments.loading import read_segment_text
+from wayline.segments.membership import Membership, in_order
 from wayline.store import Store, schema
 from wayline.store.journeys import JourneyStore
 from wayline.store.segments import SegmentStore
@@ -354,3 +355,29 @@ def test_a_new_customer_joins_segments_that_hold_without_history(world: World) -
     assert world.members("never-ordered") == {"pat"}
     world.track("pat", "Order Completed")
     assert world.members("never-ordered") == set()
+
+
+def test_kept_histories_answer_as_a_fresh_read_would(world: World) -> None:
+    world.apply(REPEAT, ACTIVE, "id: few\nwhere: {event: Order Completed, at_most: 2}\n")
+    world.track("ann", "Order Completed")
+    world.send({"type": "track", "anonymousId": "d1", "event": "Order Completed"})
+    world.send({"type": "track", "anonymousId": "d2", "event": "Product Viewed"})
+    world.track("ann", "Product Viewed")
+    # links without a merge (cara is new), a merge, and an alias
+    world.send({"type": "identify", "userId": "cara", "anonymousId": "d2"})
+    world.track("cara", "Order Completed")
+    world.send({"type": "track", "userId": "ann", "anonymousId": "d1", "event": "Signed In"})
+    world.track("dan", "Order Completed")
+    world.send({"type": "alias", "previousId": "cara", "userId": "dan"})
+    world.track("dan", "Order Completed")
+    world.machine.advance(days=8)
+    world.track("ann", "Order Completed")
+    assert world.members("repeat-buyers")
+    # evaluating everyone afresh, from the inbox, changes nothing
+    records = in_order(SegmentStore(world.store).segments(world.workspace))
+    with world.store.engine.connect() as conn, conn.begin() as txn:
+        profiles = SegmentStore(world.store).profile_ids(conn, world.workspace)
+        membership = Membership(world.store, world.clock)
+        now = world.clock.now()
+        assert membership.evaluate(conn, records, world.workspace, profiles, now) == 0
+        txn.rollback()
