@@ -17,8 +17,8 @@ from graphlib import TopologicalSorter
 
 from sqlalchemy.engine import Connection
 
+from wayline.announcements import Announcement, announce
 from wayline.clock import Clock
-from wayline.events import EventRow, parse_message
 from wayline.segments.evaluate import evaluate
 from wayline.segments.histories import Histories
 from wayline.segments.spec import (
@@ -217,9 +217,9 @@ class Membership:
                     moved.add(sid)
             if looked:
                 due[profile_id] = soonest
-        for announce in (True, False):
-            self.segments.leave(conn, workspace_id, exits[announce], announce=announce)
-            self.segments.enter(conn, workspace_id, enters[announce], announce=announce)
+        for said in (True, False):
+            self.segments.leave(conn, workspace_id, exits[said], announce=said)
+            self.segments.enter(conn, workspace_id, enters[said], announce=said)
         # a re-check that stays as it was is not written again
         due = {p: d for p, d in due.items() if stored.get(p) != (d or NEVER)}
         self.segments.schedule(conn, workspace_id, due)
@@ -233,32 +233,27 @@ class Membership:
                 return 0
             senders = self.segments.senders(conn, {c.profile_id for c in changes})
             names = {(r.workspace_id, r.segment_id): r.name for r in self.segments.records(conn)}
-        received = self.clock.now()
-        by_workspace: dict[str, list[EventRow]] = {}
-        for change in changes:
-            user_id, anonymous_id = senders.get(change.profile_id, (None, None))
-            if user_id is None and anonymous_id is None:
-                continue  # the customer is gone: nobody to put the event on
-            message = {
-                "type": "track",
-                "event": ENTERED_EVENT if change.kind == "entered" else EXITED_EVENT,
-                "messageId": f"wl-segment-{change.workspace_id[:12]}-{change.id}",
-                "timestamp": change.at.isoformat(),
-                "properties": {
-                    "segment_id": change.segment_id,
-                    "segment_name": names.get(
-                        (change.workspace_id, change.segment_id), change.segment_id
-                    ),
-                },
-                "context": {"library": {"name": "wayline-segments"}},
-            }
-            if user_id is not None:
-                message["userId"] = user_id
-            if anonymous_id is not None:
-                message["anonymousId"] = anonymous_id
-            row = parse_message(message, received_at=received)
-            by_workspace.setdefault(change.workspace_id, []).append(row)
-        for workspace_id, rows in by_workspace.items():
-            self.store.append_events(workspace_id, rows)
+        announce(
+            self.store,
+            self.clock,
+            (
+                Announcement(
+                    workspace_id=change.workspace_id,
+                    profile_id=change.profile_id,
+                    event=ENTERED_EVENT if change.kind == "entered" else EXITED_EVENT,
+                    message_id=f"wl-segment-{change.workspace_id[:12]}-{change.id}",
+                    at=change.at,
+                    properties={
+                        "segment_id": change.segment_id,
+                        "segment_name": names.get(
+                            (change.workspace_id, change.segment_id), change.segment_id
+                        ),
+                    },
+                    library="wayline-segments",
+                )
+                for change in changes
+            ),
+            senders,
+        )
         self.segments.sent([c.id for c in changes])
         return len(changes)

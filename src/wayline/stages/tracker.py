@@ -22,8 +22,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from wayline.announcements import Announcement, announce
 from wayline.clock import Clock
-from wayline.events import EventRow, parse_message
 from wayline.segments.consumer import owners
 from wayline.stages.placement import Entry, Plan, entries, moves
 from wayline.store.base import InboxEvent
@@ -169,31 +169,26 @@ class StageTracker:
             if not changes:
                 return 0
             senders = SegmentStore(self.store).senders(conn, {c.profile_id for c in changes})
-        received = self.clock.now()
-        by_workspace: dict[str, list[EventRow]] = {}
-        for change in changes:
-            user_id, anonymous_id = senders.get(change.profile_id, (None, None))
-            if user_id is None and anonymous_id is None:
-                continue  # the customer is gone: nobody to put the event on
-            message: dict[str, object] = {
-                "type": "track",
-                "event": STAGE_ENTERED_EVENT,
-                "messageId": f"wl-stage-{change.workspace_id[:12]}-{change.id}",
-                "timestamp": change.at.isoformat(),
-                "properties": {
-                    "stage": change.stage,
-                    "previous_stage": change.previous_stage,
-                    "previous_stage_duration": change.previous_stage_duration,
-                },
-                "context": {"library": {"name": "wayline-stages"}},
-            }
-            if user_id is not None:
-                message["userId"] = user_id
-            if anonymous_id is not None:
-                message["anonymousId"] = anonymous_id
-            row = parse_message(message, received_at=received)
-            by_workspace.setdefault(change.workspace_id, []).append(row)
-        for workspace_id, rows in by_workspace.items():
-            self.store.append_events(workspace_id, rows)
+        announce(
+            self.store,
+            self.clock,
+            (
+                Announcement(
+                    workspace_id=change.workspace_id,
+                    profile_id=change.profile_id,
+                    event=STAGE_ENTERED_EVENT,
+                    message_id=f"wl-stage-{change.workspace_id[:12]}-{change.id}",
+                    at=change.at,
+                    properties={
+                        "stage": change.stage,
+                        "previous_stage": change.previous_stage,
+                        "previous_stage_duration": change.previous_stage_duration,
+                    },
+                    library="wayline-stages",
+                )
+                for change in changes
+            ),
+            senders,
+        )
         self.stages.sent([c.id for c in changes])
         return len(changes)
