@@ -27,9 +27,14 @@ from wayline.subscription_groups_cli import groups_app
 from wayline.templates_cli import templates_app
 
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="Wayline: customer journey automation."
+    rich_markup_mode="markdown",
+    no_args_is_help=True,
+    add_completion=False,
+    help="Wayline: customer journey automation.",
 )
-workspace_app = typer.Typer(no_args_is_help=True, help="Create and list workspaces.")
+workspace_app = typer.Typer(
+    rich_markup_mode="markdown", no_args_is_help=True, help="Create and list workspaces."
+)
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(sample_app, name="sample")
 app.add_typer(report_app, name="report")

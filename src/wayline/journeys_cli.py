@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from wayline.store.journeys import JourneyStore
 
 journeys_app = typer.Typer(
+    rich_markup_mode="markdown",
     no_args_is_help=True,
     help="Journeys as code: check, plan and apply files, show, pause and resume, trace a customer.",
 )

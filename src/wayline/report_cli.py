@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-report_app = typer.Typer(no_args_is_help=True, help="Reports over the analytics warehouse.")
+report_app = typer.Typer(
+    rich_markup_mode="markdown", no_args_is_help=True, help="Reports over the analytics warehouse."
+)
 
 WorkspaceOption = Annotated[str, typer.Option("--workspace", help="Workspace name or id")]
 

@@ -11,7 +11,9 @@ from rich.console import Console
 from wayline.errors import WaylineError
 from wayline.sample import sample_calls
 
-sample_app = typer.Typer(no_args_is_help=True, help="Sample data for trying Wayline out.")
+sample_app = typer.Typer(
+    rich_markup_mode="markdown", no_args_is_help=True, help="Sample data for trying Wayline out."
+)
 console = Console(stderr=True)
 
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from wayline.store.sql import SqlStore
 
 segments_app = typer.Typer(
+    rich_markup_mode="markdown",
     no_args_is_help=True,
     help="Segments: audiences kept current as events arrive.",
 )
