@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from wayline.segments.evaluate import Facts, Happening
 from wayline.segments.histories import Histories, History
 from wayline.segments.spec import Segment
-from wayline.store import schema
+from wayline.store import change_log, schema
 from wayline.store.sql import SqlStore, aware
 
 #: The re-check time of a profile that has been evaluated and has nothing due.
@@ -493,24 +493,10 @@ class SegmentStore:
             return [(r.at, 1 if r.kind == "entered" else -1) for r in rows]
 
     def pending(self, conn: Connection, limit: int) -> list[Change]:
-        c = schema.segment_changes
-        rows = conn.execute(sa.select(c).where(c.c.pending.is_(True)).order_by(c.c.id).limit(limit))
-        return [
-            Change(
-                id=r.id,
-                workspace_id=r.workspace_id,
-                segment_id=r.segment_id,
-                profile_id=r.profile_id,
-                kind=r.kind,
-                at=r.at,
-            )
-            for r in rows
-        ]
+        return change_log.pending(conn, schema.segment_changes, limit, Change)
 
     def sent(self, ids: Sequence[int]) -> None:
-        c = schema.segment_changes
-        with self.store._write() as conn:
-            conn.execute(sa.update(c).where(c.c.id.in_(list(ids))).values(pending=False))
+        change_log.mark_sent(self.store, schema.segment_changes, ids)
 
     def senders(
         self, conn: Connection, profile_ids: set[str]

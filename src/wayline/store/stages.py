@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from wayline.analytics.stage_model import StageModel, load_stage_model
 from wayline.segments.stages import StagePlace
 from wayline.stages.placement import Said
-from wayline.store import schema
+from wayline.store import change_log, schema
 from wayline.store.sql import SqlStore
 
 #: The consumer that keeps customers' stages current.
@@ -240,25 +240,10 @@ class StageStore:
             conn.execute(sa.insert(schema.stage_changes), values)
 
     def pending(self, conn: Connection, limit: int) -> list[StageChange]:
-        c = schema.stage_changes
-        rows = conn.execute(sa.select(c).where(c.c.pending.is_(True)).order_by(c.c.id).limit(limit))
-        return [
-            StageChange(
-                id=r.id,
-                workspace_id=r.workspace_id,
-                profile_id=r.profile_id,
-                stage=r.stage,
-                previous_stage=r.previous_stage,
-                previous_stage_duration=r.previous_stage_duration,
-                at=r.at,
-            )
-            for r in rows
-        ]
+        return change_log.pending(conn, schema.stage_changes, limit, StageChange)
 
     def sent(self, ids: Sequence[int]) -> None:
-        c = schema.stage_changes
-        with self.store._write() as conn:
-            conn.execute(sa.update(c).where(c.c.id.in_(list(ids))).values(pending=False))
+        change_log.mark_sent(self.store, schema.stage_changes, ids)
 
     def history(self, workspace_id: str, profile_id: str) -> list[StageChange]:
         """A customer's stage changes seen as events arrived, oldest first."""
