@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from wayline.analytics.warehouse import Warehouse, open_warehouse
 from wayline.settings import Settings
 from wayline.store import Store, open_store
 from wayline.store.migrations import HERE as MIGRATIONS
@@ -131,3 +132,23 @@ def store(settings: Settings, clock: ManualClock) -> Iterator[Store]:
     s = open_store(settings, clock)
     yield s
     s.close()
+
+
+@pytest.fixture(params=("duckdb", "postgresql"))
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
+    """A fresh analytics warehouse of each kind: a DuckDB file, a PostgreSQL database."""
+    if request.param == "duckdb":
+        url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+        w = open_warehouse(Settings(data_dir=tmp_path, warehouse_url=url))
+        yield w
+        w.close()
+        return
+    templates: PgTemplates = request.getfixturevalue("pg_templates")
+    name = templates.clone()
+    url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    w = open_warehouse(Settings(data_dir=tmp_path, warehouse_url=url))
+    try:
+        yield w
+    finally:
+        w.close()
+        templates.drop(name)

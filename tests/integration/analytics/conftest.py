@@ -7,42 +7,17 @@ read exactly the rows ``wayline serve`` would have loaded.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
-import sqlalchemy as sa
 
-from tests.conftest import PG_ADMIN_URL, PgTemplates
-from wayline.analytics.warehouse import Warehouse, open_warehouse
-from wayline.settings import Settings
+from wayline.analytics.warehouse import Warehouse
 from wayline.store.base import Cursor
 
 WS = "ws1"
 #: Monday 2026-01-05 00:00 UTC: the hand-written logs count time from here.
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
-
-
-@pytest.fixture(params=("duckdb", "postgresql"))
-def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
-    if request.param == "duckdb":
-        url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
-        w = open_warehouse(Settings(data_dir=tmp_path, warehouse_url=url))
-        yield w
-        w.close()
-        return
-    templates: PgTemplates = request.getfixturevalue("pg_templates")
-    name = templates.clone()
-    url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    w = open_warehouse(Settings(data_dir=tmp_path, warehouse_url=url))
-    try:
-        yield w
-    finally:
-        w.close()
-        templates.drop(name)
 
 
 def at(minutes: float = 0, *, days: float = 0, hours: float = 0) -> datetime:

@@ -4,41 +4,18 @@ fill it with a hand-written event log."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
-from tests.conftest import PG_ADMIN_URL, PgTemplates
 from wayline.analytics.fields import Scope
 from wayline.analytics.warehouse import EVENT_COLUMNS, Warehouse
-from wayline.analytics.warehouse_duckdb import DuckDBWarehouse
-from wayline.analytics.warehouse_postgres import PostgresWarehouse
 from wayline.store.base import Cursor
 
 WORKSPACE = "ws_test"
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
-
-
-@pytest.fixture(params=("duckdb", "postgresql"))
-def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
-    if request.param == "duckdb":
-        w: Warehouse = DuckDBWarehouse(str(tmp_path / "warehouse.duckdb"))
-        yield w
-        w.close()
-        return
-    templates: PgTemplates = request.getfixturevalue("pg_templates")
-    name = templates.clone()
-    try:
-        url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-        w = PostgresWarehouse(url)
-        yield w
-        w.close()
-    finally:
-        templates.drop(name)
 
 
 @pytest.fixture

@@ -10,23 +10,18 @@ non-members, so each comparison can fail.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 import sqlalchemy as sa
 
-from tests.conftest import PG_ADMIN_URL, PgTemplates
-from wayline.analytics.warehouse import Warehouse, open_warehouse
+from wayline.analytics.warehouse import Warehouse
 from wayline.segments.batch import evaluate_warehouse
 from wayline.segments.evaluate import Facts, Happening, evaluate
 from wayline.segments.loading import read_segment_text
 from wayline.segments.membership import in_order
-from wayline.settings import Settings
 from wayline.store import Store, schema
 from wayline.store.base import Cursor
 from wayline.store.segments import SegmentStore
@@ -34,25 +29,6 @@ from wayline.store.sql import SqlStore
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
-
-
-@pytest.fixture(params=("duckdb", "postgresql"))
-def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
-    if request.param == "duckdb":
-        url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
-        w = open_warehouse(Settings(data_dir=tmp_path, warehouse_url=url))
-        yield w
-        w.close()
-        return
-    templates: PgTemplates = request.getfixturevalue("pg_templates")
-    name = templates.clone()
-    url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    w = open_warehouse(Settings(data_dir=tmp_path, warehouse_url=url))
-    try:
-        yield w
-    finally:
-        w.close()
-        templates.drop(name)
 
 
 @dataclass

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from tests.integration.segments.test_batch_compile import warehouse
 from tests.integration.segments.test_realtime import World, world
 from wayline.analytics.warehouse import Warehouse
 from wayline.engine.compile import spec_of
@@ -27,7 +26,7 @@ from wayline.segments.static import (
 from wayline.store import schema
 from wayline.store.journeys import JourneyStore
 
-__all__ = ["warehouse", "world"]
+__all__ = ["world"]
 
 PICKED = """
 id: picked

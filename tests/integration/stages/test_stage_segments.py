@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.integration.segments.test_batch_compile import warehouse
 from tests.integration.stages.world import MODEL, World
 from wayline.analytics.warehouse import Warehouse
 from wayline.segments.batch import evaluate_warehouse
@@ -27,8 +26,6 @@ id: buyers
 where: {stage: [purchase, retention]}
 """
 # consideration stalls after 5 days here
-__all__ = ["warehouse"]
-
 STALLING = MODEL.replace(
     "    events: [Product Viewed]\n", "    events: [Product Viewed]\n    stall_after: 5d\n"
 )
