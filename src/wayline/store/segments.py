@@ -615,6 +615,12 @@ def recheck_on_journey_steps(store: SqlStore, conn: Connection, steps: Sequence[
         if s.workspace_id in watching:
             key = (s.workspace_id, s.profile_id)
             soonest[key] = min(s.at, soonest.get(key, s.at))
+    recheck_by(store, conn, soonest)
+
+
+def recheck_by(store: SqlStore, conn: Connection, soonest: dict[tuple[str, str], datetime]) -> None:
+    """(workspace, profile) -> a moment: the segment consumer re-checks each customer at
+    that moment, or at the one already planned if that is sooner."""
     if not soonest:
         return
     r = schema.segment_rechecks

@@ -18,6 +18,7 @@ from wayline.analytics.stage_model import StageModel, load_stage_model
 from wayline.segments.stages import StagePlace
 from wayline.stages.placement import Said
 from wayline.store import change_log, schema
+from wayline.store.segments import recheck_by
 from wayline.store.sql import SqlStore
 
 #: The consumer that keeps customers' stages current.
@@ -340,22 +341,7 @@ def recheck_segments(
     )
     if not watching or not due:
         return
-    r = schema.segment_rechecks
-    stmt = store._insert(r)
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["workspace_id", "profile_id"],
-            set_={
-                "due_at": sa.case(
-                    (stmt.excluded.due_at < r.c.due_at, stmt.excluded.due_at), else_=r.c.due_at
-                )
-            },
-        ),
-        [
-            {"workspace_id": workspace_id, "profile_id": p, "due_at": at}
-            for p, at in sorted(due.items())
-        ],
-    )
+    recheck_by(store, conn, {(workspace_id, p): at for p, at in due.items()})
 
 
 def erase_stage_state(conn: Connection, workspace_id: str, profile_id: str) -> None:
