@@ -163,13 +163,14 @@ def _log(warehouse: Warehouse, workspace_id: str, spec: Funnel) -> EventLog:
     return EventLog(warehouse, workspace_id, start=spec.start, end=end)
 
 
-def _starts(log: EventLog, spec: Funnel, events: Any, names: tuple[str, ...]) -> Any:
-    """The attempts' first events, with their breakdown label ``bk`` when it is the event's."""
+def _starts(log: EventLog, spec: Funnel, s: Any, early: Any) -> Any:
+    """The attempts' first events, given the first-step events ``s`` and whether each came
+    before the funnel's end (``early``), with their breakdown label ``bk`` when it is the
+    event's."""
     import ibis
 
-    s = events.filter(events.event.isin(names))
     if spec.end is not None:
-        s = s.filter(s.timestamp < spec.end)
+        s = s.filter(early)
     if spec.breakdown == "channel":
         bk = log.channel(s, spec.channel_paths)
     elif spec.reads_event and spec.breakdown is not None:
@@ -177,6 +178,11 @@ def _starts(log: EventLog, spec: Funnel, events: Any, names: tuple[str, ...]) ->
     else:
         bk = ibis.literal(NONE_VALUE)
     return s.mutate(bk=bk, deadline=s.ts + spec.window_seconds)
+
+
+def _named_starts(log: EventLog, spec: Funnel, events: Any, names: tuple[str, ...]) -> Any:
+    s = events.filter(events.event.isin(names))
+    return _starts(log, spec, s, s.timestamp < spec.end if spec.end is not None else None)
 
 
 def _sequential(log: EventLog, spec: Funnel) -> Any:
@@ -189,13 +195,24 @@ def _sequential(log: EventLog, spec: Funnel) -> Any:
 
 
 def _step_events(log: EventLog, spec: Funnel, names: tuple[str, ...]) -> Any:
-    """The log's events of these names only (an ordered funnel needs no other event). The
-    JSON columns come along only when the breakdown reads them."""
+    """The log's events of these names only (an ordered funnel needs no other event), as
+    narrow as the sort that follows allows: the name as its index in ``names`` (``name``),
+    and instead of the time, whether the event came before the funnel's end (``early``).
+    The JSON columns come along only when the breakdown reads them."""
+    import ibis
+
     t = log.named(names)
-    columns = ["customer", "event", "timestamp", "ts", "seq"]
+    columns: dict[str, Any] = {
+        "customer": t.customer,
+        "name": ibis.cases(*((t.event == n, i) for i, n in enumerate(names))),
+        "ts": t.ts,
+        "seq": t.seq,
+    }
+    if spec.end is not None:
+        columns["early"] = t.timestamp < spec.end
     if spec.reads_event:
-        columns += ["properties", "context"]
-    return t.select(*columns)
+        columns |= {"properties": t.properties, "context": t.context}
+    return t.select(**columns)
 
 
 def _ordered(log: EventLog, spec: Funnel) -> Any:
@@ -217,17 +234,19 @@ def _ordered(log: EventLog, spec: Funnel) -> Any:
     sets = list(dict.fromkeys(x for x in excluded.values() if x))
     events = _step_events(log, spec, names)
     so_far = ibis.cumulative_window(group_by=events.customer, order_by=[events.ts, events.seq])
+    code = {name: i for i, name in enumerate(names)}
     marks = {
-        f"c_{i}": count_if(events.event == name).sum().over(so_far)
+        f"c_{i}": count_if(events.name == code[name]).sum().over(so_far)
         for i, name in enumerate(step_names)
     }
     marks |= {
-        f"x_{j}": count_if(events.event.isin(list(which))).sum().over(so_far)
+        f"x_{j}": count_if(events.name.isin([code[e] for e in which])).sum().over(so_far)
         for j, which in enumerate(sets)
     }
     counted = events.mutate(**marks)
     mark_names = list(marks)
-    s = _starts(log, spec, counted, spec.steps[:1])
+    first = counted.filter(counted.name == code[spec.steps[0]])
+    s = _starts(log, spec, first, first.early if spec.end is not None else None)
     att = s.select(
         "customer",
         "bk",
@@ -239,7 +258,7 @@ def _ordered(log: EventLog, spec: Funnel) -> Any:
     )
     for k in range(2, n + 1):
         i = step_names.index(spec.steps[k - 1])
-        row = counted.filter(counted.event == spec.steps[k - 1])
+        row = counted.filter(counted.name == code[spec.steps[k - 1]])
         row = row.select(
             r_customer=row.customer,
             r_ord=row[f"c_{i}"],
@@ -290,7 +309,7 @@ def _strict(log: EventLog, spec: Funnel) -> Any:
         **{f"ne_{k}": events.event.lead(k - 1).over(w) for k in range(2, n + 1)},
         **{f"nt_{k}": events.ts.lead(k - 1).over(w) for k in range(2, n + 1)},
     )
-    s = _starts(log, spec, ahead, spec.steps[:1])
+    s = _named_starts(log, spec, ahead, spec.steps[:1])
     att = s.mutate(start_pos=s.pos, pos_1=s.pos, ts_1=s.ts)
     reached: Any = ibis.literal(True)
     for k in range(2, n + 1):
@@ -318,7 +337,7 @@ def _any_order(log: EventLog, spec: Funnel) -> Any:
 
     events = log.events()
     n = len(spec.steps)
-    s = _starts(log, spec, events, spec.steps)
+    s = _named_starts(log, spec, events, spec.steps)
     s = s.select("customer", "bk", "deadline", start_pos=s.pos)
     if spec.exclusions:
         x = events.filter(events.event.isin([e.event for e in spec.exclusions]))
