@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-import ibis
-
 from wayline.analytics.fields import Scope, customer, field
 from wayline.analytics.warehouse import Warehouse
 
@@ -41,11 +39,6 @@ def event_log(
     if only is not None:
         log = log.filter(log.activity.isin(list(only)))
     return log
-
-
-def case_window(log: Any) -> Any:
-    """Each case's events in order."""
-    return ibis.window(group_by=log.case, order_by=[log.ts, log.seq])
 
 
 def traces(log: Any) -> Any:

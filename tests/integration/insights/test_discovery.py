@@ -58,6 +58,30 @@ def test_directly_follows_by_hand(warehouse: Warehouse, scope: Scope) -> None:
     }
 
 
+def test_directly_follows_median_with_repeated_gaps(warehouse: Warehouse, scope: Scope) -> None:
+    # A -> B after 1h, 1h, 1h and 5h (even count: the mean of 1h and 1h); B -> C after
+    # 2h, 2h and 9h (odd count: the middle one); C -> D after 2h and 4h (even: 3h)
+    gaps = {"u1": (1, 2, 2), "u2": (1, 2, 4), "u3": (1, 9, None), "u4": (5, None, None)}
+    events = []
+    for who, (ab, bc, cd) in gaps.items():
+        events += [ev(who, "A", 0 * H), ev(who, "B", ab * H)]
+        if bc is not None:
+            events.append(ev(who, "C", (ab + bc) * H))
+        if cd is not None:
+            events.append(ev(who, "D", (ab + bc + cd) * H))
+    load(warehouse, events)
+    found = edges(directly_follows(warehouse, scope))
+    assert found[("A", "B")] == (4, 3600.0)
+    assert found[("B", "C")] == (3, 7200.0)
+    assert found[("C", "D")] == (2, 10800.0)
+    assert found[(None, "A")] == (4, None)
+    assert (found[("D", None)], found[("C", None)], found[("B", None)]) == (
+        (2, None),
+        (1, None),
+        (1, None),
+    )
+
+
 def test_activity_from_a_property_and_time_range(warehouse: Warehouse) -> None:
     load(
         warehouse,
