@@ -528,9 +528,14 @@ def erase_segment_state(conn: Connection, workspace_id: str, profile_id: str) ->
         )
 
 
-def merged_away(conn: Connection, workspace_id: str, profile_id: str, at: datetime) -> None:
+def merged_away(
+    conn: Connection, workspace_id: str, profile_id: str, into_profile_id: str, at: datetime
+) -> None:
     """A profile merged into another is in no segment any more (logged, not announced):
-    the surviving profile is evaluated on the event that merged them."""
+    the surviving profile is evaluated on the event that merged them.
+
+    A static segment is not evaluated, so its membership passes to the surviving profile
+    (logged, not announced: the customer was a member already)."""
     m = schema.segment_members
     left = list(
         conn.scalars(
@@ -539,19 +544,55 @@ def merged_away(conn: Connection, workspace_id: str, profile_id: str, at: dateti
             )
         )
     )
+    changes = [(s, profile_id, "exited") for s in left]
     if left:
+        t = schema.segments
+        static = {
+            r.segment_id
+            for r in conn.execute(
+                sa.select(t.c.segment_id, t.c.spec).where(
+                    t.c.workspace_id == workspace_id, t.c.segment_id.in_(left)
+                )
+            )
+            if compiled(r.spec).is_static
+        }
+        held = set(
+            conn.scalars(
+                sa.select(m.c.segment_id).where(
+                    m.c.workspace_id == workspace_id,
+                    m.c.profile_id == into_profile_id,
+                    m.c.segment_id.in_(sorted(static)),
+                )
+            )
+        )
+        passed = sorted(static - held)
+        if passed:
+            conn.execute(
+                sa.insert(m),
+                [
+                    {
+                        "workspace_id": workspace_id,
+                        "segment_id": s,
+                        "profile_id": into_profile_id,
+                        "entered_at": at,
+                    }
+                    for s in passed
+                ],
+            )
+        changes += [(s, into_profile_id, "entered") for s in passed]
+    if changes:
         conn.execute(
             sa.insert(schema.segment_changes),
             [
                 {
                     "workspace_id": workspace_id,
                     "segment_id": s,
-                    "profile_id": profile_id,
-                    "kind": "exited",
+                    "profile_id": who,
+                    "kind": kind,
                     "at": at,
                     "pending": False,
                 }
-                for s in left
+                for s, who, kind in changes
             ],
         )
     for table in (m, schema.segment_rechecks):

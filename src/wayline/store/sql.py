@@ -202,7 +202,7 @@ class SqlIdentityBatch:
             ).rowcount
             created[merge.workspace_id] = created.get(merge.workspace_id, 0) - deleted
             follow_merge(conn, merge.workspace_id, merge.from_profile_id, merge.into_profile_id)
-            merged_away(conn, merge.workspace_id, merge.from_profile_id, now)
+            merged_away(conn, merge.workspace_id, merge.from_profile_id, merge.into_profile_id, now)
             # its stage moves with its history: the tracker places the surviving profile
             erase_stage_state(conn, merge.workspace_id, merge.from_profile_id)
             conn.execute(

@@ -131,6 +131,30 @@ def test_an_edit_keeps_the_list(world: World) -> None:
     assert world.members("picked") == {"ann"}
 
 
+def test_a_merge_passes_the_membership_to_the_surviving_profile(world: World) -> None:
+    world.send({"type": "track", "anonymousId": "a1", "event": "Product Viewed"})
+    world.track("lee", "Order Completed")
+    world.track("max", "Order Completed")
+    world.apply(PICKED, PICKED_BUYERS)
+    visitor = world.store.find_profile(world.workspace, "a1")
+    assert visitor is not None
+    change_members(
+        world.store, world.clock, world.workspace, "picked", [visitor.profile.id], add=True
+    )
+    world.machine.settle()
+    # the visitor signs in as lee (the two profiles merge), and max was picked before
+    change(world, "max")
+    world.send({"type": "track", "userId": "lee", "anonymousId": "a1", "event": "Signed In"})
+    # the visitor's profile is the one merged away
+    assert profile(world, "lee") != visitor.profile.id
+    assert world.members("picked") == {"lee", "max"}
+    # and the segments that refer to it see the survivor's orders
+    assert world.members("picked-buyers") == {"lee", "max"}
+    # the customer did not newly enter: nothing is announced for the survivor
+    announced = [(e, u, s) for e, u, s, _ in world.announced() if s == "picked"]
+    assert ("Segment Entered", "lee", "picked") not in announced
+
+
 def test_only_a_static_segment_changes_by_hand(world: World) -> None:
     world.track("ann", "Order Completed")
     world.apply(PICKED_BUYERS.replace("- {segment: picked}\n    ", ""))
