@@ -77,7 +77,11 @@ def apply(
     store = _sql(open_migrated(settings_for(data_dir)))
     try:
         target = choose_workspace(store, workspace)
-        result = apply_stage_model(store, SystemClock(), target.id, text, source)
+        try:
+            result = apply_stage_model(store, SystemClock(), target.id, text, source)
+        except StageModelError as exc:
+            typer.echo(str(exc), err=True)
+            raise SystemExit(1) from None
         typer.echo(
             f"stage model version {result.version} ({result.state}), "
             f"{result.placed} customers in a stage"

@@ -1,14 +1,15 @@
-"""Segment files checked against the workspace's stage model: a ``stage`` condition naming
-a stage the model does not have is reported at its line (it would match nobody)."""
+"""Segments and the workspace's stage model checked against each other: a ``stage``
+condition naming a stage the model does not have would match nobody. A segment file is
+reported at its line; a new model that drops a stage stored segments use is refused."""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence, Set
 
 from wayline.journeys.problems import Problem, format_path
 from wayline.segments.loading import Loaded
-from wayline.segments.spec import walk
+from wayline.segments.spec import Segment, walk
 from wayline.segments.stages import StageCondition
 from wayline.store.sql import SqlStore
 from wayline.store.stages import StageStore
@@ -46,3 +47,16 @@ def stage_problems(store: SqlStore, workspace_id: str, loaded: Sequence[Loaded])
     """:func:`unknown_stages` against the workspace's stage model (none: nothing to check)."""
     stored = StageStore(store).model(workspace_id)
     return [] if stored is None else unknown_stages(loaded, stored.model.names)
+
+
+def segments_naming(segments: Iterable[Segment], stages: Set[str]) -> dict[str, list[str]]:
+    """Segment id -> the ones of ``stages`` its conditions name (segments naming none are
+    absent)."""
+    found: dict[str, list[str]] = {}
+    for segment in segments:
+        for _, condition in walk(segment.where):
+            if isinstance(condition, StageCondition):
+                for name in condition.stage:
+                    if name in stages and name not in found.get(segment.id, []):
+                        found.setdefault(segment.id, []).append(name)
+    return found

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wayline.analytics.stage_model import load_stage_model
+from wayline.analytics.stage_model import StageModelError, load_stage_model
 from wayline.clock import Clock
+from wayline.stages.checks import segments_naming
 from wayline.stages.placement import Entry, moves, typical_seconds
 from wayline.stages.tracker import histories
 from wayline.store.segments import SegmentStore
@@ -41,13 +42,27 @@ def apply_stage_model(
     """Check and store a workspace's stage model (YAML) and place every customer by it.
 
     Raises :class:`~wayline.analytics.stage_model.StageModelError` for an invalid model,
-    before anything is stored."""
-    load_stage_model(text, source)
+    and for one that drops (or renames) a stage of the current model that a stored
+    segment's condition names, before anything is stored."""
+    model = load_stage_model(text, source)
     stages = StageStore(store)
     now = clock.now()
     placed = 0
     with store._write() as conn:
         store._lock_cursor(conn, STAGES_CONSUMER)
+        before = stages.models(conn, workspace_id).get(workspace_id)
+        dropped = set(before.model.names if before else ()) - set(model.names)
+        records = SegmentStore(store).records(conn, workspace_id)
+        missing = segments_naming((r.segment for r in records), dropped)
+        if missing:
+            used = "; ".join(
+                f"segment {segment_id!r} uses {', '.join(map(repr, names))}"
+                for segment_id, names in missing.items()
+            )
+            raise StageModelError(
+                f"{source}: the model drops stages that segments use ({used}); "
+                "change those segments first"
+            )
         version, state = stages.save(conn, workspace_id, text, now)
         stored = stages.models(conn, workspace_id)[workspace_id]
         names = stored.model.names

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from tests.integration.stages.world import MODEL, World
+from wayline.analytics.stage_model import StageModelError
 from wayline.analytics.warehouse import Warehouse
 from wayline.segments.batch import evaluate_warehouse
 from wayline.segments.explain import explain_member
 from wayline.segments.lifecycle import evaluate_afresh
 from wayline.stages.lifecycle import apply_stage_model
+from wayline.store.stages import StageStore
 
 CONSIDERING = """
 id: considering
@@ -124,3 +128,25 @@ def test_batch_evaluation_in_the_warehouse_agrees(world: World, warehouse: Wareh
         "stalled-considering": {"eve"},
         "buyers": {"fay"},
     }
+
+
+def test_a_model_cannot_drop_a_stage_that_segments_use(world: World) -> None:
+    apply_stage_model(world.store, world.clock, world.workspace, STALLING)
+    world.apply_segments(CONSIDERING, BUYERS)
+    world.track("ann", "Product Viewed")
+    renamed = STALLING.replace("- name: consideration", "- name: considering")
+    assert renamed != STALLING
+    with pytest.raises(StageModelError) as raised:
+        apply_stage_model(world.store, world.clock, world.workspace, renamed, "stages.yaml")
+    assert str(raised.value) == (
+        "stages.yaml: the model drops stages that segments use (segment 'considering' "
+        "uses 'consideration'); change those segments first"
+    )
+    # nothing changed: the model, nor the customer's place
+    stored = StageStore(world.store).model(world.workspace)
+    assert stored is not None
+    assert "consideration" in stored.model.names
+    assert world.members("considering") == {"ann"}
+    # once no segment names it, the stage can go
+    world.apply_segments(CONSIDERING.replace("consideration", "[awareness]"))
+    apply_stage_model(world.store, world.clock, world.workspace, renamed, "stages.yaml")

@@ -117,3 +117,15 @@ def test_segments_naming_a_stage_the_model_lacks_are_refused(
         f"{segment}:4:26: where.any[0].stage[1]: no stage 'purchace' in the workspace's "
         "stage model (did you mean 'purchase'?)\n"
     )
+    # a model that drops a stage the stored segment names is refused, in one line
+    model = tmp_path / "stages.yaml"
+    model.write_text(
+        "stages:\n  - {name: awareness, events: [Page Viewed]}\n"
+        "  - {name: purchase, events: [Order Completed]}\n"
+    )
+    result = cli.invoke(app, ["stages", "apply", str(model)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"{model}: the model drops stages that segments use (segment 's' uses 'decision'); "
+        "change those segments first\n"
+    )
