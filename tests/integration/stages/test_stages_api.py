@@ -91,3 +91,16 @@ def test_bad_models_are_refused_naming_the_field(api: Api) -> None:
     r = client.put("/api/v1/stages", json={}, headers=admin)
     assert r.status_code == 422
     assert client.get("/api/v1/stages/customers/nobody", headers=admin).status_code == 404
+    # a model dropping a stage that a segment names
+    assert client.put("/api/v1/stages", json={"preset": "ecommerce"}, headers=admin).is_success
+    segment = {"id": "deciding", "where": {"stage": "decision"}}
+    r = client.post("/api/v1/segments", json=segment, headers=admin)
+    assert r.is_success, r.text
+    model = "stages:\n  - {name: awareness, events: [Page Viewed]}\n"
+    r = client.put("/api/v1/stages", json={"model": model}, headers=admin)
+    assert r.status_code == 422
+    assert r.json() == {
+        "error": "model: the model drops stages that segments use (segment 'deciding' uses "
+        "'decision'); change those segments first",
+        "field": "model",
+    }
