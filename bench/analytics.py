@@ -382,7 +382,10 @@ def pm4py_dfg(
             r.pm4py.note = f"> {opts.pm4py_limit:.0f} s on the whole log"
             continue
         except subprocess.CalledProcessError as exc:
-            r.pm4py.note = f"failed on the {label}: {exc.stderr.strip().splitlines()[-1:]}"
+            lines = exc.stderr.strip().splitlines()
+            errors = [x for x in lines if "Error" in x or "Killed" in x] or lines[-1:]
+            why = errors[-1].strip() if errors else f"exit status {exc.returncode}"
+            r.pm4py.note = f"failed on the {label} ({why}, exit status {exc.returncode})"
             log(f"  pm4py: {r.pm4py.note}")
             continue
         finally:
