@@ -234,7 +234,7 @@ def timed(label: str, run: Callable[[], Any]) -> tuple[Timing, Any]:
 
 
 def bench_size(opts: Options, size: Size, scratch: Path) -> Results:
-    from wayline.analytics.attribution import _paths_expr, attribution, touches_expr
+    from wayline.analytics.attribution import attribution, journey_rows, paths_expr
     from wayline.analytics.discovery import directly_follows
     from wayline.analytics.fields import Scope
     from wayline.analytics.funnels import Funnel, funnel_report
@@ -299,18 +299,19 @@ def bench_size(opts: Options, size: Size, scratch: Path) -> Results:
         if "dfg" in values and not opts.skip_references:
             pm4py_dfg(opts, r, warehouse, scope, scratch, values["dfg"])
         if "markov" in values and not opts.skip_references:
-            touches = touches_expr(
+            journeys = journey_rows(
                 warehouse,
                 scope,
                 by="channel",
                 conversion_event="Order Completed",
                 revenue="properties.revenue",
-                lookback_days=None,
             )
             query, grouped = timed(
                 "the grouped paths ChannelAttribution is given",
-                lambda: warehouse.execute(_paths_expr(touches)).to_pandas(),
+                lambda: warehouse.execute(paths_expr(journeys)).to_pandas(),
             )
+            # the conversions with no touch: no path for either model
+            grouped = grouped[grouped["path"].notna()]
             r.paths_query = query.seconds
             counts = [
                 PathCount(p.split("\x1f"), int(c), int(n), float(v))

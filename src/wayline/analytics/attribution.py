@@ -74,17 +74,17 @@ def check_models(models: Sequence[str]) -> list[str]:
     return [m for m in MODELS if m in models]
 
 
-def touches_expr(
+def journey_rows(
     warehouse: Warehouse,
     scope: Scope,
     *,
     by: str,
     conversion_event: str,
     revenue: str,
-    lookback_days: float | None,
 ) -> Any:
-    """Every touch with its path (``case``, ``journey``), its place in the path and, for a
-    converting path, the conversion's time and revenue."""
+    """Every touch (``kind`` 0, with its ``channel``) and every conversion (``kind`` 1,
+    with its ``value``) of a customer (``case``), numbered by the path it belongs to
+    (``journey``: the customer's conversions before it)."""
     t = scope.events(warehouse)
     base = t.select(
         case=customer(t),
@@ -110,7 +110,31 @@ def touches_expr(
     # an event that is both a touch and a conversion: the touch first, in its own path
     order = ibis.cumulative_window(group_by=rows.case, order_by=[rows.ts, rows.seq, rows.kind])
     # The path a row belongs to: the number of conversions before it.
-    rows = rows.mutate(journey=rows.kind.sum().over(order) - rows.kind)
+    return rows.mutate(journey=rows.kind.sum().over(order) - rows.kind)
+
+
+def _lookback(lookback_days: float | None) -> int | None:
+    """The lookback in whole seconds, checked."""
+    if lookback_days is None:
+        return None
+    if lookback_days <= 0:
+        raise BadParameter("lookback_days", "must be more than 0")
+    return int(lookback_days * 86400)
+
+
+def touches_expr(
+    warehouse: Warehouse,
+    scope: Scope,
+    *,
+    by: str,
+    conversion_event: str,
+    revenue: str,
+    lookback_days: float | None,
+) -> Any:
+    """Every touch with its path (``case``, ``journey``), its place in the path and, for a
+    converting path, the conversion's time and revenue."""
+    seconds = _lookback(lookback_days)
+    rows = journey_rows(warehouse, scope, by=by, conversion_event=conversion_event, revenue=revenue)
     conversions = rows.filter(rows.kind == 1).select(
         c_case="case", c_journey="journey", conv_ts="ts", conv_value="value"
     )
@@ -119,12 +143,9 @@ def touches_expr(
         conversions,
         [touches.case == conversions.c_case, touches.journey == conversions.c_journey],
     ).select("case", "journey", "ts", "seq", "channel", "conv_ts", "conv_value")
-    if lookback_days is not None:
-        if lookback_days <= 0:
-            raise BadParameter("lookback_days", "must be more than 0")
+    if seconds is not None:
         joined = joined.filter(
-            joined.conv_ts.isnull()
-            | (joined.ts >= joined.conv_ts - ibis.interval(seconds=int(lookback_days * 86400)))
+            joined.conv_ts.isnull() | (joined.ts >= joined.conv_ts - ibis.interval(seconds=seconds))
         )
     return joined
 
@@ -164,11 +185,26 @@ def _touch_credit(touches: Any, half_life_days: float) -> Any:
     )
 
 
-def _paths_expr(touches: Any) -> Any:
-    per_path = touches.group_by([touches.case, touches.journey]).aggregate(
-        path=touches.channel.group_concat(SEPARATOR, order_by=[touches.ts, touches.seq]),
-        converted=ibis.ifelse(touches.conv_ts.notnull(), 1, 0).max(),
-        value=touches.conv_value.max(),
+def paths_expr(rows: Any, lookback_days: float | None = None) -> Any:
+    """The distinct paths (:func:`journey_rows`), each with its ``conversions``, ``nulls``
+    (paths that did not convert) and ``revenue``. Conversions with no touch (within the
+    lookback) are the row whose ``path`` is null, so the column sums are every conversion
+    and all revenue."""
+    seconds = _lookback(lookback_days)
+    if seconds is not None:
+        path = ibis.window(group_by=[rows.case, rows.journey])
+        conv_ts = ibis.ifelse(rows.kind == 1, rows.ts, ibis.null("timestamp")).max().over(path)
+        rows = rows.mutate(conv_ts=conv_ts)
+        rows = rows.filter(
+            (rows.kind == 1)
+            | rows.conv_ts.isnull()
+            | (rows.ts >= rows.conv_ts - ibis.interval(seconds=seconds))
+        )
+    per_path = rows.group_by([rows.case, rows.journey]).aggregate(
+        # conversions carry no channel, and the ordered concatenation skips them
+        path=rows.channel.group_concat(SEPARATOR, order_by=[rows.ts, rows.seq]),
+        converted=rows.kind.max(),
+        value=ibis.ifelse(rows.kind == 1, rows.value, ibis.null("float64")).max(),
     )
     return per_path.group_by(per_path.path).aggregate(
         conversions=per_path.converted.sum(),
@@ -203,31 +239,16 @@ def attribution(
         raise BadParameter("half_life_days", "must be more than 0")
     if markov_order not in (1, 2, 3):
         raise BadParameter("markov_order", "is 1, 2 or 3")
-    touches = touches_expr(
-        warehouse,
-        scope,
-        by=by,
-        conversion_event=conversion_event,
-        revenue=revenue,
-        lookback_days=lookback_days,
-    )
-    totals = warehouse.execute(_totals_expr(warehouse, scope, conversion_event, revenue))
-    all_conversions = int(totals["conversions"][0].as_py() or 0)
-    all_revenue = float(totals["revenue"][0].as_py() or 0.0)
     rows: list[dict[str, Any]] = []
-    if any(m in TOUCH_MODELS for m in chosen):
-        credit = warehouse.execute(_touch_credit(touches, half_life_days)).to_pylist()
-        for m in (m for m in chosen if m in TOUCH_MODELS):
-            rows += [
-                {
-                    "model": m,
-                    "channel": r["channel"],
-                    "conversions": float(r[f"{m}_conversions"] or 0.0),
-                    "revenue": float(r[f"{m}_revenue"] or 0.0),
-                }
-                for r in credit
-            ]
+    all_conversions, all_revenue = 0, 0.0
     if "markov" in chosen or "shapley" in chosen:
+        journeys = journey_rows(
+            warehouse, scope, by=by, conversion_event=conversion_event, revenue=revenue
+        )
+        grouped = warehouse.execute(paths_expr(journeys, lookback_days)).to_pylist()
+        # every conversion is on one path (the touchless ones on the null path)
+        all_conversions = sum(int(r["conversions"]) for r in grouped)
+        all_revenue = sum(float(r["revenue"]) for r in grouped)
         paths = [
             PathCount(
                 split_path(r["path"]),
@@ -235,7 +256,8 @@ def attribution(
                 int(r["nulls"]),
                 float(r["revenue"]),
             )
-            for r in warehouse.execute(_paths_expr(touches)).to_pylist()
+            for r in grouped
+            if r["path"] is not None
         ]
         converted = sum(p.conversions for p in paths)
         earned = sum(p.revenue for p in paths)
@@ -256,6 +278,31 @@ def attribution(
             rows += [
                 {"model": "shapley", "channel": c, "conversions": n, "revenue": v}
                 for c, (n, v) in shapley(paths).items()
+            ]
+    else:
+        _lookback(lookback_days)
+        totals = warehouse.execute(_totals_expr(warehouse, scope, conversion_event, revenue))
+        all_conversions = int(totals["conversions"][0].as_py() or 0)
+        all_revenue = float(totals["revenue"][0].as_py() or 0.0)
+    if any(m in TOUCH_MODELS for m in chosen):
+        touches = touches_expr(
+            warehouse,
+            scope,
+            by=by,
+            conversion_event=conversion_event,
+            revenue=revenue,
+            lookback_days=lookback_days,
+        )
+        credit = warehouse.execute(_touch_credit(touches, half_life_days)).to_pylist()
+        for m in (m for m in chosen if m in TOUCH_MODELS):
+            rows += [
+                {
+                    "model": m,
+                    "channel": r["channel"],
+                    "conversions": float(r[f"{m}_conversions"] or 0.0),
+                    "revenue": float(r[f"{m}_revenue"] or 0.0),
+                }
+                for r in credit
             ]
     frame = pd.DataFrame(rows, columns=["model", "channel", "conversions", "revenue"])
     # What no touch explains, so that each model adds up to every conversion.

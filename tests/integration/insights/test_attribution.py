@@ -162,6 +162,16 @@ def test_lookback_and_bad_parameters(warehouse: Warehouse, scope: Scope) -> None
     assert table(frame, "first_touch") == approx(
         {"social": (1, 100), "email": (1, 20), "ads": (1, 50), None: (1, 10)}
     )
+    # the path models read the same paths: one touch each, and u4's order has none
+    paths = attribution(warehouse, scope, models=["shapley", "markov"], lookback_days=1.5)
+    assert table(paths, "shapley") == table(frame, "first_touch")
+    markov = table(paths, "markov")
+    assert markov[None] == pytest.approx((1, 10))
+    assert sum(c for c, _ in markov.values()) == pytest.approx(4)
+    assert sum(v for _, v in markov.values()) == pytest.approx(180)
+    # within half a day no order has a touch: all four are on no channel, for every model
+    half = attribution(warehouse, scope, models=["linear", "shapley"], lookback_days=0.5)
+    assert table(half, "linear") == table(half, "shapley") == approx({None: (4, 180)})
     for kwargs, name in [
         ({"models": ["magic"]}, "models"),
         ({"half_life_days": 0}, "half_life_days"),
