@@ -306,10 +306,15 @@ def bench_size(opts: Options, size: Size, scratch: Path) -> Results:
                 conversion_event="Order Completed",
                 revenue="properties.revenue",
             )
-            query, grouped = timed(
-                "the grouped paths ChannelAttribution is given",
-                lambda: warehouse.execute(paths_expr(journeys)).to_pandas(),
-            )
+            # timed as often as ours, the fastest counting, as for ours
+            runs = [
+                timed(
+                    "the grouped paths ChannelAttribution is given",
+                    lambda: warehouse.execute(paths_expr(journeys)).to_pandas(),
+                )
+                for _ in range(opts.repeat)
+            ]
+            query, grouped = min(runs, key=lambda run: run[0].seconds or 0.0)
             # the conversions with no touch: no path for either model
             grouped = grouped[grouped["path"].notna()]
             r.paths_query = query.seconds
