@@ -28,6 +28,22 @@ PG_ADMIN_URL = os.environ.get(
 )
 BACKENDS = ("sqlite", "postgresql")
 
+#: The test files that take longest (a minute or more each), started first: the two test
+#: processes take whole files, and one of these started last would leave the other idle.
+SLOWEST_FILES = (
+    "tests/integration/segments/test_generated_data.py",
+    "tests/acceptance/test_journey_crash.py",
+    "tests/integration/engine/test_abandoned_cart.py",
+    "tests/integration/engine/test_simulate.py",
+    "tests/integration/engine/test_simulate_traits.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    first = {path: rank for rank, path in enumerate(SLOWEST_FILES)}
+    # a stable sort: every other test keeps its place
+    items.sort(key=lambda item: first.get(item.nodeid.split("::")[0], len(first)))
+
 
 def _migrations_digest() -> str:
     h = hashlib.sha256()
