@@ -239,6 +239,7 @@ def attribution(
         raise BadParameter("half_life_days", "must be more than 0")
     if markov_order not in (1, 2, 3):
         raise BadParameter("markov_order", "is 1, 2 or 3")
+    _lookback(lookback_days)  # checked before any query runs
     rows: list[dict[str, Any]] = []
     all_conversions, all_revenue = 0, 0.0
     if "markov" in chosen or "shapley" in chosen:
@@ -280,7 +281,6 @@ def attribution(
                 for c, (n, v) in shapley(paths).items()
             ]
     else:
-        _lookback(lookback_days)
         totals = warehouse.execute(_totals_expr(warehouse, scope, conversion_event, revenue))
         all_conversions = int(totals["conversions"][0].as_py() or 0)
         all_revenue = float(totals["revenue"][0].as_py() or 0.0)

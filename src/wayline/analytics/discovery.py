@@ -37,7 +37,7 @@ def directly_follows_expr(warehouse: Warehouse, scope: Scope, activity: str = "e
         gap=log.seconds.lead().over(w) - log.seconds,
         first=count_if(log.activity.lag().over(w).isnull()),
     )
-    pairs = _with_median(steps, ["activity", "target"], "gap").rename(source="activity")
+    pairs = _edge_figures(steps, ["activity", "target"], "gap").rename(source="activity")
     null_text = ibis.null().cast("string")
     null_seconds = ibis.null().cast("float64")
     follows = pairs.filter(pairs.target.notnull())
@@ -61,7 +61,7 @@ def directly_follows_expr(warehouse: Warehouse, scope: Scope, activity: str = "e
     return edges.union(starts).union(ends)
 
 
-def _with_median(rows: Any, keys: list[str], value: str) -> Any:
+def _edge_figures(rows: Any, keys: list[str], value: str) -> Any:
     """Per group of ``keys``: ``frequency`` (rows), ``starts`` (the sum of ``first``) and
     ``median_seconds``, the exact median of ``value`` (as ``median()`` gives it: the mean
     of the two middle values of an even count).
