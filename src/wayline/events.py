@@ -22,6 +22,12 @@ CALL_TYPES: Final = frozenset({"track", "identify", "page", "screen", "group", "
 _OBJECT_FIELDS: Final = ("properties", "traits", "context", "integrations")
 _TIME_FIELDS: Final = ("timestamp", "sentAt", "originalTimestamp")
 
+#: The earliest and (exclusive) latest time an event may carry. Values outside are refused at
+#: the door: every store, warehouse and language the events reach can represent these.
+EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(2100, 1, 1, tzinfo=UTC)
+_RANGE: Final = "between 1970-01-01T00:00:00Z and 2100-01-01T00:00:00Z"
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EventRow:
@@ -60,7 +66,13 @@ def parse_time(value: Any, field: str) -> datetime:
         raise InvalidMessage(field, "must be an ISO 8601 string")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:  # an offset that moves year 1 or 9999 past the calendar
+        raise InvalidMessage(field, f"must be {_RANGE}") from None
+    if not EARLIEST <= parsed < LATEST:
+        raise InvalidMessage(field, f"must be {_RANGE}; got {_format_time(parsed)}")
+    return parsed
 
 
 def _id(value: Any, field: str) -> str | None:
@@ -153,6 +165,12 @@ def parse_message(
     elif "sentAt" in times:
         # The sender's clock may be wrong; the gap between event and send is not.
         timestamp = received_at - (times["sentAt"] - original)
+        if not EARLIEST <= timestamp < LATEST:
+            field = "originalTimestamp" if "originalTimestamp" in times else "timestamp"
+            raise InvalidMessage(
+                field,
+                f"corrected by sentAt, it falls at {_format_time(timestamp)}; it must be {_RANGE}",
+            )
     else:
         timestamp = original
 

@@ -128,3 +128,33 @@ def test_parse_time_accepts_iso_forms(text: str) -> None:
 
 def test_parse_time_accepts_epoch_milliseconds() -> None:
     assert parse_time(NOW.timestamp() * 1000, "timestamp") == NOW
+
+
+@pytest.mark.parametrize(
+    ("times", "field"),
+    [
+        ({"timestamp": "0001-01-01T00:00:00Z"}, "timestamp"),
+        ({"timestamp": "1969-12-31T23:59:59Z"}, "timestamp"),
+        ({"timestamp": "2100-01-01T00:00:00Z"}, "timestamp"),
+        ({"timestamp": "9999-12-31T23:59:59-05:00"}, "timestamp"),
+        ({"timestamp": "0001-01-01T00:00:00+05:00"}, "timestamp"),
+        ({"originalTimestamp": "0001-01-01T00:00:00Z"}, "originalTimestamp"),
+        ({"sentAt": "3000-01-01T00:00:00Z"}, "sentAt"),
+        ({"timestamp": -1}, "timestamp"),
+        # each in range, but the skew correction moves the event before 1970
+        ({"timestamp": "1971-01-01T00:00:00Z", "sentAt": "2099-01-01T00:00:00Z"}, "timestamp"),
+    ],
+)
+def test_times_outside_1970_to_2100_are_refused(times: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidMessage) as err:
+        parse_message({"type": "track", "userId": "u", "event": "E", **times}, received_at=NOW)
+    assert err.value.field == field
+    assert "between 1970-01-01T00:00:00Z and 2100-01-01T00:00:00Z" in str(err.value)
+
+
+@pytest.mark.parametrize("text", ["1970-01-01T00:00:00Z", "2099-12-31T23:59:59.999Z"])
+def test_the_edges_of_the_range_are_kept(text: str) -> None:
+    row = parse_message(
+        {"type": "track", "userId": "u", "event": "E", "timestamp": text}, received_at=NOW
+    )
+    assert row.timestamp == parse_time(text, "timestamp")
