@@ -1,4 +1,4 @@
-"""Times outside 1970–2100 are refused at the door, by the API and by import, on both stores,
+"""Times outside 1970 to 2100 are refused at the door, by the API and by import, on both stores,
 and the calls beside them land and flow on to profiles."""
 
 from __future__ import annotations
