@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from wayline import __version__
+from wayline.api import operations
 from wayline.api.deps import CredentialCache, Services
 from wayline.api.responses import JSON
 from wayline.api.routes import (
@@ -91,4 +92,5 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     app.include_router(consent.suppressions_router)
     app.include_router(providers.router)
     app.include_router(providers.admin_router)
+    operations.install(app, services)
     return app
