@@ -98,6 +98,15 @@ def workspace_list(data_dir: DataDir = None) -> None:
         store.close()
 
 
+def _loopback(host: str) -> str:
+    """The address a local client reaches a server listening on ``host`` at."""
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
 def _exit_cleanly(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
@@ -128,6 +137,8 @@ def serve(
         # "killed by SIGTERM" (status 143), which supervisors report as a failure; a stop
         # that was asked for and carried out is a success.
         signal.signal(signal.SIGTERM, _exit_cleanly)
+        # reports of this data dir reach the warehouse this process holds through it
+        process.announce(f"http://{_loopback(host)}:{port}")
         err.print(f"Wayline listening on http://{host}:{port} (roles: {', '.join(sorted(roles))})")
         uvicorn.run(
             process.app(),

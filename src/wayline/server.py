@@ -49,7 +49,7 @@ class Process:
             from wayline.analytics.loader import WarehouseLoader
             from wayline.analytics.warehouse import open_warehouse
 
-            warehouse = open_warehouse(settings)
+            warehouse = open_warehouse(settings, writer=True)
             loader = WarehouseLoader(self.store, warehouse, batch_size=size)
             self.services.eraser = loader
             self.services.warehouse = SharedWarehouse(lambda: warehouse)
@@ -108,6 +108,24 @@ class Process:
         self.runtime.chain("segments", "profiles")
         self.runtime.chain("triggers", "worker")
         self.runtime.chain("worker", "dispatcher")
+
+    def announce(self, url: str) -> None:
+        """Serve reports of this data dir while running: when this process holds the
+        embedded warehouse, leave a note beside it saying where to send their queries
+        (removed at stop)."""
+        from wayline.analytics.remote import ServerNote, note_path
+        from wayline.analytics.warehouse_duckdb import DuckDBWarehouse
+
+        if Role.LOADER not in self.roles or self.services.warehouse is None:
+            return
+        if not isinstance(self.services.warehouse.get(), DuckDBWarehouse):
+            return
+        location = self.settings.resolved_warehouse_url()
+        path = note_path(location.removeprefix("duckdb:").removeprefix("///"))
+        note = ServerNote.create(url)
+        note.write(path)
+        self.services.server_note = note
+        self.runtime.on_stop(lambda: note.remove(path))
 
     def migrate(self) -> None:
         self.store.migrate()

@@ -154,17 +154,27 @@ class Warehouse(ABC):
             return result
 
 
-def open_warehouse(settings: Settings) -> Warehouse:
+def open_warehouse(settings: Settings, *, writer: bool = False) -> Warehouse:
     """The warehouse the URL names: ``duckdb:///path`` or ``postgresql://…``.
 
-    Raises :class:`WarehouseLocked` when a DuckDB file is held by another process (DuckDB
-    lets one process at a time open a file).
+    DuckDB lets one process at a time open a file. When another process holds it, a reader
+    (``writer=False``: reports) reaches it through the ``wayline serve`` holding it (see
+    :mod:`wayline.analytics.remote`); a writer, or a reader when no server left its note,
+    gets :class:`WarehouseLocked`.
     """
     url = settings.resolved_warehouse_url()
     if url.startswith("duckdb:"):
         from wayline.analytics.warehouse_duckdb import DuckDBWarehouse
 
-        return DuckDBWarehouse(url.removeprefix("duckdb:").removeprefix("///"))
+        path = url.removeprefix("duckdb:").removeprefix("///")
+        try:
+            return DuckDBWarehouse(path)
+        except WarehouseLocked as locked:
+            if writer:
+                raise
+            from wayline.analytics.remote import open_through_server
+
+            return open_through_server(path, locked)
     if url.startswith(("postgresql", "postgres:")):
         from wayline.analytics.warehouse_postgres import PostgresWarehouse
 

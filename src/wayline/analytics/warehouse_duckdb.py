@@ -169,6 +169,19 @@ class DuckDBWarehouse(Warehouse):
             sql = backend.compile(expr)
             yield from self._db.sql(sql).to_arrow_reader(batch_rows)
 
+    def run_sql(self, sql: str, tables: Mapping[str, pa.Table]) -> pa.Table:
+        """Run a compiled query on a connection of its own, with ``tables`` (the in-memory
+        tables it reads) registered for its length."""
+        conn = self._db.cursor()
+        try:
+            conn.execute("SET TimeZone = 'UTC'")
+            for name, table in tables.items():
+                conn.register(name, table)
+            result: pa.Table = conn.sql(sql).to_arrow_table()
+            return result
+        finally:
+            conn.close()
+
     @contextmanager
     def load(self) -> Iterator[_DuckDBLoad]:
         with self._write_lock:

@@ -32,6 +32,7 @@ from wayline.api.routes import (
     stages,
     templates,
     tracking,
+    warehouse,
 )
 from wayline.ingest import IngestError
 
@@ -92,5 +93,6 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     app.include_router(consent.suppressions_router)
     app.include_router(providers.router)
     app.include_router(providers.admin_router)
+    app.include_router(warehouse.router)
     operations.install(app, services)
     return app

@@ -18,6 +18,7 @@ from wayline.store.base import Credential, CredentialKind, Store
 from wayline.warehouse_port import WarehouseEraser
 
 if TYPE_CHECKING:
+    from wayline.analytics.remote import ServerNote
     from wayline.analytics.warehouse import Warehouse
 
 
@@ -32,6 +33,8 @@ class Services:
     eraser: WarehouseEraser | None = None
     #: The analytics warehouse, for the analytics routes (opened on first use).
     warehouse: SharedWarehouse | None = None
+    #: Set while this process serves the embedded warehouse it holds to local reports.
+    server_note: ServerNote | None = None
 
 
 class SharedWarehouse:
