@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from wayline.analytics.fields import Scope
-from wayline.cli_support import (
+from wayline.cli.report.output import AsCsv, Since, Until, emit, parse_time, records
+from wayline.cli.support import (
     AsJson,
     DataDir,
     WorkspaceOpt,
@@ -22,7 +23,6 @@ from wayline.cli_support import (
     open_migrated,
     settings_for,
 )
-from wayline.report_output import AsCsv, Since, Until, emit, parse_time, records
 from wayline.settings import Settings
 
 if TYPE_CHECKING:

@@ -12,19 +12,19 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from wayline.cli_support import DataDir, open_migrated, settings_for
-from wayline.controls_cli import controls_app
+from wayline.cli.controls import controls_app
+from wayline.cli.imports import import_app
+from wayline.cli.journeys import journeys_app
+from wayline.cli.placements import placements_app
+from wayline.cli.report.funnels import report_app
+from wayline.cli.sample import sample_app
+from wayline.cli.segments import segments_app
+from wayline.cli.stages import stages_app
+from wayline.cli.subscription_groups import groups_app
+from wayline.cli.support import DataDir, open_migrated, settings_for
+from wayline.cli.templates import templates_app
 from wayline.errors import WaylineError
-from wayline.import_cli import import_app
-from wayline.journeys_cli import journeys_app
-from wayline.placements_cli import placements_app
-from wayline.report_cli import report_app
 from wayline.runtime import ALL_ROLES, Role
-from wayline.sample_cli import sample_app
-from wayline.segments_cli import segments_app
-from wayline.stages_cli import stages_app
-from wayline.subscription_groups_cli import groups_app
-from wayline.templates_cli import templates_app
 
 app = typer.Typer(
     rich_markup_mode="markdown",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import typer
 
-from wayline.cli_support import (
+from wayline.cli.support import (
     DataDir,
     WorkspaceOpt,
     choose_workspace,

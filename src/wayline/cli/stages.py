@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from wayline.cli_support import DataDir, WorkspaceOpt, choose_workspace, open_migrated, settings_for
+from wayline.cli.support import DataDir, WorkspaceOpt, choose_workspace, open_migrated, settings_for
 from wayline.errors import ProfileNotFound
 
 if TYPE_CHECKING:

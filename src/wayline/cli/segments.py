@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from wayline.cli_support import (
+from wayline.cli.support import (
     AsJson,
     DataDir,
     WorkspaceOpt,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from wayline.cli_support import DataDir, WorkspaceOpt, choose_workspace, open_migrated, settings_for
+from wayline.cli.support import DataDir, WorkspaceOpt, choose_workspace, open_migrated, settings_for
 
 if TYPE_CHECKING:
     from wayline.channels.placements import PlacementSpec

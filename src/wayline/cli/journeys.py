@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from wayline import journey_versions_cli as versions_cli
-from wayline.cli_support import DataDir, WorkspaceOpt, choose_workspace, open_migrated, settings_for
+from wayline.cli import journey_versions as versions_cli
+from wayline.cli.journey_versions import Files, Json, Maps, Migrate, apply_files
+from wayline.cli.simulate import simulate
+from wayline.cli.support import DataDir, WorkspaceOpt, choose_workspace, open_migrated, settings_for
 from wayline.errors import JourneyInvalid, JourneyNotFound, ProfileNotFound
-from wayline.journey_versions_cli import Files, Json, Maps, Migrate, apply_files
-from wayline.simulate_cli import simulate
 
 if TYPE_CHECKING:
     from wayline.store import Store

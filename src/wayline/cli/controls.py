@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from wayline.cli_support import (
+from wayline.cli.support import (
     AsJson,
     DataDir,
     WorkspaceOpt,
@@ -43,7 +43,7 @@ def _load(path: Path) -> Controls:
     except ControlsInvalid as exc:
         for problem in exc.problems:
             typer.echo(str(problem))
-        # SystemExit, not typer.Exit: see ``wayline.journeys_cli.validate``.
+        # SystemExit, not typer.Exit: see ``wayline.cli.journeys.validate``.
         raise SystemExit(1) from None
 
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.console import Console
 
-from wayline.cli_support import (
+from wayline.cli.support import (
     AsJson,
     DataDir,
     WorkspaceOpt,
