@@ -1,172 +1,174 @@
-"""The ``wayline`` command."""
+"""The ``wayline`` command.
+
+Each command group lives in its own module, imported only when the group is used:
+``wayline --help`` reads the groups' one-line help from ``GROUPS`` and loads none of them.
+"""
 
 from __future__ import annotations
 
-import json
-import logging
-import signal
-import sys
-import threading
-from typing import Annotated
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Any
 
 import typer
-from rich.console import Console
 
-from wayline.cli.controls import controls_app
-from wayline.cli.imports import import_app
-from wayline.cli.journeys import journeys_app
-from wayline.cli.placements import placements_app
-from wayline.cli.report.funnels import report_app
-from wayline.cli.sample import sample_app
-from wayline.cli.segments import segments_app
-from wayline.cli.stages import stages_app
-from wayline.cli.subscription_groups import groups_app
-from wayline.cli.support import DataDir, open_migrated, settings_for
-from wayline.cli.templates import templates_app
+# Typer carries its own copy of click: its errors and classes are these, not ``click``'s.
+from typer import _click as click
+from typer.core import TyperGroup
+
+from wayline.cli import serve as serve_commands
 from wayline.errors import WaylineError
-from wayline.runtime import ALL_ROLES, Role
+
+
+@dataclass(frozen=True, kw_only=True)
+class Group:
+    """A command group: the module and Typer app it lives in, and its one-line help."""
+
+    module: str
+    app: str
+    help: str
+
+
+#: Every command group, in the order ``wayline --help`` lists them.
+GROUPS: dict[str, Group] = {
+    "workspace": Group(
+        module="wayline.cli.workspace", app="workspace_app", help="Create and list workspaces."
+    ),
+    "sample": Group(
+        module="wayline.cli.sample", app="sample_app", help="Sample data for trying Wayline out."
+    ),
+    "import": Group(
+        module="wayline.cli.imports",
+        app="import_app",
+        help="Import events or profiles from CSV, NDJSON or Parquet files (gzip allowed).",
+    ),
+    "report": Group(
+        module="wayline.cli.report",
+        app="report_app",
+        help="Reports over the analytics warehouse.",
+    ),
+    "journeys": Group(
+        module="wayline.cli.journeys",
+        app="journeys_app",
+        help="Journeys as code: check, plan and apply files, show, pause and resume, "
+        "trace a customer.",
+    ),
+    "segments": Group(
+        module="wayline.cli.segments",
+        app="segments_app",
+        help="Segments: audiences kept current as events arrive.",
+    ),
+    "stages": Group(
+        module="wayline.cli.stages",
+        app="stages_app",
+        help="Lifecycle stages: the workspace's stage model, kept current as events arrive.",
+    ),
+    "controls": Group(
+        module="wayline.cli.controls",
+        app="controls_app",
+        help="Global controls: frequency caps and quiet hours for every journey's messages.",
+    ),
+    "subscription-groups": Group(
+        module="wayline.cli.subscription_groups",
+        app="groups_app",
+        help="Subscription groups: per channel and topic, opt-in or opt-out, double opt-in.",
+    ),
+    "templates": Group(
+        module="wayline.cli.templates",
+        app="templates_app",
+        help="Message templates: check and apply files (Liquid, MJML or HTML), preview them.",
+    ),
+    "placements": Group(
+        module="wayline.cli.placements",
+        app="placements_app",
+        help="In-app placements: where content shows, and their default rules.",
+    ),
+}
+
+
+def load_group(name: str) -> click.Command:
+    """The click command of a group, its module imported now."""
+    group = GROUPS[name]
+    sub: typer.Typer = getattr(import_module(group.module), group.app)
+    command = typer.main.get_command(sub)
+    command.name = name
+    return command
+
+
+class LazyGroup(TyperGroup):
+    """The root group: loads a command group's module only when that group runs."""
+
+    listing = False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in GROUPS if n not in self.commands)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in GROUPS:
+            return super().get_command(ctx, cmd_name)
+        if self.listing:
+            # The root's help shows one line per group: no need to import it for that.
+            return TyperGroup(name=cmd_name, help=GROUPS[cmd_name].help)
+        command = load_group(cmd_name)
+        self.commands[cmd_name] = command
+        return command
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self.listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.listing = False
+
 
 app = typer.Typer(
-    rich_markup_mode="markdown",
+    cls=LazyGroup,
+    rich_markup_mode=None,
     no_args_is_help=True,
     add_completion=False,
     help="Wayline: customer journey automation.",
 )
-workspace_app = typer.Typer(
-    rich_markup_mode="markdown", no_args_is_help=True, help="Create and list workspaces."
-)
-app.add_typer(workspace_app, name="workspace")
-app.add_typer(sample_app, name="sample")
-app.add_typer(report_app, name="report")
-app.add_typer(import_app, name="import")
-app.add_typer(journeys_app, name="journeys")
-app.add_typer(controls_app, name="controls")
-app.add_typer(groups_app, name="subscription-groups")
-app.add_typer(templates_app, name="templates")
-app.add_typer(placements_app, name="placements")
-app.add_typer(segments_app, name="segments")
-app.add_typer(stages_app, name="stages")
-
-console = Console()
-err = Console(stderr=True, soft_wrap=True)
+app.command("migrate")(serve_commands.migrate)
+app.command("serve")(serve_commands.serve)
 
 
-@app.command()
-def migrate(data_dir: DataDir = None) -> None:
-    """Bring the store's schema up to date."""
-    store = open_migrated(settings_for(data_dir))
-    store.close()
-    console.print("[green]schema up to date[/]")
+def _fail(message: str, code: int) -> SystemExit:
+    typer.echo(f"{typer.style('error:', fg='red')} {message}", err=True)
+    return SystemExit(code)
 
 
-@workspace_app.command("create")
-def workspace_create(
-    name: str,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only")] = False,
-    timezone: Annotated[str, typer.Option(help="The workspace's time zone")] = "UTC",
-    data_dir: DataDir = None,
-) -> None:
-    """Create a workspace and print its write key and admin token (shown only once)."""
-    store = open_migrated(settings_for(data_dir))
+def _one_line(exc: click.exceptions.ClickException) -> str:
+    message = exc.format_message().strip().replace("\n", " ")
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.exceptions.UsageError) and ctx is not None:
+        message += f" (see: {ctx.command_path} --help)"
+    return message
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point: errors are one plain line and a non-zero exit, never a traceback."""
     try:
-        created = store.create_workspace(name, timezone=timezone)
-    finally:
-        store.close()
-    out = {
-        "workspace_id": created.workspace.id,
-        "name": name,
-        "write_key": created.write_key,
-        "admin_token": created.admin_token,
-    }
-    if as_json:
-        sys.stdout.write(json.dumps(out) + "\n")
-        return
-    console.print(f"workspace [bold]{name}[/] ({created.workspace.id})")
-    console.print(f"  write key   {created.write_key}")
-    console.print(f"  admin token {created.admin_token}")
-    console.print("[yellow]Keep these now: they are stored hashed and cannot be shown again.[/]")
-
-
-@workspace_app.command("list")
-def workspace_list(data_dir: DataDir = None) -> None:
-    """List workspaces."""
-    store = open_migrated(settings_for(data_dir))
-    try:
-        for w in store.list_workspaces():
-            console.print(f"{w.id}  {w.name}  {w.timezone}")
-    finally:
-        store.close()
-
-
-def _exit_cleanly(_signum: int, _frame: object) -> None:
-    raise SystemExit(0)
-
-
-@app.command()
-def serve(
-    data_dir: DataDir = None,
-    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on")] = 8088,
-    role: Annotated[
-        list[Role] | None,
-        typer.Option(help="Run only these parts (repeatable); default: all of them"),
-    ] = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning")] = "info",
-) -> None:
-    """Run Wayline: the API and the background loops, in one process by default."""
-    import uvicorn
-
-    from wayline.server import Process
-
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    roles = frozenset(role) if role else ALL_ROLES
-    process = Process(settings_for(data_dir), roles)
-    process.migrate()
-    if Role.API in roles:
-        # uvicorn stops gracefully on SIGTERM, then raises the signal again for the handler
-        # that was there before it. Left at the default, that handler ends the process as
-        # "killed by SIGTERM" (status 143), which supervisors report as a failure; a stop
-        # that was asked for and carried out is a success.
-        signal.signal(signal.SIGTERM, _exit_cleanly)
-        err.print(f"Wayline listening on http://{host}:{port} (roles: {', '.join(sorted(roles))})")
-        uvicorn.run(
-            process.app(),
-            host=host,
-            port=port,
-            log_level=log_level,
-            timeout_graceful_shutdown=30,
-            access_log=False,
-        )
-        return
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    process.runtime.start()
-    err.print(f"Wayline running roles: {', '.join(sorted(roles))}")
-    stop.wait()
-    process.runtime.stop()
-    process.store.close()
-
-
-def main() -> None:
-    """Entry point: errors are one line and a non-zero exit, never a traceback."""
-    try:
-        # Without standalone mode click hands back an exit code instead of exiting with it.
-        code = app(standalone_mode=False)
-        if isinstance(code, int) and code:
-            raise SystemExit(code)
+        # Without standalone mode click raises its errors instead of printing them as a box
+        # (or as their class name), and hands back an exit code instead of exiting with it.
+        code: Any = app(args, prog_name="wayline", standalone_mode=False)
     except WaylineError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        raise SystemExit(1) from None
+        raise _fail(str(exc), 1) from None
+    except click.exceptions.NoArgsIsHelpError as exc:
+        exc.show()  # the group's help, as ``--help`` prints it
+        raise SystemExit(exc.exit_code) from None
+    except click.exceptions.ClickException as exc:
+        raise _fail(_one_line(exc), exc.exit_code) from None
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
     except (typer.Abort, KeyboardInterrupt):
         raise SystemExit(130) from None
-    except Exception as exc:  # click usage errors and the like
-        import click
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise _fail(f"{where}{exc.strerror or exc}", 1) from None
+    except Exception as exc:  # a fault in Wayline itself: still one line, named
+        raise _fail(f"unexpected {type(exc).__name__}: {exc}", 1) from None
+    if isinstance(code, int) and code:
+        raise SystemExit(code)
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        if isinstance(exc, click.exceptions.Exit):
-            raise SystemExit(exc.exit_code) from None
-        err.print(f"[red]error:[/] {type(exc).__name__}: {exc}")
-        raise SystemExit(1) from None
+
+__all__ = ["GROUPS", "app", "main"]

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from wayline.store.controls import ControlsStore
 
 controls_app = typer.Typer(
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="Global controls: frequency caps and quiet hours for every journey's messages.",
 )

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from wayline.importer import ImportReport, RejectedRow
 
 import_app = typer.Typer(
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="Import events or profiles from CSV, NDJSON or Parquet files (gzip allowed).",
 )

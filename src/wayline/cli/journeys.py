@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from wayline.store.journeys import JourneyStore
 
 journeys_app = typer.Typer(
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="Journeys as code: check, plan and apply files, show, pause and resume, trace a customer.",
 )

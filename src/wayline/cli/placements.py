@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from wayline.channels.placements import PlacementSpec
 
 placements_app = typer.Typer(
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="In-app placements: where content shows, and their default rules.",
 )

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from wayline.store.sql import SqlStore
 
 segments_app = typer.Typer(
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="Segments: audiences kept current as events arrive.",
 )

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from wayline.store.sql import SqlStore
 
 stages_app = typer.Typer(
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="Lifecycle stages: the workspace's stage model, kept current as events arrive.",
 )

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from wayline.subscription_groups import GroupsFile
 
 groups_app = typer.Typer(
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="Subscription groups: per channel and topic, opt-in or opt-out, double opt-in.",
 )

@@ -1,22 +1,27 @@
-"""What the ``wayline`` commands share: options, settings, the store, the workspace."""
+"""What the ``wayline`` commands share: options, settings, the store, the workspace.
+
+Nothing here imports the settings or the store at module level: ``wayline --help`` and the
+other light commands start without them."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from wayline.errors import AmbiguousWorkspace, WorkspaceNotFound
-from wayline.settings import Settings
-from wayline.store import Store
-from wayline.store.base import Workspace
+from wayline.errors import AmbiguousWorkspace, StoreNotFound, WorkspaceNotFound
+
+if TYPE_CHECKING:
+    from wayline.settings import Settings
+    from wayline.store import Store
+    from wayline.store.base import Workspace
 
 DataDir = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
-        help="Where the embedded store and warehouse live \\[env: WAYLINE_DATA_DIR]",
+        help="Where the embedded store and warehouse live [env: WAYLINE_DATA_DIR]",
         show_default=False,
     ),
 ]
@@ -30,6 +35,8 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON only")]
 
 
 def settings_for(data_dir: Path | None, **overrides: Any) -> Settings:
+    from wayline.settings import Settings
+
     values = {k: v for k, v in overrides.items() if v is not None}
     if data_dir is not None:
         values["data_dir"] = data_dir
@@ -37,11 +44,31 @@ def settings_for(data_dir: Path | None, **overrides: Any) -> Settings:
 
 
 def open_migrated(settings: Settings) -> Store:
+    """The store, created if there is none yet: for the commands that write."""
     from wayline.store import open_store
 
     store = open_store(settings)
     store.migrate()
     return store
+
+
+def open_existing(settings: Settings) -> Store:
+    """The store, which must exist already: a command that only reads never creates one,
+    nor changes its schema (``wayline migrate`` and ``wayline serve`` do that)."""
+    from wayline.store import open_store
+
+    if not settings.database_url:
+        where = settings.data_dir
+        if not where.is_dir():
+            raise StoreNotFound(
+                f"no data directory {str(where)!r}; give --data-dir or set WAYLINE_DATA_DIR"
+            )
+        if not (where / "wayline.db").is_file():
+            raise StoreNotFound(
+                f"no Wayline store in {str(where)!r}; "
+                "create one with: wayline workspace create NAME"
+            )
+    return open_store(settings)
 
 
 def choose_workspace(store: Store, name_or_id: str | None) -> Workspace:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from wayline.channels.templates import TemplateSpec
 
 templates_app = typer.Typer(
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="Message templates: check and apply files (Liquid, MJML or HTML), preview them.",
 )
