@@ -86,11 +86,11 @@ GROUPS: dict[str, Group] = {
 }
 
 
-def load_group(name: str) -> click.Command:
+def load_group(name: str) -> TyperGroup:
     """The click command of a group, its module imported now."""
     group = GROUPS[name]
     sub: typer.Typer = getattr(import_module(group.module), group.app)
-    command = typer.main.get_command(sub)
+    command = typer.main.get_group(sub)  # a group even when it has one command
     command.name = name
     return command
 

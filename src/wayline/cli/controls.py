@@ -16,6 +16,7 @@ from wayline.cli.support import (
     DataDir,
     WorkspaceOpt,
     choose_workspace,
+    open_existing,
     open_migrated,
     settings_for,
 )
@@ -94,7 +95,7 @@ def show(workspace: WorkspaceOpt = None, data_dir: DataDir = None, as_json: AsJs
     """Print the workspace's controls, in the form ``apply`` reads."""
     import yaml
 
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir))
     try:
         target = choose_workspace(store, workspace)
         stored = _controls_store(store).get(target.id)

@@ -14,8 +14,16 @@ import typer
 
 from wayline.cli import journey_versions as versions_cli
 from wayline.cli.journey_versions import Files, Json, Maps, Migrate, apply_files
+from wayline.cli.output import AsCsv, AsJson, print_listing
 from wayline.cli.simulate import simulate
-from wayline.cli.support import DataDir, WorkspaceOpt, choose_workspace, open_migrated, settings_for
+from wayline.cli.support import (
+    DataDir,
+    WorkspaceOpt,
+    choose_workspace,
+    open_existing,
+    open_migrated,
+    settings_for,
+)
 from wayline.errors import JourneyInvalid, JourneyNotFound, ProfileNotFound
 
 if TYPE_CHECKING:
@@ -102,15 +110,29 @@ journeys_app.command("show")(versions_cli.show)
 
 
 @journeys_app.command("list")
-def list_journeys(workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
+def list_journeys(
+    workspace: WorkspaceOpt = None,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+    data_dir: DataDir = None,
+) -> None:
     """The workspace's journeys: status and current version."""
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir))
     try:
         target = choose_workspace(store, workspace)
-        for j in _journey_store(store).journeys(target.id):
-            typer.echo(f"{j.journey_id}\t{j.status.value}\tv{j.version}\t{j.name}")
+        rows = [
+            {"id": j.journey_id, "status": j.status.value, "version": j.version, "name": j.name}
+            for j in _journey_store(store).journeys(target.id)
+        ]
     finally:
         store.close()
+    print_listing(
+        ["id", "status", "version", "name"],
+        rows,
+        as_json=as_json,
+        as_csv=as_csv,
+        line=lambda r: f"{r['id']}\t{r['status']}\tv{r['version']}\t{r['name']}",
+    )
 
 
 def _set_status(journey_id: str, status: str, workspace: str | None, data_dir: Path | None) -> None:
@@ -152,7 +174,7 @@ def trace(
     data_dir: DataDir = None,
 ) -> None:
     """Every step a customer took in a journey, with the time and the reason."""
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir))
     try:
         target = choose_workspace(store, workspace)
         view = store.find_profile(target.id, customer)

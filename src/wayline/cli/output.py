@@ -7,7 +7,7 @@ import csv
 import itertools
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,7 +16,16 @@ import typer
 from wayline.cli.support import AsJson
 from wayline.errors import WaylineError
 
-__all__ = ["AsCsv", "AsJson", "Since", "Until", "emit", "print_rows", "print_table"]
+__all__ = [
+    "AsCsv",
+    "AsJson",
+    "Since",
+    "Until",
+    "emit",
+    "print_listing",
+    "print_rows",
+    "print_table",
+]
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -139,8 +148,8 @@ def print_table(
     out.print(table)
     if dropped:
         out.print(
-            f"{len(dropped)} more columns did not fit: {', '.join(dropped)} "
-            "(--json or --csv gives them all)",
+            f"Not shown, for want of room: {', '.join(dropped)} "
+            "(--json or --csv gives every column)",
             markup=False,
         )
 
@@ -163,6 +172,22 @@ def print_rows(
         write_csv(columns, rows)
     else:
         print_table(columns, rows, title=title, right=right)
+
+
+def print_listing(
+    columns: Sequence[str],
+    rows: Sequence[dict[str, Any]],
+    *,
+    as_json: bool,
+    as_csv: bool,
+    line: Callable[[dict[str, Any]], str],
+) -> None:
+    """A listing: a tab-separated line per row (``line``), or JSON or CSV of the rows."""
+    if as_json or as_csv:
+        print_rows(columns, rows, title="", as_json=as_json, as_csv=as_csv)
+        return
+    for row in rows:
+        typer.echo(line(row))
 
 
 def emit(

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from wayline.cli.support import DataDir, WorkspaceOpt, choose_workspace, open_migrated, settings_for
+from wayline.cli.support import (
+    DataDir,
+    WorkspaceOpt,
+    choose_workspace,
+    open_existing,
+    open_migrated,
+    settings_for,
+)
 from wayline.errors import ProfileNotFound
 
 if TYPE_CHECKING:
@@ -96,7 +103,7 @@ def show(workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
     typical time in it and when a customer there counts as stalled."""
     from wayline.store.stages import StageStore
 
-    store = _sql(open_migrated(settings_for(data_dir)))
+    store = _sql(open_existing(settings_for(data_dir)))
     try:
         target = choose_workspace(store, workspace)
         stages = StageStore(store)
@@ -129,7 +136,7 @@ def customer(
     """A customer's current stage and the stage changes seen as their events arrived."""
     from wayline.store.stages import StageStore
 
-    store = _sql(open_migrated(settings_for(data_dir)))
+    store = _sql(open_existing(settings_for(data_dir)))
     try:
         target = choose_workspace(store, workspace)
         view = store.find_profile(target.id, customer_id)

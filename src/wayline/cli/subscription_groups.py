@@ -16,6 +16,7 @@ from wayline.cli.support import (
     DataDir,
     WorkspaceOpt,
     choose_workspace,
+    open_existing,
     open_migrated,
     settings_for,
 )
@@ -84,7 +85,7 @@ def show(workspace: WorkspaceOpt = None, data_dir: DataDir = None, as_json: AsJs
     from wayline.store.sql import SqlStore
     from wayline.subscription_groups import groups
 
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir))
     try:
         assert isinstance(store, SqlStore)
         target = choose_workspace(store, workspace)

@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from wayline.cli.output import AsCsv, print_listing
 from wayline.cli.support import (
     AsJson,
     DataDir,
     WorkspaceOpt,
     choose_workspace,
+    open_existing,
     open_migrated,
     settings_for,
 )
@@ -103,19 +105,33 @@ def apply(paths: Paths, workspace: WorkspaceOpt = None, data_dir: DataDir = None
 
 
 @templates_app.command("list")
-def list_templates(workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
+def list_templates(
+    workspace: WorkspaceOpt = None,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+    data_dir: DataDir = None,
+) -> None:
     """The workspace's templates: channel and latest version."""
     from wayline.store.sql import SqlStore
     from wayline.store.templates import TemplateStore
 
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir))
     try:
         target = choose_workspace(store, workspace)
         assert isinstance(store, SqlStore)
-        for t in TemplateStore(store).list(target.id):
-            typer.echo(f"{t.name}\t{t.channel}\tv{t.version}")
+        rows = [
+            {"name": t.name, "channel": t.channel, "version": t.version}
+            for t in TemplateStore(store).list(target.id)
+        ]
     finally:
         store.close()
+    print_listing(
+        ["name", "channel", "version"],
+        rows,
+        as_json=as_json,
+        as_csv=as_csv,
+        line=lambda r: f"{r['name']}\t{r['channel']}\tv{r['version']}",
+    )
 
 
 @templates_app.command("preview")
@@ -134,7 +150,7 @@ def preview(
     from wayline.channels.preview import preview as render_preview
     from wayline.store.sql import SqlStore
 
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir))
     try:
         target = choose_workspace(store, workspace)
         assert isinstance(store, SqlStore)
