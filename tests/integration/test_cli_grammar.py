@@ -10,11 +10,14 @@ import io
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 
-from wayline.cli import GROUPS, load_group, main
+from wayline.cli import GROUPS, app, load_group, main
 
 #: A command of each group that reads one workspace, and the output it succeeds with.
 READS: dict[str, list[str]] = {
@@ -247,3 +250,27 @@ def test_importing_the_cli_loads_nothing_heavy() -> None:
     ).stdout
     loaded = {name.split(".")[0] for name in ast.literal_eval(listed)}
     assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, Any]]:
+    """Every command under ``command``, by its path: ``report funnel``."""
+    if hasattr(command, "commands"):
+        for name in command.list_commands(None):
+            sub = command.commands.get(name) or load_group(name)
+            yield from _commands(sub, (*path, name))
+    else:
+        yield " ".join(path), command
+
+
+def test_every_command_with_a_workspace_takes_w_and_data_dir() -> None:
+    every = dict(_commands(typer.main.get_command(app)))
+    assert "report funnel" in every
+    with_workspace = {
+        path: command
+        for path, command in every.items()
+        if any(p.name == "workspace" for p in command.params)
+    }
+    assert len(with_workspace) > 30
+    for path, command in with_workspace.items():
+        options = {o for p in command.params for o in p.opts}
+        assert {"-w", "--workspace", "--data-dir"} <= options, path
