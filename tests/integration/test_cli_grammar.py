@@ -146,6 +146,30 @@ def test_a_reading_command_creates_no_store(
     assert not missing.exists()
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["journeys", "pause", "j"],
+        ["stages", "apply", "--preset", "ecommerce"],
+        ["segments", "remove-members", "s", "--file", "{ids}"],
+    ],
+    ids=" ".join,
+)
+def test_a_command_that_writes_into_a_workspace_creates_no_store(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = tmp_path / "ids.txt"
+    ids.write_text("ann\n")
+    missing = tmp_path / "data"
+    args = [a.format(ids=ids) for a in command]
+    code, _, err = wayline(capsys, *args, "--data-dir", missing)
+    assert code == 1
+    assert err == (
+        f"error: no data directory {str(missing)!r}; give --data-dir or set WAYLINE_DATA_DIR\n"
+    )
+    assert not missing.exists()
+
+
 def test_an_empty_data_dir_stays_empty(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = wayline(
         capsys, "report", "funnel", "--step", "A", "--step", "B", "--data-dir", tmp_path

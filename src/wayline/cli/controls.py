@@ -17,7 +17,6 @@ from wayline.cli.support import (
     WorkspaceOpt,
     choose_workspace,
     open_existing,
-    open_migrated,
     settings_for,
 )
 from wayline.errors import ControlsInvalid
@@ -78,7 +77,7 @@ def apply(path: ControlsFile, workspace: WorkspaceOpt = None, data_dir: DataDir 
     Nothing is stored when the file has a problem.
     """
     controls = _load(path)
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir), migrate=True)
     try:
         target = choose_workspace(store, workspace)
         _controls_store(store).put(target.id, controls.to_data())

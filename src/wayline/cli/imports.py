@@ -12,7 +12,7 @@ from wayline.cli.support import (
     DataDir,
     WorkspaceOpt,
     choose_workspace,
-    open_migrated,
+    open_existing,
     settings_for,
 )
 
@@ -188,7 +188,7 @@ def _run(
     detect_format(file, fmt)  # a bad name fails before the store is opened
     console = Console()
     settings = settings_for(data_dir)
-    store = open_migrated(settings)
+    store = open_existing(settings, migrate=True)
     out: BinaryIO | None = None
     try:
         target = choose_workspace(store, workspace)

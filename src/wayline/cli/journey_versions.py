@@ -18,7 +18,6 @@ from wayline.cli.support import (
     WorkspaceOpt,
     choose_workspace,
     open_existing,
-    open_migrated,
     settings_for,
 )
 from wayline.errors import JourneyInvalid, JourneyNotFound
@@ -152,7 +151,7 @@ def apply_files(
 
     mapping = _mapping(files, maps)
     loaded = _load(files)
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir), migrate=True)
     try:
         sql = _sql(store)
         target = choose_workspace(store, workspace)

@@ -21,7 +21,6 @@ from wayline.cli.support import (
     WorkspaceOpt,
     choose_workspace,
     open_existing,
-    open_migrated,
     settings_for,
 )
 from wayline.errors import JourneyInvalid, JourneyNotFound, ProfileNotFound
@@ -138,7 +137,7 @@ def list_journeys(
 def _set_status(journey_id: str, status: str, workspace: str | None, data_dir: Path | None) -> None:
     from wayline.store.journeys import JourneyStatus
 
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir), migrate=True)
     try:
         target = choose_workspace(store, workspace)
         if not _journey_store(store).set_status(target.id, journey_id, JourneyStatus(status)):

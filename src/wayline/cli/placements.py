@@ -16,7 +16,6 @@ from wayline.cli.support import (
     WorkspaceOpt,
     choose_workspace,
     open_existing,
-    open_migrated,
     settings_for,
 )
 
@@ -69,7 +68,7 @@ def apply(paths: Paths, workspace: WorkspaceOpt = None, data_dir: DataDir = None
     from wayline.store.sql import SqlStore
 
     loaded = _load_all(paths)
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir), migrate=True)
     try:
         target = choose_workspace(store, workspace)
         assert isinstance(store, SqlStore)

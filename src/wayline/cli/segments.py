@@ -19,7 +19,6 @@ from wayline.cli.support import (
     WorkspaceOpt,
     choose_workspace,
     open_existing,
-    open_migrated,
     settings_for,
 )
 from wayline.errors import ProfileNotFound, SegmentInvalid, SegmentNotFound
@@ -93,7 +92,7 @@ def apply(
     from wayline.stages.checks import stage_problems
     from wayline.store.segments import SegmentStore
 
-    store = _sql(open_migrated(settings_for(data_dir)))
+    store = _sql(open_existing(settings_for(data_dir), migrate=True))
     try:
         target = choose_workspace(store, workspace)
         stored = {r.segment_id: r.segment for r in SegmentStore(store).segments(target.id)}
@@ -358,7 +357,7 @@ def _change_members(
         for number, line in enumerate(lines, start=1)
         if line.strip() and not line.strip().startswith("#")
     ]
-    store = _sql(open_migrated(settings_for(data_dir)))
+    store = _sql(open_existing(settings_for(data_dir), migrate=True))
     try:
         target = choose_workspace(store, workspace)
         check_static(store, target.id, segment_id)

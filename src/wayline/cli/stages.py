@@ -16,7 +16,6 @@ from wayline.cli.support import (
     WorkspaceOpt,
     choose_workspace,
     open_existing,
-    open_migrated,
     settings_for,
 )
 from wayline.errors import ProfileNotFound
@@ -81,7 +80,7 @@ def apply(
     except StageModelError as exc:
         typer.echo(str(exc), err=True)
         raise SystemExit(1) from None
-    store = _sql(open_migrated(settings_for(data_dir)))
+    store = _sql(open_existing(settings_for(data_dir), migrate=True))
     try:
         target = choose_workspace(store, workspace)
         try:

@@ -17,7 +17,6 @@ from wayline.cli.support import (
     WorkspaceOpt,
     choose_workspace,
     open_existing,
-    open_migrated,
     settings_for,
 )
 
@@ -60,7 +59,7 @@ def apply(path: GroupsPath, workspace: WorkspaceOpt = None, data_dir: DataDir = 
     from wayline.subscription_groups import missing_templates, put_groups
 
     spec = _load(path)
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir), migrate=True)
     try:
         assert isinstance(store, SqlStore)
         target = choose_workspace(store, workspace)

@@ -52,9 +52,10 @@ def open_migrated(settings: Settings) -> Store:
     return store
 
 
-def open_existing(settings: Settings) -> Store:
-    """The store, which must exist already: a command that only reads never creates one,
-    nor changes its schema (``wayline migrate`` and ``wayline serve`` do that)."""
+def open_existing(settings: Settings, *, migrate: bool = False) -> Store:
+    """The store, which must exist already: only ``workspace create``, ``migrate`` and
+    ``serve`` create one. A command that writes into a workspace brings the schema up to
+    date (``migrate``); one that only reads leaves it as it is."""
     from wayline.store import open_store
 
     if not settings.database_url:
@@ -68,6 +69,8 @@ def open_existing(settings: Settings) -> Store:
                 f"no Wayline store in {str(where)!r}; "
                 "create one with: wayline workspace create NAME"
             )
+    if migrate:
+        return open_migrated(settings)
     return open_store(settings)
 
 

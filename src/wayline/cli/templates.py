@@ -18,7 +18,6 @@ from wayline.cli.support import (
     WorkspaceOpt,
     choose_workspace,
     open_existing,
-    open_migrated,
     settings_for,
 )
 
@@ -89,7 +88,7 @@ def apply(paths: Paths, workspace: WorkspaceOpt = None, data_dir: DataDir = None
     from wayline.store.templates import TemplateStore, VariableStore
 
     loaded, variables = _load_all(paths)
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir), migrate=True)
     try:
         target = choose_workspace(store, workspace)
         assert isinstance(store, SqlStore)
@@ -200,7 +199,7 @@ def send_test_email(
     from wayline.store.sql import SqlStore
 
     settings = settings_for(data_dir)
-    store = open_migrated(settings)
+    store = open_existing(settings, migrate=True)
     try:
         target = choose_workspace(store, workspace)
         assert isinstance(store, SqlStore)

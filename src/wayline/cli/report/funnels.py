@@ -10,7 +10,7 @@ import typer
 
 from wayline.cli.output import AsCsv, AsJson, emit
 from wayline.cli.report import common
-from wayline.cli.support import DataDir, WorkspaceOpt, choose_workspace, open_migrated, settings_for
+from wayline.cli.support import DataDir, WorkspaceOpt, choose_workspace, open_existing, settings_for
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -36,7 +36,7 @@ def _save_dropped(
     from wayline.store.sql import SqlStore
 
     settings = settings_for(data_dir)
-    store = open_migrated(settings)
+    store = open_existing(settings, migrate=True)
     try:
         assert isinstance(store, SqlStore)
         target = choose_workspace(store, workspace)
