@@ -41,6 +41,10 @@ class WorkspaceNotFound(WaylineError):
     """No workspace with this name or id."""
 
 
+class StoreNotFound(WaylineError):
+    """There is no Wayline store here yet."""
+
+
 class ConsumerConflict(WaylineError):
     """Another process changed what this consumer batch was based on; it will be retried."""
 

@@ -1,6 +1,6 @@
 """Importing events and profiles from files: ``wayline import events|profiles FILE``.
 
-How a file becomes events (the CLI is in ``import_cli.py``):
+How a file becomes events (the CLI is in ``cli/imports.py``):
 
 1. The file is read as a stream of ``(line, record)`` (``import_files.py``): CSV, NDJSON or
    Parquet, gzip allowed for the first two. The line is where a user finds the row.

@@ -75,6 +75,8 @@ def stage_model(model_file: Path | None, preset_name: str | None) -> StageModel:
 def _plain(value: Any) -> Any:
     import pandas as pd
 
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
     if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, float) and math.isnan(value):

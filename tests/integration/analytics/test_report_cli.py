@@ -18,7 +18,7 @@ from tests.integration.analytics.conftest import at, ev, write
 from wayline.analytics.eventlog import InvalidAnalysis
 from wayline.analytics.warehouse import open_warehouse
 from wayline.cli import app
-from wayline.cli_support import open_migrated
+from wayline.cli.support import open_migrated
 from wayline.settings import Settings
 
 

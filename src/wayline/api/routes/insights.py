@@ -14,10 +14,10 @@ from fastapi import APIRouter, HTTPException, Query
 from starlette.concurrency import run_in_threadpool
 
 from wayline.analytics.fields import BadParameter, Scope, UnknownJourney
+from wayline.analytics.params import records
 from wayline.analytics.warehouse import Warehouse, WarehouseLocked
 from wayline.api.deps import AdminWorkspace, Services, ServicesDep
 from wayline.api.responses import JSON
-from wayline.report_output import records
 
 router = APIRouter(prefix="/api/v1/insights", tags=["insights"])
 

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from wayline.cli_support import (
+from wayline.cli.output import AsCsv, print_listing
+from wayline.cli.support import (
     AsJson,
     DataDir,
     WorkspaceOpt,
     choose_workspace,
-    open_migrated,
+    open_existing,
     settings_for,
 )
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from wayline.channels.templates import TemplateSpec
 
 templates_app = typer.Typer(
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="Message templates: check and apply files (Liquid, MJML or HTML), preview them.",
 )
@@ -87,7 +88,7 @@ def apply(paths: Paths, workspace: WorkspaceOpt = None, data_dir: DataDir = None
     from wayline.store.templates import TemplateStore, VariableStore
 
     loaded, variables = _load_all(paths)
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir), migrate=True)
     try:
         target = choose_workspace(store, workspace)
         assert isinstance(store, SqlStore)
@@ -103,19 +104,33 @@ def apply(paths: Paths, workspace: WorkspaceOpt = None, data_dir: DataDir = None
 
 
 @templates_app.command("list")
-def list_templates(workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
+def list_templates(
+    workspace: WorkspaceOpt = None,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+    data_dir: DataDir = None,
+) -> None:
     """The workspace's templates: channel and latest version."""
     from wayline.store.sql import SqlStore
     from wayline.store.templates import TemplateStore
 
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir))
     try:
         target = choose_workspace(store, workspace)
         assert isinstance(store, SqlStore)
-        for t in TemplateStore(store).list(target.id):
-            typer.echo(f"{t.name}\t{t.channel}\tv{t.version}")
+        rows = [
+            {"name": t.name, "channel": t.channel, "version": t.version}
+            for t in TemplateStore(store).list(target.id)
+        ]
     finally:
         store.close()
+    print_listing(
+        ["name", "channel", "version"],
+        rows,
+        as_json=as_json,
+        as_csv=as_csv,
+        line=lambda r: f"{r['name']}\t{r['channel']}\tv{r['version']}",
+    )
 
 
 @templates_app.command("preview")
@@ -134,7 +149,7 @@ def preview(
     from wayline.channels.preview import preview as render_preview
     from wayline.store.sql import SqlStore
 
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir))
     try:
         target = choose_workspace(store, workspace)
         assert isinstance(store, SqlStore)
@@ -184,7 +199,7 @@ def send_test_email(
     from wayline.store.sql import SqlStore
 
     settings = settings_for(data_dir)
-    store = open_migrated(settings)
+    store = open_existing(settings, migrate=True)
     try:
         target = choose_workspace(store, workspace)
         assert isinstance(store, SqlStore)

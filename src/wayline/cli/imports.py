@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import typer
 
-from wayline.cli_support import (
+from wayline.cli.support import (
     DataDir,
     WorkspaceOpt,
     choose_workspace,
-    open_migrated,
+    open_existing,
     settings_for,
 )
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from wayline.importer import ImportReport, RejectedRow
 
 import_app = typer.Typer(
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="Import events or profiles from CSV, NDJSON or Parquet files (gzip allowed).",
 )
@@ -188,7 +188,7 @@ def _run(
     detect_format(file, fmt)  # a bad name fails before the store is opened
     console = Console()
     settings = settings_for(data_dir)
-    store = open_migrated(settings)
+    store = open_existing(settings, migrate=True)
     out: BinaryIO | None = None
     try:
         target = choose_workspace(store, workspace)

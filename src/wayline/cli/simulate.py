@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.console import Console
 
-from wayline.cli_support import (
+from wayline.cli.support import (
     AsJson,
     DataDir,
     WorkspaceOpt,
     choose_workspace,
-    open_migrated,
+    open_existing,
     settings_for,
 )
 from wayline.errors import JourneyInvalid
@@ -137,7 +137,7 @@ def simulate(
         for problem in exc.problems:
             typer.echo(str(problem), err=True)
         raise SystemExit(1) from None
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir))
     try:
         target = choose_workspace(store, workspace)
         begin = parse_moment("--from", start, target.timezone)

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from wayline.cli_support import (
+from wayline.cli.output import AsCsv, print_listing
+from wayline.cli.support import (
     AsJson,
     DataDir,
     WorkspaceOpt,
     choose_workspace,
-    open_migrated,
+    open_existing,
     settings_for,
 )
 from wayline.errors import ProfileNotFound, SegmentInvalid, SegmentNotFound
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from wayline.store.sql import SqlStore
 
 segments_app = typer.Typer(
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="Segments: audiences kept current as events arrive.",
 )
@@ -91,7 +92,7 @@ def apply(
     from wayline.stages.checks import stage_problems
     from wayline.store.segments import SegmentStore
 
-    store = _sql(open_migrated(settings_for(data_dir)))
+    store = _sql(open_existing(settings_for(data_dir), migrate=True))
     try:
         target = choose_workspace(store, workspace)
         stored = {r.segment_id: r.segment for r in SegmentStore(store).segments(target.id)}
@@ -114,19 +115,37 @@ def apply(
 
 
 @segments_app.command("list")
-def list_segments(workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
+def list_segments(
+    workspace: WorkspaceOpt = None,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+    data_dir: DataDir = None,
+) -> None:
     """The workspace's segments: id, size, version and name."""
     from wayline.store.segments import SegmentStore
 
-    store = _sql(open_migrated(settings_for(data_dir)))
+    store = _sql(open_existing(settings_for(data_dir)))
     try:
         target = choose_workspace(store, workspace)
         seg = SegmentStore(store)
-        for r in seg.segments(target.id):
-            size = seg.size(target.id, r.segment_id)
-            typer.echo(f"{r.segment_id}\t{size}\tv{r.version}\t{r.name}")
+        rows = [
+            {
+                "id": r.segment_id,
+                "size": seg.size(target.id, r.segment_id),
+                "version": r.version,
+                "name": r.name,
+            }
+            for r in seg.segments(target.id)
+        ]
     finally:
         store.close()
+    print_listing(
+        ["id", "size", "version", "name"],
+        rows,
+        as_json=as_json,
+        as_csv=as_csv,
+        line=lambda r: f"{r['id']}\t{r['size']}\tv{r['version']}\t{r['name']}",
+    )
 
 
 @segments_app.command("show")
@@ -139,7 +158,7 @@ def show(
     """A segment as stored, with its size."""
     from wayline.store.segments import SegmentStore
 
-    store = _sql(open_migrated(settings_for(data_dir)))
+    store = _sql(open_existing(settings_for(data_dir)))
     try:
         target = choose_workspace(store, workspace)
         seg = SegmentStore(store)
@@ -171,7 +190,7 @@ def size(segment_id: str, workspace: WorkspaceOpt = None, data_dir: DataDir = No
     """How many customers are in the segment now."""
     from wayline.store.segments import SegmentStore
 
-    store = _sql(open_migrated(settings_for(data_dir)))
+    store = _sql(open_existing(settings_for(data_dir)))
     try:
         target = choose_workspace(store, workspace)
         seg = SegmentStore(store)
@@ -191,11 +210,13 @@ def members(
     after: Annotated[
         str | None, typer.Option(help="Start after this profile id (paging)", show_default=False)
     ] = None,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
 ) -> None:
     """Members, by profile id: profile id, userId and when they entered."""
     from wayline.store.segments import SegmentStore
 
-    store = _sql(open_migrated(settings_for(data_dir)))
+    store = _sql(open_existing(settings_for(data_dir)))
     try:
         target = choose_workspace(store, workspace)
         seg = SegmentStore(store)
@@ -204,11 +225,23 @@ def members(
         rows = seg.members(target.id, segment_id, limit=limit, after=after)
         with store.engine.connect() as conn:
             senders = seg.senders(conn, {p for p, _ in rows})
-        for profile_id, entered_at in rows:
-            user_id = senders.get(profile_id, (None, None))[0] or ""
-            typer.echo(f"{profile_id}\t{user_id}\t{entered_at.isoformat()}")
+        found = [
+            {
+                "profile_id": profile_id,
+                "user_id": senders.get(profile_id, (None, None))[0] or "",
+                "entered_at": entered_at.isoformat(),
+            }
+            for profile_id, entered_at in rows
+        ]
     finally:
         store.close()
+    print_listing(
+        ["profile_id", "user_id", "entered_at"],
+        found,
+        as_json=as_json,
+        as_csv=as_csv,
+        line=lambda r: f"{r['profile_id']}\t{r['user_id']}\t{r['entered_at']}",
+    )
 
 
 @segments_app.command("why")
@@ -222,7 +255,7 @@ def why(
     from wayline.clock import SystemClock
     from wayline.segments.explain import explain_member
 
-    store = _sql(open_migrated(settings_for(data_dir)))
+    store = _sql(open_existing(settings_for(data_dir)))
     try:
         target = choose_workspace(store, workspace)
         view = store.find_profile(target.id, customer)
@@ -259,7 +292,7 @@ def check(
     if source not in ("warehouse", "inbox"):
         raise typer.BadParameter("warehouse or inbox", param_hint="--source")
     settings = settings_for(data_dir)
-    store = _sql(open_migrated(settings))
+    store = _sql(open_existing(settings))
     warehouse = None
     try:
         target = choose_workspace(store, workspace)
@@ -324,7 +357,7 @@ def _change_members(
         for number, line in enumerate(lines, start=1)
         if line.strip() and not line.strip().startswith("#")
     ]
-    store = _sql(open_migrated(settings_for(data_dir)))
+    store = _sql(open_existing(settings_for(data_dir), migrate=True))
     try:
         target = choose_workspace(store, workspace)
         check_static(store, target.id, segment_id)

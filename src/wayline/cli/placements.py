@@ -10,13 +10,20 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from wayline.cli_support import DataDir, WorkspaceOpt, choose_workspace, open_migrated, settings_for
+from wayline.cli.output import AsCsv, AsJson, print_listing
+from wayline.cli.support import (
+    DataDir,
+    WorkspaceOpt,
+    choose_workspace,
+    open_existing,
+    settings_for,
+)
 
 if TYPE_CHECKING:
     from wayline.channels.placements import PlacementSpec
 
 placements_app = typer.Typer(
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="In-app placements: where content shows, and their default rules.",
 )
@@ -61,7 +68,7 @@ def apply(paths: Paths, workspace: WorkspaceOpt = None, data_dir: DataDir = None
     from wayline.store.sql import SqlStore
 
     loaded = _load_all(paths)
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir), migrate=True)
     try:
         target = choose_workspace(store, workspace)
         assert isinstance(store, SqlStore)
@@ -74,16 +81,30 @@ def apply(paths: Paths, workspace: WorkspaceOpt = None, data_dir: DataDir = None
 
 
 @placements_app.command("list")
-def list_placements(workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
+def list_placements(
+    workspace: WorkspaceOpt = None,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+    data_dir: DataDir = None,
+) -> None:
     """The workspace's placements and how many default rules each has."""
     from wayline.store.content import PlacementStore
     from wayline.store.sql import SqlStore
 
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir))
     try:
         target = choose_workspace(store, workspace)
         assert isinstance(store, SqlStore)
-        for p in PlacementStore(store).list(target.id):
-            typer.echo(f"{p.name}\t{len(p.spec.get('rules', []))} rules")
+        rows = [
+            {"name": p.name, "rules": len(p.spec.get("rules", []))}
+            for p in PlacementStore(store).list(target.id)
+        ]
     finally:
         store.close()
+    print_listing(
+        ["name", "rules"],
+        rows,
+        as_json=as_json,
+        as_csv=as_csv,
+        line=lambda r: f"{r['name']}\t{r['rules']} rules",
+    )

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from wayline.cli_support import DataDir, WorkspaceOpt, choose_workspace, open_migrated, settings_for
+from wayline.cli.support import (
+    DataDir,
+    WorkspaceOpt,
+    choose_workspace,
+    open_existing,
+    settings_for,
+)
 from wayline.errors import JourneyInvalid, JourneyNotFound
 
 if TYPE_CHECKING:
@@ -102,7 +108,7 @@ def plan(
 
     mapping = _mapping(files, maps)
     loaded = _load(files)
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir))
     try:
         target = choose_workspace(store, workspace)
         plans = [
@@ -145,7 +151,7 @@ def apply_files(
 
     mapping = _mapping(files, maps)
     loaded = _load(files)
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir), migrate=True)
     try:
         sql = _sql(store)
         target = choose_workspace(store, workspace)
@@ -196,7 +202,7 @@ def show(
     from wayline.store import journey_versions as jv
     from wayline.store.journeys import JourneyStore
 
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir))
     try:
         sql = _sql(store)
         target = choose_workspace(store, workspace)

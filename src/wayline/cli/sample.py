@@ -12,7 +12,7 @@ from wayline.errors import WaylineError
 from wayline.sample import sample_calls
 
 sample_app = typer.Typer(
-    rich_markup_mode="markdown", no_args_is_help=True, help="Sample data for trying Wayline out."
+    rich_markup_mode=None, no_args_is_help=True, help="Sample data for trying Wayline out."
 )
 console = Console(stderr=True)
 

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from wayline.cli_support import (
+from wayline.cli.support import (
     AsJson,
     DataDir,
     WorkspaceOpt,
     choose_workspace,
-    open_migrated,
+    open_existing,
     settings_for,
 )
 from wayline.errors import ControlsInvalid
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from wayline.store.controls import ControlsStore
 
 controls_app = typer.Typer(
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="Global controls: frequency caps and quiet hours for every journey's messages.",
 )
@@ -43,7 +43,7 @@ def _load(path: Path) -> Controls:
     except ControlsInvalid as exc:
         for problem in exc.problems:
             typer.echo(str(problem))
-        # SystemExit, not typer.Exit: see ``wayline.journeys_cli.validate``.
+        # SystemExit, not typer.Exit: see ``wayline.cli.journeys.validate``.
         raise SystemExit(1) from None
 
 
@@ -77,7 +77,7 @@ def apply(path: ControlsFile, workspace: WorkspaceOpt = None, data_dir: DataDir 
     Nothing is stored when the file has a problem.
     """
     controls = _load(path)
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir), migrate=True)
     try:
         target = choose_workspace(store, workspace)
         _controls_store(store).put(target.id, controls.to_data())
@@ -94,7 +94,7 @@ def show(workspace: WorkspaceOpt = None, data_dir: DataDir = None, as_json: AsJs
     """Print the workspace's controls, in the form ``apply`` reads."""
     import yaml
 
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir))
     try:
         target = choose_workspace(store, workspace)
         stored = _controls_store(store).get(target.id)

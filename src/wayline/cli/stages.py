@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from wayline.cli_support import DataDir, WorkspaceOpt, choose_workspace, open_migrated, settings_for
+from wayline.cli.support import (
+    DataDir,
+    WorkspaceOpt,
+    choose_workspace,
+    open_existing,
+    settings_for,
+)
 from wayline.errors import ProfileNotFound
 
 if TYPE_CHECKING:
@@ -19,7 +25,7 @@ if TYPE_CHECKING:
     from wayline.store.sql import SqlStore
 
 stages_app = typer.Typer(
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="Lifecycle stages: the workspace's stage model, kept current as events arrive.",
 )
@@ -74,7 +80,7 @@ def apply(
     except StageModelError as exc:
         typer.echo(str(exc), err=True)
         raise SystemExit(1) from None
-    store = _sql(open_migrated(settings_for(data_dir)))
+    store = _sql(open_existing(settings_for(data_dir), migrate=True))
     try:
         target = choose_workspace(store, workspace)
         try:
@@ -96,7 +102,7 @@ def show(workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
     typical time in it and when a customer there counts as stalled."""
     from wayline.store.stages import StageStore
 
-    store = _sql(open_migrated(settings_for(data_dir)))
+    store = _sql(open_existing(settings_for(data_dir)))
     try:
         target = choose_workspace(store, workspace)
         stages = StageStore(store)
@@ -129,7 +135,7 @@ def customer(
     """A customer's current stage and the stage changes seen as their events arrived."""
     from wayline.store.stages import StageStore
 
-    store = _sql(open_migrated(settings_for(data_dir)))
+    store = _sql(open_existing(settings_for(data_dir)))
     try:
         target = choose_workspace(store, workspace)
         view = store.find_profile(target.id, customer_id)

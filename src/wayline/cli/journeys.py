@@ -12,18 +12,25 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from wayline import journey_versions_cli as versions_cli
-from wayline.cli_support import DataDir, WorkspaceOpt, choose_workspace, open_migrated, settings_for
+from wayline.cli import journey_versions as versions_cli
+from wayline.cli.journey_versions import Files, Json, Maps, Migrate, apply_files
+from wayline.cli.output import AsCsv, AsJson, print_listing
+from wayline.cli.simulate import simulate
+from wayline.cli.support import (
+    DataDir,
+    WorkspaceOpt,
+    choose_workspace,
+    open_existing,
+    settings_for,
+)
 from wayline.errors import JourneyInvalid, JourneyNotFound, ProfileNotFound
-from wayline.journey_versions_cli import Files, Json, Maps, Migrate, apply_files
-from wayline.simulate_cli import simulate
 
 if TYPE_CHECKING:
     from wayline.store import Store
     from wayline.store.journeys import JourneyStore
 
 journeys_app = typer.Typer(
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="Journeys as code: check, plan and apply files, show, pause and resume, trace a customer.",
 )
@@ -102,21 +109,35 @@ journeys_app.command("show")(versions_cli.show)
 
 
 @journeys_app.command("list")
-def list_journeys(workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
+def list_journeys(
+    workspace: WorkspaceOpt = None,
+    as_json: AsJson = False,
+    as_csv: AsCsv = False,
+    data_dir: DataDir = None,
+) -> None:
     """The workspace's journeys: status and current version."""
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir))
     try:
         target = choose_workspace(store, workspace)
-        for j in _journey_store(store).journeys(target.id):
-            typer.echo(f"{j.journey_id}\t{j.status.value}\tv{j.version}\t{j.name}")
+        rows = [
+            {"id": j.journey_id, "status": j.status.value, "version": j.version, "name": j.name}
+            for j in _journey_store(store).journeys(target.id)
+        ]
     finally:
         store.close()
+    print_listing(
+        ["id", "status", "version", "name"],
+        rows,
+        as_json=as_json,
+        as_csv=as_csv,
+        line=lambda r: f"{r['id']}\t{r['status']}\tv{r['version']}\t{r['name']}",
+    )
 
 
 def _set_status(journey_id: str, status: str, workspace: str | None, data_dir: Path | None) -> None:
     from wayline.store.journeys import JourneyStatus
 
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir), migrate=True)
     try:
         target = choose_workspace(store, workspace)
         if not _journey_store(store).set_status(target.id, journey_id, JourneyStatus(status)):
@@ -152,7 +173,7 @@ def trace(
     data_dir: DataDir = None,
 ) -> None:
     """Every step a customer took in a journey, with the time and the reason."""
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir))
     try:
         target = choose_workspace(store, workspace)
         view = store.find_profile(target.id, customer)

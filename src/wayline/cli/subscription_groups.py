@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from wayline.cli_support import (
+from wayline.cli.support import (
     AsJson,
     DataDir,
     WorkspaceOpt,
     choose_workspace,
-    open_migrated,
+    open_existing,
     settings_for,
 )
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from wayline.subscription_groups import GroupsFile
 
 groups_app = typer.Typer(
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="Subscription groups: per channel and topic, opt-in or opt-out, double opt-in.",
 )
@@ -40,7 +40,7 @@ def _load(path: Path) -> GroupsFile:
     except SubscriptionGroupsInvalid as exc:
         for problem in exc.problems:
             typer.echo(str(problem))
-        # SystemExit, not typer.Exit: see ``wayline.journeys_cli.validate``.
+        # SystemExit, not typer.Exit: see ``wayline.cli.journeys.validate``.
         raise SystemExit(1) from None
 
 
@@ -59,7 +59,7 @@ def apply(path: GroupsPath, workspace: WorkspaceOpt = None, data_dir: DataDir = 
     from wayline.subscription_groups import missing_templates, put_groups
 
     spec = _load(path)
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir), migrate=True)
     try:
         assert isinstance(store, SqlStore)
         target = choose_workspace(store, workspace)
@@ -84,7 +84,7 @@ def show(workspace: WorkspaceOpt = None, data_dir: DataDir = None, as_json: AsJs
     from wayline.store.sql import SqlStore
     from wayline.subscription_groups import groups
 
-    store = open_migrated(settings_for(data_dir))
+    store = open_existing(settings_for(data_dir))
     try:
         assert isinstance(store, SqlStore)
         target = choose_workspace(store, workspace)
