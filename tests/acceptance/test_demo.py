@@ -6,8 +6,6 @@ server that answer, customer data is escaped in the HTML, and ``wayline demo inb
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import subprocess
 from collections import Counter
@@ -19,10 +17,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import typer
 from typer.testing import CliRunner
 
-import wayline
 from tests.acceptance.harness import (
     WaylineServer,
     Workspace,
@@ -30,6 +26,7 @@ from tests.acceptance.harness import (
     wait_until,
     wayline_executable,
 )
+from tests.demo_cli import demo_app
 from wayline.demo import shop_dir
 from wayline.demo.inbox import Inbox
 from wayline.demo.mailsink import MailSink, mail_dir
@@ -43,22 +40,6 @@ FIRST_EMAIL = {
     "We miss you": "win-back",
 }
 HOSTILE_NAME = '<img src=x onerror="alert(1)">'
-
-
-def demo_app() -> typer.Typer:
-    """The ``wayline demo`` command group, read from its file when ``wayline.cli`` is
-    still a single module rather than a package of command groups."""
-    try:
-        module = importlib.import_module("wayline.cli.demo")
-    except ImportError:
-        path = Path(wayline.__file__).parent / "cli" / "demo.py"
-        spec = importlib.util.spec_from_file_location("wayline_cli_demo", path)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    app: typer.Typer = module.demo_app
-    return app
 
 
 def journey_of(subject: str) -> str | None:
