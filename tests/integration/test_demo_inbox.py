@@ -4,7 +4,10 @@ lists it and shows one message's text and links."""
 from __future__ import annotations
 
 import json
+import signal
 import smtplib
+import subprocess
+import sys
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -16,6 +19,8 @@ from tests.demo_cli import demo_app
 from tests.integration.messaging.mailbox import free_port
 from wayline.demo.inbox import Inbox, NoSuchMessage
 from wayline.demo.mailsink import MailSink, mail_dir
+
+SINK = (sys.executable, "-m", "wayline.demo.mailsink")
 
 
 def _mail(to: str, subject: str) -> EmailMessage:
@@ -95,3 +100,33 @@ def test_demo_inbox_command(sink: MailSink, tmp_path: Path) -> None:
     missing = runner.invoke(demo_app(), ["inbox", "show", "7", "--data-dir", str(tmp_path)])
     assert missing.exit_code == 1
     assert isinstance(missing.exception, NoSuchMessage)
+
+
+def test_sink_process_keeps_mail_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    command = [*SINK, "--data-dir", str(tmp_path), "--port", str(port)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            assert process.stdout.readline().startswith(f"mail sink on 127.0.0.1:{port}")
+            with smtplib.SMTP("127.0.0.1", port) as smtp:
+                smtp.send_message(_mail("ann@example.com", "Welcome"))
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert [m.subject for m in Inbox(tmp_path).messages()] == ["Welcome"]
+
+
+def test_sink_process_refuses_a_bad_port_in_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*SINK, "--data-dir", str(tmp_path), "--port", "0"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert (
+        done.stderr.splitlines()[-1] == "mailsink.py: error: --port: 0 is not a port (1 to 65535)"
+    )

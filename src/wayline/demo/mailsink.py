@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -75,13 +76,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
+    if not 0 < args.port < 65536:
+        parser.error(f"--port: {args.port} is not a port (1 to 65535)")
     sink = MailSink(mail_dir(args.data_dir), host=args.host, port=args.port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    sink.start()
+    try:
+        sink.start()
+    except OSError as exc:
+        sys.exit(f"error: cannot listen on {args.host}:{args.port}: {exc}")
     print(f"mail sink on {sink.host}:{sink.port}, keeping mail in {sink.folder}", flush=True)
-    stop.wait()
+    # a wait without a timeout would not wake for the signal handler
+    while not stop.wait(0.5):
+        pass
     sink.stop()
 
 
