@@ -29,8 +29,8 @@ from tests.acceptance.harness import (
 from tests.demo_cli import demo_app
 from wayline.demo import shop_dir
 from wayline.demo.inbox import Inbox
+from wayline.demo.loader import DemoShop
 from wayline.demo.mailsink import MailSink, mail_dir
-from wayline.demo.setup import DemoShop
 
 CUSTOMERS = 150
 #: The first email of each journey, by the start of its subject.

@@ -2,7 +2,7 @@
 customers, and stage thresholds worked out from them.
 
 ``scripts/demo`` runs them once ``wayline serve`` answers:
-``python -m wayline.demo.setup --url URL --credentials FILE --smtp-port PORT``.
+``python -m wayline.demo.loader --url URL --credentials FILE --smtp-port PORT``.
 """
 
 from __future__ import annotations
