@@ -1,0 +1,66 @@
+"""``wayline demo``: the demo shop's inbox, where the email its journeys send arrives."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from wayline.cli_support import AsJson, DataDir, settings_for
+from wayline.demo.inbox import Inbox
+
+demo_app = typer.Typer(
+    rich_markup_mode="markdown",
+    no_args_is_help=True,
+    help="The demo shop (`scripts/demo`): read the email its journeys sent.",
+)
+inbox_app = typer.Typer(
+    rich_markup_mode="markdown",
+    help="The messages the demo's mail sink received: number, time, recipient, subject.",
+)
+demo_app.add_typer(inbox_app, name="inbox")
+
+
+def _inbox(data_dir: Path | None) -> Inbox:
+    return Inbox(settings_for(data_dir).data_dir)
+
+
+@inbox_app.callback(invoke_without_command=True)
+def inbox(ctx: typer.Context, data_dir: DataDir = None, as_json: AsJson = False) -> None:
+    """List the received messages, oldest first; `wayline demo inbox show N` reads one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    messages = _inbox(data_dir).messages()
+    if as_json:
+        typer.echo(json.dumps([m.as_json() for m in messages]))
+        return
+    if not messages:
+        typer.echo("no messages yet")
+        return
+    for m in messages:
+        when = m.date.strftime("%Y-%m-%d %H:%M:%S") if m.date else "-"
+        typer.echo(f"{m.number:>5}  {when}  {m.to}  {m.subject}")
+
+
+@inbox_app.command("show")
+def show(
+    number: Annotated[int, typer.Argument(help="The message's number in the list")],
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Print one message: its headers, its text, and the links in it."""
+    opened = _inbox(data_dir).open(number)
+    if as_json:
+        typer.echo(json.dumps(opened.as_json()))
+        return
+    m = opened.received
+    typer.echo(f"From:    {m.sender}\nTo:      {m.to}\nSubject: {m.subject}")
+    typer.echo(f"Date:    {m.date.isoformat() if m.date else '-'}\n")
+    typer.echo(opened.text)
+    typer.echo("\nLinks:")
+    for n, link in enumerate(opened.links, start=1):
+        typer.echo(f"  [{n}] {link}")
+    if opened.unsubscribe:
+        typer.echo(f"One-click unsubscribe (List-Unsubscribe): {opened.unsubscribe}")
