@@ -26,7 +26,7 @@ from tests.acceptance.harness import (
     wait_until,
     wayline_executable,
 )
-from tests.demo_cli import demo_app
+from wayline.cli.demo import demo_app
 from wayline.demo import shop_dir
 from wayline.demo.inbox import Inbox
 from wayline.demo.loader import DemoShop
@@ -179,21 +179,21 @@ def test_demo_shop_sends_email_with_working_links(
 
     # `wayline demo inbox` lists the messages and shows one
     runner = CliRunner()
-    listed = runner.invoke(demo_app(), ["inbox", "--data-dir", str(server.data_dir), "--json"])
+    listed = runner.invoke(demo_app, ["inbox", "--data-dir", str(server.data_dir), "--json"])
     assert listed.exit_code == 0, listed.output
     rows = json.loads(listed.output)
     assert len(rows) >= len(messages)
     assert rows[welcome.number - 1]["subject"] == welcome.subject
-    table = runner.invoke(demo_app(), ["inbox", "--data-dir", str(server.data_dir)])
+    table = runner.invoke(demo_app, ["inbox", "--data-dir", str(server.data_dir)])
     assert f"{welcome.to}  {welcome.subject}" in table.output
     shown = runner.invoke(
-        demo_app(), ["inbox", "show", str(welcome.number), "--data-dir", str(server.data_dir)]
+        demo_app, ["inbox", "show", str(welcome.number), "--data-dir", str(server.data_dir)]
     )
     assert shown.exit_code == 0, shown.output
     assert f"Subject: {welcome.subject}" in shown.output
     assert unsubscribe in shown.output
     missing = runner.invoke(
-        demo_app(), ["inbox", "show", "100000", "--data-dir", str(server.data_dir)]
+        demo_app, ["inbox", "show", "100000", "--data-dir", str(server.data_dir)]
     )
     assert missing.exit_code != 0
     print(f"emails by journey: {dict(journeys())}")

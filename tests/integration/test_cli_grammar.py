@@ -31,7 +31,7 @@ READS: dict[str, list[str]] = {
     "placements": ["placements", "list"],
 }
 #: The groups that take no workspace: what they act on is named otherwise.
-NO_WORKSPACE = {"workspace", "sample"}
+NO_WORKSPACE = {"workspace", "sample", "demo"}
 
 HEAVY = (
     "fastapi",

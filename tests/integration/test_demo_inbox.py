@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.demo_cli import demo_app
 from tests.integration.messaging.mailbox import free_port
+from wayline.cli.demo import demo_app
 from wayline.demo.inbox import Inbox, NoSuchMessage
 from wayline.demo.mailsink import MailSink, mail_dir
 
@@ -84,20 +84,20 @@ def test_open_gives_text_and_links(sink: MailSink, tmp_path: Path) -> None:
 
 def test_demo_inbox_command(sink: MailSink, tmp_path: Path) -> None:
     runner = CliRunner()
-    empty = runner.invoke(demo_app(), ["inbox", "--data-dir", str(tmp_path)])
+    empty = runner.invoke(demo_app, ["inbox", "--data-dir", str(tmp_path)])
     assert empty.output == "no messages yet\n"
     _send(sink, _mail("ann@example.com", "Your cart"))
-    listed = runner.invoke(demo_app(), ["inbox", "--data-dir", str(tmp_path)])
+    listed = runner.invoke(demo_app, ["inbox", "--data-dir", str(tmp_path)])
     assert listed.output == "    1  2026-12-07 09:30:00  ann@example.com  Your cart\n"
-    as_json = runner.invoke(demo_app(), ["inbox", "--json", "--data-dir", str(tmp_path)])
+    as_json = runner.invoke(demo_app, ["inbox", "--json", "--data-dir", str(tmp_path)])
     (row,) = json.loads(as_json.output)
     assert (row["number"], row["to"], row["subject"]) == (1, "ann@example.com", "Your cart")
-    shown = runner.invoke(demo_app(), ["inbox", "show", "1", "--data-dir", str(tmp_path)])
+    shown = runner.invoke(demo_app, ["inbox", "show", "1", "--data-dir", str(tmp_path)])
     assert shown.exit_code == 0, shown.output
     assert "Subject: Your cart" in shown.output
     assert "[1] http://127.0.0.1:8088/t/click/xyz" in shown.output
     assert "List-Unsubscribe): http://127.0.0.1:8088/t/unsubscribe/abc" in shown.output
-    missing = runner.invoke(demo_app(), ["inbox", "show", "7", "--data-dir", str(tmp_path)])
+    missing = runner.invoke(demo_app, ["inbox", "show", "7", "--data-dir", str(tmp_path)])
     assert missing.exit_code == 1
     assert isinstance(missing.exception, NoSuchMessage)
 

@@ -83,6 +83,11 @@ GROUPS: dict[str, Group] = {
         app="placements_app",
         help="In-app placements: where content shows, and their default rules.",
     ),
+    "demo": Group(
+        module="wayline.cli.demo",
+        app="demo_app",
+        help="The demo shop (scripts/demo): read the email its journeys sent.",
+    ),
 }
 
 

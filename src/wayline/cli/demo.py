@@ -8,16 +8,16 @@ from typing import Annotated
 
 import typer
 
-from wayline.cli_support import AsJson, DataDir, settings_for
+from wayline.cli.support import AsJson, DataDir, settings_for
 from wayline.demo.inbox import Inbox
 
 demo_app = typer.Typer(
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     no_args_is_help=True,
-    help="The demo shop (`scripts/demo`): read the email its journeys sent.",
+    help="The demo shop (scripts/demo): read the email its journeys sent.",
 )
 inbox_app = typer.Typer(
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     help="The messages the demo's mail sink received: number, time, recipient, subject.",
 )
 demo_app.add_typer(inbox_app, name="inbox")
