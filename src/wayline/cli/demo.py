@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from wayline.cli.output import AsCsv, print_listing
 from wayline.cli.support import AsJson, DataDir, settings_for
 from wayline.demo.inbox import Inbox
 
@@ -28,20 +29,28 @@ def _inbox(data_dir: Path | None) -> Inbox:
 
 
 @inbox_app.callback(invoke_without_command=True)
-def inbox(ctx: typer.Context, data_dir: DataDir = None, as_json: AsJson = False) -> None:
+def inbox(
+    ctx: typer.Context, data_dir: DataDir = None, as_json: AsJson = False, as_csv: AsCsv = False
+) -> None:
     """List the received messages, oldest first; `wayline demo inbox show N` reads one."""
     if ctx.invoked_subcommand is not None:
         return
     messages = _inbox(data_dir).messages()
-    if as_json:
-        typer.echo(json.dumps([m.as_json() for m in messages]))
-        return
-    if not messages:
+    if not messages and not (as_json or as_csv):
         typer.echo("no messages yet")
         return
-    for m in messages:
-        when = m.date.strftime("%Y-%m-%d %H:%M:%S") if m.date else "-"
-        typer.echo(f"{m.number:>5}  {when}  {m.to}  {m.subject}")
+
+    def line(m: dict[str, Any]) -> str:
+        when = (m["date"] or "-")[:19].replace("T", " ")
+        return f"{m['number']:>5}  {when}  {m['to']}  {m['subject']}"
+
+    print_listing(
+        ["number", "date", "to", "from", "subject", "file"],
+        [m.as_json() for m in messages],
+        as_json=as_json,
+        as_csv=as_csv,
+        line=line,
+    )
 
 
 @inbox_app.command("show")
