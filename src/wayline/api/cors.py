@@ -73,13 +73,15 @@ class TrackingCors:
 
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
-                raw = [
-                    (k, v)
-                    for k, v in message.get("headers", [])
-                    if k.lower() not in (b"access-control-allow-origin", b"vary")
-                ]
+                raw: list[tuple[bytes, bytes]] = []
+                vary = [b"Origin"]
+                for k, v in message.get("headers", []):
+                    if k.lower() == b"vary":
+                        vary += [p.strip() for p in v.split(b",") if p.strip().lower() != b"origin"]
+                    elif k.lower() != b"access-control-allow-origin":
+                        raw.append((k, v))
                 raw.append((b"access-control-allow-origin", origin.encode("latin-1")))
-                raw.append((b"vary", b"Origin"))
+                raw.append((b"vary", b", ".join(vary)))
                 message = {**message, "headers": raw}
             await send(message)
 
