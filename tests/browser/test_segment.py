@@ -171,10 +171,10 @@ def test_an_origin_the_workspace_does_not_list_is_refused(
     assert r.status_code == 200, r.text
     open_page(page, page_server, wayline, ws)
     assert page.evaluate("""analytics.track("Allowed").then((ctx) => !ctx.failedDelivery())""")
-    sent = landed(wayline, ws, wayline_anonymous(page), 1)
+    sent = landed(wayline, ws, anonymous_id(page), 1)
     assert_exactly_once(sent, 1)
 
 
-def wayline_anonymous(page: Page) -> str:
+def anonymous_id(page: Page) -> str:
     anonymous: str = page.evaluate("analytics.user().anonymousId()")
     return anonymous
