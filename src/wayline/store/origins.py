@@ -31,11 +31,10 @@ class OriginsStore:
         stmt = self.store._insert(t).values(
             workspace_id=workspace_id, origin=origin, created_at=self.store.clock.now()
         )
+        stmt = stmt.on_conflict_do_nothing(index_elements=["workspace_id", "origin"])
+        # a row comes back only when one was inserted (rowcount is not reliable on psycopg)
         with self.store._write() as conn:
-            done = conn.execute(
-                stmt.on_conflict_do_nothing(index_elements=["workspace_id", "origin"])
-            )
-        return bool(done.rowcount)
+            return conn.execute(stmt.returning(t.c.origin)).first() is not None
 
     def remove(self, workspace_id: str, origin: str) -> bool:
         """Stop allowing ``origin``; False when it was not listed."""
