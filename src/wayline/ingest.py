@@ -22,7 +22,12 @@ from wayline.events import EventRow, parse_message
 from wayline.settings import Settings
 from wayline.store.base import Rejection, Store
 
-_CODES = {401: "unauthorized", 413: "payload_too_large", 415: "unsupported_encoding"}
+_CODES = {
+    401: "unauthorized",
+    403: "origin_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_encoding",
+}
 
 
 class IngestError(Exception):

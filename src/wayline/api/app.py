@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 
 from wayline import __version__
 from wayline.api import operations
+from wayline.api.cors import AllowedOrigins, TrackingCors
 from wayline.api.deps import CredentialCache, Services
 from wayline.api.responses import JSON
 from wayline.api.routes import (
@@ -24,10 +25,12 @@ from wayline.api.routes import (
     ingest,
     insights,
     journeys,
+    origins,
     placements,
     preferences,
     profiles,
     providers,
+    sdk_settings,
     segments,
     stages,
     templates,
@@ -35,8 +38,17 @@ from wayline.api.routes import (
     warehouse,
 )
 from wayline.ingest import IngestError
+from wayline.store.origins import OriginsStore
+from wayline.store.sql import SqlStore
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def _origins_loader(services: Services) -> Callable[[str], list[str]]:
+    """Reads a workspace's allowed origins (none on a store without them: any origin)."""
+    if not isinstance(services.store, SqlStore):
+        return lambda _workspace_id: []
+    return OriginsStore(services.store).allowed
 
 
 def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
@@ -53,6 +65,8 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     )
     app.state.services = services
     app.state.credentials = CredentialCache(services.store)
+    app.state.origins = AllowedOrigins(_origins_loader(services))
+    app.add_middleware(TrackingCors)
 
     @app.exception_handler(IngestError)
     async def ingest_error(_request: Request, exc: IngestError) -> JSON:
@@ -73,6 +87,8 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
         )
 
     app.include_router(ingest.router)
+    app.include_router(sdk_settings.router)
+    app.include_router(origins.router)
     app.include_router(profiles.router)
     app.include_router(journeys.router)
     app.include_router(controls.router)

@@ -330,6 +330,16 @@ workspace_controls = sa.Table(
     sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
 
+#: The web origins whose pages may send a workspace's events from the browser; a workspace
+#: without rows accepts any origin (as Segment does: the write key is public anyway).
+workspace_origins = sa.Table(
+    "workspace_origins",
+    metadata,
+    sa.Column("workspace_id", sa.String(40), primary_key=True),
+    sa.Column("origin", sa.String(255), primary_key=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
 workspace_secrets = sa.Table(
     "workspace_secrets",
     metadata,
