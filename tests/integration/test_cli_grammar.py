@@ -29,6 +29,7 @@ READS: dict[str, list[str]] = {
     "subscription-groups": ["subscription-groups", "show"],
     "templates": ["templates", "list"],
     "placements": ["placements", "list"],
+    "origins": ["origins", "list"],
 }
 #: The groups that take no workspace: what they act on is named otherwise.
 NO_WORKSPACE = {"workspace", "sample", "demo"}

@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-import wayline
-from wayline.cli_support import open_migrated, settings_for
-
-
-def _origins_app() -> typer.Typer:
-    try:
-        module: Any = importlib.import_module("wayline.cli.origins")
-    except ModuleNotFoundError:
-        # while ``wayline.cli`` is still a single module, load the group's file directly
-        path = Path(wayline.__file__).parent / "cli" / "origins.py"
-        spec = importlib.util.spec_from_file_location("wayline_cli_origins", path)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    app: typer.Typer = module.origins_app
-    return app
+from wayline.cli.origins import origins_app
+from wayline.cli.support import open_migrated, settings_for
 
 
 @pytest.fixture
@@ -41,7 +23,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 def _run(data_dir: Path, *args: str) -> Any:
-    return CliRunner().invoke(_origins_app(), [*args, "--data-dir", str(data_dir)])
+    return CliRunner().invoke(origins_app, [*args, "--data-dir", str(data_dir)])
 
 
 def test_add_list_remove(data_dir: Path) -> None:

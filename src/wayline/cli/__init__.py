@@ -83,6 +83,11 @@ GROUPS: dict[str, Group] = {
         app="placements_app",
         help="In-app placements: where content shows, and their default rules.",
     ),
+    "origins": Group(
+        module="wayline.cli.origins",
+        app="origins_app",
+        help="Web origins allowed to send events from the browser (CORS); none listed: any.",
+    ),
     "demo": Group(
         module="wayline.cli.demo",
         app="demo_app",

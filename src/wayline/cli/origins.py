@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from wayline.cli_support import (
+from wayline.cli.support import (
     AsJson,
     DataDir,
     WorkspaceOpt,
     choose_workspace,
-    open_migrated,
+    open_existing,
     settings_for,
 )
 from wayline.errors import WaylineError
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 origins_app = typer.Typer(
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="Web origins allowed to send events from the browser (CORS); none listed: any.",
 )
@@ -50,7 +50,7 @@ def _with_origins(
     from wayline.store.sql import SqlStore
 
     try:
-        store = open_migrated(settings_for(data_dir))
+        store = open_existing(settings_for(data_dir))
         try:
             target = choose_workspace(store, workspace)
             assert isinstance(store, SqlStore)
