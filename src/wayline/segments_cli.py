@@ -88,8 +88,8 @@ def apply(
     from wayline.clock import SystemClock
     from wayline.segments.lifecycle import apply_segments
     from wayline.segments.loading import load_segments, read_segment
+    from wayline.segments.store import SegmentStore
     from wayline.stages.checks import stage_problems
-    from wayline.store.segments import SegmentStore
 
     store = _sql(open_migrated(settings_for(data_dir)))
     try:
@@ -116,7 +116,7 @@ def apply(
 @segments_app.command("list")
 def list_segments(workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
     """The workspace's segments: id, size, version and name."""
-    from wayline.store.segments import SegmentStore
+    from wayline.segments.store import SegmentStore
 
     store = _sql(open_migrated(settings_for(data_dir)))
     try:
@@ -137,7 +137,7 @@ def show(
     as_json: AsJson = False,
 ) -> None:
     """A segment as stored, with its size."""
-    from wayline.store.segments import SegmentStore
+    from wayline.segments.store import SegmentStore
 
     store = _sql(open_migrated(settings_for(data_dir)))
     try:
@@ -169,7 +169,7 @@ def show(
 @segments_app.command("size")
 def size(segment_id: str, workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
     """How many customers are in the segment now."""
-    from wayline.store.segments import SegmentStore
+    from wayline.segments.store import SegmentStore
 
     store = _sql(open_migrated(settings_for(data_dir)))
     try:
@@ -193,7 +193,7 @@ def members(
     ] = None,
 ) -> None:
     """Members, by profile id: profile id, userId and when they entered."""
-    from wayline.store.segments import SegmentStore
+    from wayline.segments.store import SegmentStore
 
     store = _sql(open_migrated(settings_for(data_dir)))
     try:

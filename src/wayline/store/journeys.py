@@ -19,7 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from wayline.store import schema
-from wayline.store.sql import SqlStore, aware
+from wayline.store.rechecks import recheck_on_journey_steps
+from wayline.store.rows import aware
+from wayline.store.sql import SqlStore
 
 
 class JourneyStatus(StrEnum):
@@ -725,8 +727,6 @@ class JourneyStore:
                     for s in steps
                 ],
             )
-            from wayline.store.segments import recheck_on_journey_steps
-
             recheck_on_journey_steps(self.store, conn, steps)
 
     def steps(self, workspace_id: str, journey_id: str, profile_id: str) -> list[Step]:
@@ -779,24 +779,6 @@ class JourneyStore:
         return counts
 
 
-def traits_of(conn: Connection, profile_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Each profile's traits, with its first userId under ``__user_id``."""
-    wanted = sorted(set(profile_ids))
-    found: dict[str, dict[str, Any]] = {p: {} for p in wanted}
-    p, i = schema.profiles, schema.identities
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        for pid, traits in conn.execute(sa.select(p.c.id, p.c.traits).where(p.c.id.in_(chunk))):
-            found[pid].update(orjson.loads(traits))
-        for pid, value in conn.execute(
-            sa.select(i.c.profile_id, i.c.value)
-            .where(i.c.profile_id.in_(chunk), i.c.kind == "user_id")
-            .order_by(i.c.profile_id, i.c.first_seen)
-        ):
-            found[pid].setdefault("__user_id", value)
-    return found
-
-
 def next_due(conn: Connection, after: datetime) -> datetime | None:
     """The earliest time after ``after`` that anything of the runtime falls due: a wake-up
     or an outbox (re)try."""
@@ -811,59 +793,6 @@ def next_due(conn: Connection, after: datetime) -> datetime | None:
     return min(times) if times else None
 
 
-def follow_merge(conn: Connection, workspace_id: str, source: str, target: str) -> None:
-    """Journey state of a profile merged into another moves with it: instances, their
-    trace, waits for the customer's own events, queued messages, and enrolments (so that
-    re-entry rules see one customer)."""
-    i, s, w, o = (
-        schema.journey_instances,
-        schema.journey_steps,
-        schema.journey_waits,
-        schema.outbox,
-    )
-    for table in (i, s, o):
-        conn.execute(
-            sa.update(table)
-            .where(table.c.workspace_id == workspace_id, table.c.profile_id == source)
-            .values(profile_id=target)
-        )
-    conn.execute(
-        sa.update(w)
-        .where(w.c.workspace_id == workspace_id, w.c.key_path == "", w.c.key_value == source)
-        .values(key_value=target)
-    )
-    e = schema.journey_enrolments
-    for row in conn.execute(
-        sa.select(e).where(e.c.workspace_id == workspace_id, e.c.profile_id == source)
-    ).all():
-        unit = (
-            e.c.workspace_id == workspace_id,
-            e.c.journey_id == row.journey_id,
-            e.c.entry_key == row.entry_key,
-        )
-        theirs = conn.execute(sa.select(e).where(*unit, e.c.profile_id == target)).first()
-        if theirs is None:
-            conn.execute(
-                sa.update(e).where(*unit, e.c.profile_id == source).values(profile_id=target)
-            )
-            continue
-        conn.execute(
-            sa.update(e)
-            .where(*unit, e.c.profile_id == target)
-            .values(
-                entries=theirs.entries + row.entries,
-                last_entered_at=max(theirs.last_entered_at, row.last_entered_at),
-                active_instance_id=theirs.active_instance_id or row.active_instance_id,
-            )
-        )
-        conn.execute(sa.delete(e).where(*unit, e.c.profile_id == source))
-    from wayline import consent
-    from wayline.store import content
-
-    consent.follow_merge(conn, workspace_id, source, target)
-    content.follow_merge(conn, workspace_id, source, target)
-
-
 def workspace_zones(conn: Connection, workspace_ids: Iterable[str]) -> dict[str, str]:
     w = schema.workspaces
     wanted = sorted(set(workspace_ids))
@@ -871,44 +800,3 @@ def workspace_zones(conn: Connection, workspace_ids: Iterable[str]) -> dict[str,
         ws: zone
         for ws, zone in conn.execute(sa.select(w.c.id, w.c.timezone).where(w.c.id.in_(wanted)))
     }
-
-
-def erase_journey_state(conn: Connection, workspace_id: str, profile_id: str) -> None:
-    """Everything journeys hold of a customer: instances, their waits and trace,
-    enrolments, queued messages, their status history and subscriptions, and their id as a
-    scheduled run's cursor. Runs after the profile row is deleted."""
-    from wayline import consent
-    from wayline.store import content
-
-    consent.erase(conn, workspace_id, profile_id)
-    content.erase(conn, workspace_id, profile_id)
-    i, w = schema.journey_instances, schema.journey_waits
-    ids = sa.select(i.c.id).where(i.c.workspace_id == workspace_id, i.c.profile_id == profile_id)
-    conn.execute(sa.delete(w).where(w.c.instance_id.in_(ids)))
-    conn.execute(
-        sa.delete(w).where(
-            w.c.workspace_id == workspace_id, w.c.key_path == "", w.c.key_value == profile_id
-        )
-    )
-    for table in (
-        schema.journey_steps,
-        schema.journey_enrolments,
-        schema.outbox,
-        schema.journey_instances,
-    ):
-        conn.execute(
-            sa.delete(table).where(
-                table.c.workspace_id == workspace_id, table.c.profile_id == profile_id
-            )
-        )
-    # a scheduled run's cursor may be the customer's id: the id before it (the profile is
-    # gone already) resumes the run at the same place
-    r, p = schema.journey_schedule_runs, schema.profiles
-    before = conn.scalar(
-        sa.select(sa.func.max(p.c.id)).where(p.c.workspace_id == workspace_id, p.c.id < profile_id)
-    )
-    conn.execute(
-        sa.update(r)
-        .where(r.c.workspace_id == workspace_id, r.c.cursor == profile_id)
-        .values(cursor=before or "")
-    )

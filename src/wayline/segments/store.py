@@ -17,8 +17,10 @@ from sqlalchemy.engine import Connection
 from wayline.segments.evaluate import Facts, Happening
 from wayline.segments.histories import Histories, History
 from wayline.segments.spec import Segment
+from wayline.stages.store import stage_places
 from wayline.store import change_log, schema
-from wayline.store.sql import SqlStore, aware
+from wayline.store.rows import aware
+from wayline.store.sql import SqlStore
 
 #: The re-check time of a profile that has been evaluated and has nothing due.
 NEVER = datetime(9999, 12, 31, tzinfo=UTC)
@@ -193,8 +195,6 @@ class SegmentStore:
                     if profile_id in found:
                         found[profile_id].journeys = nodes
             if stages:
-                from wayline.store.stages import stage_places
-
                 for profile_id, place in stage_places(conn, workspace_id, chunk).items():
                     if profile_id in found:
                         found[profile_id].stage = place
@@ -518,91 +518,6 @@ class SegmentStore:
         return {p: (v.get("user_id"), v.get("anonymous_id")) for p, v in found.items()}
 
 
-def erase_segment_state(conn: Connection, workspace_id: str, profile_id: str) -> None:
-    """Everything segments hold of a customer: memberships, change log, re-check."""
-    for table in (schema.segment_members, schema.segment_changes, schema.segment_rechecks):
-        conn.execute(
-            sa.delete(table).where(
-                table.c.workspace_id == workspace_id, table.c.profile_id == profile_id
-            )
-        )
-
-
-def merged_away(
-    conn: Connection, workspace_id: str, profile_id: str, into_profile_id: str, at: datetime
-) -> None:
-    """A profile merged into another is in no segment any more (logged, not announced):
-    the surviving profile is evaluated on the event that merged them.
-
-    A static segment is not evaluated, so its membership passes to the surviving profile
-    (logged, not announced: the customer was a member already)."""
-    m = schema.segment_members
-    left = list(
-        conn.scalars(
-            sa.select(m.c.segment_id).where(
-                m.c.workspace_id == workspace_id, m.c.profile_id == profile_id
-            )
-        )
-    )
-    changes = [(s, profile_id, "exited") for s in left]
-    if left:
-        t = schema.segments
-        static = {
-            r.segment_id
-            for r in conn.execute(
-                sa.select(t.c.segment_id, t.c.spec).where(
-                    t.c.workspace_id == workspace_id, t.c.segment_id.in_(left)
-                )
-            )
-            if compiled(r.spec).is_static
-        }
-        held = set(
-            conn.scalars(
-                sa.select(m.c.segment_id).where(
-                    m.c.workspace_id == workspace_id,
-                    m.c.profile_id == into_profile_id,
-                    m.c.segment_id.in_(sorted(static)),
-                )
-            )
-        )
-        passed = sorted(static - held)
-        if passed:
-            conn.execute(
-                sa.insert(m),
-                [
-                    {
-                        "workspace_id": workspace_id,
-                        "segment_id": s,
-                        "profile_id": into_profile_id,
-                        "entered_at": at,
-                    }
-                    for s in passed
-                ],
-            )
-        changes += [(s, into_profile_id, "entered") for s in passed]
-    if changes:
-        conn.execute(
-            sa.insert(schema.segment_changes),
-            [
-                {
-                    "workspace_id": workspace_id,
-                    "segment_id": s,
-                    "profile_id": who,
-                    "kind": kind,
-                    "at": at,
-                    "pending": False,
-                }
-                for s, who, kind in changes
-            ],
-        )
-    for table in (m, schema.segment_rechecks):
-        conn.execute(
-            sa.delete(table).where(
-                table.c.workspace_id == workspace_id, table.c.profile_id == profile_id
-            )
-        )
-
-
 def memberships_of(conn: Connection, profile_ids: Iterable[str]) -> dict[str, frozenset[str]]:
     """Profile id -> the segments it is a member of now."""
     m = schema.segment_members
@@ -635,48 +550,3 @@ def journey_places(
         ):
             found[profile_id][journey_id].add(node)
     return {p: dict(j) for p, j in found.items()}
-
-
-def recheck_on_journey_steps(store: SqlStore, conn: Connection, steps: Sequence[Any]) -> None:
-    """Customers whose journey state moved are re-checked at once, in the same transaction,
-    in workspaces with segments that ask about journeys (``{journey: ID}``)."""
-    workspaces = {s.workspace_id for s in steps}
-    if not workspaces:
-        return
-    t = schema.segments
-    watching = set(
-        conn.scalars(
-            sa.select(t.c.workspace_id)
-            .distinct()
-            .where(t.c.workspace_id.in_(sorted(workspaces)), t.c.spec.contains('"journey":'))
-        )
-    )
-    soonest: dict[tuple[str, str], datetime] = {}
-    for s in steps:
-        if s.workspace_id in watching:
-            key = (s.workspace_id, s.profile_id)
-            soonest[key] = min(s.at, soonest.get(key, s.at))
-    recheck_by(store, conn, soonest)
-
-
-def recheck_by(store: SqlStore, conn: Connection, soonest: dict[tuple[str, str], datetime]) -> None:
-    """(workspace, profile) -> a moment: the segment consumer re-checks each customer at
-    that moment, or at the one already planned if that is sooner."""
-    if not soonest:
-        return
-    r = schema.segment_rechecks
-    stmt = store._insert(r)
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["workspace_id", "profile_id"],
-            set_={
-                "due_at": sa.case(
-                    (stmt.excluded.due_at < r.c.due_at, stmt.excluded.due_at), else_=r.c.due_at
-                )
-            },
-        ),
-        [
-            {"workspace_id": w, "profile_id": p, "due_at": at}
-            for (w, p), at in sorted(soonest.items())
-        ],
-    )
