@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from wayline.profiles import process_inbox
 from wayline.runtime import Runtime
 from wayline.store.base import Store
-from wayline.store.journeys import next_due
+from wayline.store.journeys.instances import next_due
 from wayline.store.sql import SqlStore
 
 

@@ -31,8 +31,8 @@ from wayline.store.journeys import (
     JourneyStore,
     Step,
     Wait,
-    workspace_zones,
 )
+from wayline.store.journeys.instances import workspace_zones
 from wayline.store.messages import engagement
 from wayline.store.outbox import NewMessage, OutboxStore
 from wayline.store.profiles import traits_of
