@@ -1,5 +1,6 @@
-"""Segments in the state store: definitions, members, the change log, re-checks, and the
-facts (traits, events) a customer's memberships are evaluated from."""
+"""Segments in the state store: definitions (parsed back into :class:`Segment` specs),
+members, the change log and re-checks. The facts memberships are evaluated from are read
+in :mod:`wayline.segments.facts`."""
 
 from __future__ import annotations
 
