@@ -1,5 +1,8 @@
 """The store over SQLAlchemy Core. What differs between SQLite and PostgreSQL lives in
-``sqlite.py`` and ``postgres.py``; this module holds only what both share."""
+``sqlite.py`` and ``postgres.py``; this module holds only what both share: transactions,
+the inbox and consumer cursors. Workspaces, profiles, the profile consumer's batch and
+erasure have modules of their own (``workspaces.py``, ``profiles.py``, ``identities.py``,
+``erasure.py``), which :class:`SqlStore` calls."""
 
 from __future__ import annotations
 
