@@ -47,9 +47,9 @@ from wayline.segments.batch import evaluate_warehouse
 from wayline.segments.consumer import SegmentConsumer
 from wayline.segments.lifecycle import apply_segments
 from wayline.segments.loading import read_segment_text
+from wayline.segments.store import SEGMENTS_CONSUMER, SegmentStore
 from wayline.settings import Settings
 from wayline.store import open_store
-from wayline.store.segments import SEGMENTS_CONSUMER, SegmentStore
 from wayline.store.sql import SqlStore
 from wayline.testing import ManualClock
 

@@ -5,7 +5,7 @@ stands for every marketing message of the channel. Subscription groups (see
 :mod:`wayline.subscription_groups`) say what holds without a row: an ``opt_out`` group's
 messages go to every customer until they unsubscribe, an ``opt_in`` group's only to those
 subscribed (``pending`` — waiting for the double opt-in link — is not yet subscribed).
-The suppression list (:mod:`wayline.suppression`) stops every message, transactional
+The suppression list (:mod:`wayline.store.suppressions`) stops every message, transactional
 ones included, to an address that bounced, complained or was erased.
 
 The dispatcher asks :func:`may_send` before it hands a customer's message to its channel.
@@ -155,7 +155,7 @@ def without_consent(
 def recipient(conn: Connection, profile_id: str, channel: str) -> str | None:
     """The address a channel would send to: ``traits.email`` / ``traits.phone``, else the
     customer's first identity of that kind (as the email and SMS channels choose)."""
-    from wayline.store.journeys import traits_of
+    from wayline.store.profiles import traits_of
 
     trait, kind = ("email", "email") if channel == "email" else ("phone", "phone")
     traits = traits_of(conn, [profile_id]).get(profile_id, {})
@@ -184,13 +184,13 @@ def may_send(store: SqlStore, message: OutboxMessage) -> str | None:
 
 def may_send_on(conn: Connection, message: OutboxMessage) -> str | None:
     """:func:`may_send`, read on the caller's connection."""
-    from wayline import suppression
+    from wayline.store import suppressions
 
     if message.profile_id is None:
         return None
     address = recipient(conn, message.profile_id, message.channel)
     if address is not None:
-        found = suppression.find(conn, message.workspace_id, message.channel, address)
+        found = suppressions.find(conn, message.workspace_id, message.channel, address)
         if found is not None:
             return f"suppressed: the address is on the suppression list ({found.reason})"
     if message.payload.get("transactional"):
@@ -221,45 +221,3 @@ def subscriptions(conn: Connection, workspace_id: str, profile_id: str) -> list[
         }
         for r in rows
     ]
-
-
-def follow_merge(conn: Connection, workspace_id: str, source: str, target: str) -> None:
-    """A merged customer keeps every opt-out of both profiles: an opt-out wins."""
-    t = schema.subscriptions
-    for row in conn.execute(
-        sa.select(t).where(t.c.workspace_id == workspace_id, t.c.profile_id == source)
-    ).all():
-        unit = (
-            t.c.workspace_id == workspace_id,
-            t.c.channel == row.channel,
-            t.c.topic == row.topic,
-        )
-        theirs = conn.execute(sa.select(t.c.status).where(*unit, t.c.profile_id == target)).scalar()
-        if theirs is None:
-            conn.execute(
-                sa.update(t).where(*unit, t.c.profile_id == source).values(profile_id=target)
-            )
-            continue
-        if row.status == Status.UNSUBSCRIBED.value:
-            conn.execute(
-                sa.update(t)
-                .where(*unit, t.c.profile_id == target)
-                .values(status=row.status, source=row.source, updated_at=row.updated_at)
-            )
-        conn.execute(sa.delete(t).where(*unit, t.c.profile_id == source))
-    m = schema.message_events
-    conn.execute(
-        sa.update(m)
-        .where(m.c.workspace_id == workspace_id, m.c.profile_id == source)
-        .values(profile_id=target)
-    )
-
-
-def erase(conn: Connection, workspace_id: str, profile_id: str) -> None:
-    """Remove a customer's subscriptions and message history (erasure)."""
-    for table in (schema.subscriptions, schema.message_events):
-        conn.execute(
-            sa.delete(table).where(
-                table.c.workspace_id == workspace_id, table.c.profile_id == profile_id
-            )
-        )

@@ -16,9 +16,10 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from wayline import consent, suppression
-from wayline.store import schema
+from wayline import consent
+from wayline.store import schema, suppressions
 from wayline.store.messages import profile_messages
+from wayline.store.profiles import event_filter
 from wayline.store.sql import SqlStore
 
 #: The export's format; bumped when a part changes shape.
@@ -50,7 +51,7 @@ def export_customer(store: SqlStore, workspace_id: str, profile_id: str) -> dict
             orjson.loads(bytes(row.payload))
             for row in conn.execute(
                 sa.select(schema.inbox.c.payload)
-                .where(store._event_filter(workspace_id, ids))
+                .where(event_filter(workspace_id, ids))
                 .order_by(schema.inbox.c.timestamp, schema.inbox.c.seq)
             )
         ]
@@ -166,13 +167,13 @@ def _suppressions(
     conn: Connection, workspace_id: str, profile_id: str, ids: list[tuple[str, str]]
 ) -> list[dict[str, Any]]:
     addresses = {("email" if k == "email" else "sms", v) for k, v in ids if k in ("email", "phone")}
-    for channel in suppression.CHANNELS:
+    for channel in suppressions.CHANNELS:
         found = consent.recipient(conn, profile_id, channel)
         if found is not None:
             addresses.add((channel, found))
     rows = []
     for channel, address in sorted(addresses):
-        hit = suppression.find(conn, workspace_id, channel, address)
+        hit = suppressions.find(conn, workspace_id, channel, address)
         if hit is not None:
             rows.append({**hit.to_json(), "address": address})
     return rows

@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from wayline.addresses import normalise_email, normalise_phone, text_of
 from wayline.errors import ConsumerConflict
 from wayline.store.base import (
     Identity,
@@ -45,27 +46,6 @@ USER = IdentityKind.USER_ID.value
 ANON = IdentityKind.ANONYMOUS_ID.value
 EMAIL = IdentityKind.EMAIL.value
 PHONE = IdentityKind.PHONE.value
-
-
-def _str(value: Any) -> str | None:
-    if isinstance(value, str) and value.strip():
-        return value.strip()[:255]
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def normalise_email(value: Any) -> str | None:
-    text = _str(value)
-    return text.lower() if text and "@" in text else None
-
-
-def normalise_phone(value: Any) -> str | None:
-    text = _str(value)
-    if not text:
-        return None
-    digits = "".join(c for c in text if c.isdigit())
-    return ("+" + digits if text.startswith("+") else digits) or None
 
 
 def _external_keys(workspace_id: str, traits: dict[str, Any]) -> list[Key]:
@@ -98,7 +78,7 @@ def _parse(event: InboxEvent) -> _Parsed:
         event=event,
         user_id=event.user_id,
         anonymous_id=event.anonymous_id,
-        previous_id=_str(message.get("previousId")) if event.type == "alias" else None,
+        previous_id=text_of(message.get("previousId")) if event.type == "alias" else None,
         traits=traits,
     )
 

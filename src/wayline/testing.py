@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from wayline.profiles import process_inbox
 from wayline.runtime import Runtime
 from wayline.store.base import Store
-from wayline.store.journeys import next_due
+from wayline.store.journeys.instances import next_due
 from wayline.store.sql import SqlStore
 
 
@@ -114,8 +114,8 @@ class TimeMachine:
 
     def _triggers_caught_up(self) -> bool:
         from wayline.engine.triggers import TRIGGERS_CONSUMER
-        from wayline.store.segments import SEGMENTS_CONSUMER
-        from wayline.store.stages import STAGES_CONSUMER
+        from wayline.segments.store import SEGMENTS_CONSUMER
+        from wayline.stages.store import STAGES_CONSUMER
 
         for name in (TRIGGERS_CONSUMER, SEGMENTS_CONSUMER, STAGES_CONSUMER):
             if not any(loop.name == name for loop in self.runtime.loops):
@@ -127,7 +127,7 @@ class TimeMachine:
         return True
 
     def next_due(self) -> datetime | None:
-        from wayline.store.segments import SegmentStore
+        from wayline.segments.store import SegmentStore
 
         now = self.clock.now()
         with self.store.engine.connect() as conn:

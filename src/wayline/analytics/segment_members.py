@@ -48,8 +48,8 @@ def segment_members(store: SqlStore, workspace_id: str, segment_ids: Sequence[st
     import pyarrow as pa
     import sqlalchemy as sa
 
+    from wayline.segments.store import SegmentStore
     from wayline.store import schema
-    from wayline.store.segments import SegmentStore
 
     known = [r.segment_id for r in SegmentStore(store).segments(workspace_id)]
     for segment_id in segment_ids:

@@ -28,9 +28,9 @@ from wayline.channels.verification import Verifier
 from wayline.events import parse_message
 from wayline.store import schema
 from wayline.store.content import ContentItem, ContentStore, PlacementStore
-from wayline.store.journeys import traits_of
 from wayline.store.messages import MessageEvent, record
 from wayline.store.outbox import OutboxStore
+from wayline.store.profiles import traits_of
 from wayline.store.sql import SqlStore
 
 #: Event names (persisted: never rename).

@@ -46,8 +46,8 @@ from wayline.channels.tracking import MessageLinks, Purpose, Tracker, add_pixel,
 from wayline.errors import WaylineError
 from wayline.store import schema
 from wayline.store.base import Workspace
-from wayline.store.journeys import traits_of
 from wayline.store.outbox import OutboxMessage
+from wayline.store.profiles import traits_of
 from wayline.store.sql import SqlStore
 from wayline.store.templates import StoredTemplate, TemplateStore, VariableStore
 

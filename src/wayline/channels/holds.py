@@ -24,8 +24,8 @@ from wayline.engine.timing import WEEKDAYS, next_window, zone_for
 from wayline.journeys.controls import ALL, Controls, covers
 from wayline.store import schema
 from wayline.store.controls import RECORD_CHANNEL, controls_of
-from wayline.store.journeys import traits_of
 from wayline.store.outbox import OutboxMessage
+from wayline.store.profiles import traits_of
 
 
 @functools.lru_cache(maxsize=256)

@@ -37,8 +37,8 @@ from wayline.channels.templates import (
 from wayline.clock import Clock
 from wayline.store import schema
 from wayline.store.content import ContentItem, ContentStore
-from wayline.store.journeys import traits_of
 from wayline.store.outbox import OutboxMessage
+from wayline.store.profiles import traits_of
 from wayline.store.sql import SqlStore
 from wayline.store.templates import TemplateStore, VariableStore
 

@@ -24,10 +24,10 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from wayline import suppression
+from wayline import addresses
 from wayline.channels import feedback
 from wayline.errors import WaylineError
-from wayline.store import schema
+from wayline.store import schema, suppressions
 from wayline.store.messages import MessageEvent, record
 from wayline.store.outbox import OutboxMessage, OutboxState
 from wayline.store.sql import SqlStore
@@ -184,12 +184,12 @@ def apply(store: SqlStore, workspace_id: str, report: Report) -> dict[str, Any]:
     suppressed = False
     if report.kind == "complaint" or (report.kind == "bounce" and report.bounce_type == "hard"):
         reason = (
-            suppression.Reason.COMPLAINT
+            suppressions.Reason.COMPLAINT
             if report.kind == "complaint"
-            else suppression.Reason.HARD_BOUNCE
+            else suppressions.Reason.HARD_BOUNCE
         )
         with store._write() as conn:
-            suppressed = suppression.suppress(
+            suppressed = suppressions.suppress(
                 store,
                 conn,
                 workspace_id,
@@ -231,7 +231,7 @@ def apply(store: SqlStore, workspace_id: str, report: Report) -> dict[str, Any]:
 def find_message(store: SqlStore, workspace_id: str, report: Report) -> OutboxMessage | None:
     """The message the report is about, among the latest sent to the address's customer."""
     kind = "email" if report.channel == "email" else "phone"
-    value = suppression.normalise(report.channel, report.address)
+    value = addresses.normalise(report.channel, report.address)
     i, o = schema.identities, schema.outbox
     with store.engine.connect() as conn:
         profile_id = conn.scalar(

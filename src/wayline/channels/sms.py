@@ -19,10 +19,10 @@ from typing import Any
 
 import httpx
 import orjson
-import phonenumbers
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from wayline.addresses import e164
 from wayline.channels.base import Delivery
 from wayline.channels.config import ChannelConfigs
 from wayline.channels.netguard import AllowList, GuardedTransport, TargetRefused
@@ -30,8 +30,8 @@ from wayline.channels.secrets import stored_secret
 from wayline.channels.templates import Renderer, RenderError, TemplateSpec
 from wayline.channels.webhook import retry_after
 from wayline.store import schema
-from wayline.store.journeys import traits_of
 from wayline.store.outbox import OutboxMessage
+from wayline.store.profiles import traits_of
 from wayline.store.sql import SqlStore
 from wayline.store.templates import TemplateStore, VariableStore
 
@@ -71,17 +71,6 @@ class SmsSettings(BaseModel):
         if value is not None and value.startswith("+") and e164(value, None) is None:
             raise ValueError(f"not a phone number in E.164: {value!r}")
         return value
-
-
-def e164(number: str, region: str | None) -> str | None:
-    """The number in E.164 (``+14155550100``), or None when it is not a valid number."""
-    try:
-        parsed = phonenumbers.parse(number, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(parsed):
-        return None
-    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
 def segments(text: str) -> tuple[str, int]:

@@ -89,8 +89,8 @@ def apply(
     from wayline.clock import SystemClock
     from wayline.segments.lifecycle import apply_segments
     from wayline.segments.loading import load_segments, read_segment
+    from wayline.segments.store import SegmentStore
     from wayline.stages.checks import stage_problems
-    from wayline.store.segments import SegmentStore
 
     store = _sql(open_existing(settings_for(data_dir), migrate=True))
     try:
@@ -122,7 +122,7 @@ def list_segments(
     data_dir: DataDir = None,
 ) -> None:
     """The workspace's segments: id, size, version and name."""
-    from wayline.store.segments import SegmentStore
+    from wayline.segments.store import SegmentStore
 
     store = _sql(open_existing(settings_for(data_dir)))
     try:
@@ -156,7 +156,7 @@ def show(
     as_json: AsJson = False,
 ) -> None:
     """A segment as stored, with its size."""
-    from wayline.store.segments import SegmentStore
+    from wayline.segments.store import SegmentStore
 
     store = _sql(open_existing(settings_for(data_dir)))
     try:
@@ -188,7 +188,7 @@ def show(
 @segments_app.command("size")
 def size(segment_id: str, workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
     """How many customers are in the segment now."""
-    from wayline.store.segments import SegmentStore
+    from wayline.segments.store import SegmentStore
 
     store = _sql(open_existing(settings_for(data_dir)))
     try:
@@ -214,7 +214,7 @@ def members(
     as_csv: AsCsv = False,
 ) -> None:
     """Members, by profile id: profile id, userId and when they entered."""
-    from wayline.store.segments import SegmentStore
+    from wayline.segments.store import SegmentStore
 
     store = _sql(open_existing(settings_for(data_dir)))
     try:

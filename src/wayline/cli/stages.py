@@ -100,7 +100,7 @@ def apply(
 def show(workspace: WorkspaceOpt = None, data_dir: DataDir = None) -> None:
     """The workspace's stage model, with how many customers are in each stage now, the
     typical time in it and when a customer there counts as stalled."""
-    from wayline.store.stages import StageStore
+    from wayline.stages.store import StageStore
 
     store = _sql(open_existing(settings_for(data_dir)))
     try:
@@ -133,7 +133,7 @@ def customer(
     data_dir: DataDir = None,
 ) -> None:
     """A customer's current stage and the stage changes seen as their events arrived."""
-    from wayline.store.stages import StageStore
+    from wayline.stages.store import StageStore
 
     store = _sql(open_existing(settings_for(data_dir)))
     try:

@@ -16,7 +16,8 @@ from wayline.engine.loops import JourneyRuntime
 from wayline.events import EventRow
 from wayline.profiles import process_inbox
 from wayline.store import schema
-from wayline.store.sql import SqlStore, aware
+from wayline.store.rows import aware
+from wayline.store.sql import SqlStore
 from wayline.testing import ManualClock
 
 #: Events stored in the scratch store, or taken by its profile consumer, at a time.

@@ -31,7 +31,8 @@ from wayline.engine.cron import CronSchedule
 from wayline.engine.enrolment import enrol
 from wayline.engine.timing import zone_for
 from wayline.store import schema
-from wayline.store.journeys import JourneyStore, Step, workspace_zones
+from wayline.store.journeys import JourneyStore, Step
+from wayline.store.journeys.instances import workspace_zones
 from wayline.store.sql import SqlStore
 
 log = logging.getLogger("wayline.engine")

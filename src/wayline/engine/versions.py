@@ -25,7 +25,7 @@ from typing import Any
 
 from wayline.errors import WaylineError
 from wayline.journeys.diff import SpecDiff, diff_specs, node_fields, nodes_of
-from wayline.store.journeys import spec_digest
+from wayline.store.journeys.versions import spec_digest
 
 #: Whether the file is a journey seen for the first time, the latest version, or a change.
 NEW, UNCHANGED, NEW_VERSION = "new", "unchanged", "new_version"

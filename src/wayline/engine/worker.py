@@ -23,6 +23,7 @@ from wayline.engine.controls import Gate
 from wayline.engine.effects import change_profile, move
 from wayline.engine.history import EventHistory
 from wayline.engine.steps import FAILED, HANDLERS, Transition, Visit, message_key
+from wayline.segments.store import memberships_of
 from wayline.store import schema
 from wayline.store.journeys import (
     Instance,
@@ -30,12 +31,11 @@ from wayline.store.journeys import (
     JourneyStore,
     Step,
     Wait,
-    traits_of,
-    workspace_zones,
 )
+from wayline.store.journeys.instances import workspace_zones
 from wayline.store.messages import engagement
 from wayline.store.outbox import NewMessage, OutboxStore
-from wayline.store.segments import memberships_of
+from wayline.store.profiles import traits_of
 from wayline.store.sql import SqlStore
 from wayline.store.traits import TraitError
 

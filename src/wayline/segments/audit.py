@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from wayline.segments.lifecycle import evaluate_afresh
-from wayline.store.segments import SegmentStore
+from wayline.segments.store import SegmentStore
 from wayline.store.sql import SqlStore
 
 #: (store, workspace, now, segments or None) -> segment id -> member profile ids.

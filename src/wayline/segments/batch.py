@@ -33,7 +33,7 @@ from wayline.segments.spec import (
     walk,
 )
 from wayline.segments.static import static_members
-from wayline.store.segments import SegmentStore
+from wayline.segments.store import SegmentStore
 from wayline.store.sql import SqlStore
 
 
@@ -92,8 +92,8 @@ def _profiles(ids: Iterable[str]) -> Any:
 
 def _stages(store: SqlStore, workspace_id: str) -> Any:
     """Every customer's current stage and the moment they stall in it (null: never)."""
+    from wayline.stages.store import read_models
     from wayline.store import schema
-    from wayline.store.stages import read_models
 
     c = schema.customer_stages
     with store.engine.connect() as conn:

@@ -21,9 +21,9 @@ from wayline.segments.evaluate import Happening
 from wayline.segments.histories import Histories
 from wayline.segments.membership import EVERYTHING, Membership, Touch, in_order
 from wayline.segments.spec import event_names, filtered_names
+from wayline.segments.store import SEGMENTS_CONSUMER, SegmentRecord
 from wayline.store import schema
 from wayline.store.base import Cursor, InboxEvent
-from wayline.store.segments import SEGMENTS_CONSUMER, SegmentRecord
 from wayline.store.sql import PROFILES_CONSUMER, SqlStore
 
 

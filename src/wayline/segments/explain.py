@@ -8,7 +8,7 @@ from typing import Any
 from wayline.segments.evaluate import evaluate, explain, failed
 from wayline.segments.membership import in_order
 from wayline.segments.spec import event_names
-from wayline.store.segments import SegmentStore
+from wayline.segments.store import SegmentStore
 from wayline.store.sql import SqlStore
 
 

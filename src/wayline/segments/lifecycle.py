@@ -11,7 +11,7 @@ from wayline.clock import Clock
 from wayline.segments.evaluate import Facts, evaluate
 from wayline.segments.membership import Membership, dependents, in_order
 from wayline.segments.spec import Segment, event_names, uses_journeys, uses_stages
-from wayline.store.segments import SEGMENTS_CONSUMER, SegmentRecord, SegmentStore
+from wayline.segments.store import SEGMENTS_CONSUMER, SegmentRecord, SegmentStore
 from wayline.store.sql import SqlStore
 
 #: Customers evaluated per transaction when a segment fills or is re-evaluated.

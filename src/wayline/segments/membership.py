@@ -31,7 +31,7 @@ from wayline.segments.spec import (
     uses_stages,
     walk,
 )
-from wayline.store.segments import NEVER, SegmentRecord, SegmentStore
+from wayline.segments.store import NEVER, SegmentRecord, SegmentStore
 from wayline.store.sql import SqlStore
 
 #: The events that announce a change of membership (Segment's and Braze's wording).

@@ -22,8 +22,8 @@ from wayline.clock import Clock
 from wayline.errors import SegmentNotFound, WaylineError
 from wayline.segments.membership import Membership, dependents, in_order
 from wayline.segments.spec import Segment
+from wayline.segments.store import SEGMENTS_CONSUMER, SegmentRecord, SegmentStore
 from wayline.store import schema
-from wayline.store.segments import SEGMENTS_CONSUMER, SegmentRecord, SegmentStore
 from wayline.store.sql import SqlStore
 
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ from wayline.journeys.problems import Problem, format_path
 from wayline.segments.loading import Loaded
 from wayline.segments.spec import Segment, walk
 from wayline.segments.stages import StageCondition
+from wayline.stages.store import StageStore
 from wayline.store.sql import SqlStore
-from wayline.store.stages import StageStore
 
 
 def unknown_stages(loaded: Sequence[Loaded], names: Sequence[str]) -> list[Problem]:

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 from wayline.analytics.stage_model import StageModelError, load_stage_model
 from wayline.clock import Clock
+from wayline.segments.store import SegmentStore
 from wayline.stages.checks import segments_naming
 from wayline.stages.placement import Entry, moves, typical_seconds
+from wayline.stages.store import STAGES_CONSUMER, Place, StageStore, recheck_segments
 from wayline.stages.tracker import histories
-from wayline.store.segments import SegmentStore
 from wayline.store.sql import SqlStore
-from wayline.store.stages import STAGES_CONSUMER, Place, StageStore, recheck_segments
 
 #: Customers placed per round when a model is applied.
 CHUNK = 2000

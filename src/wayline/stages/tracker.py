@@ -25,17 +25,17 @@ from sqlalchemy.engine import Connection
 from wayline.announcements import Announcement, announce
 from wayline.clock import Clock
 from wayline.segments.consumer import owners
+from wayline.segments.store import SegmentStore
 from wayline.stages.placement import Entry, Plan, entries, moves
-from wayline.store.base import InboxEvent
-from wayline.store.segments import SegmentStore
-from wayline.store.sql import PROFILES_CONSUMER, SqlStore
-from wayline.store.stages import (
+from wayline.stages.store import (
     STAGES_CONSUMER,
     Place,
     StageStore,
     StoredModel,
     recheck_segments,
 )
+from wayline.store.base import InboxEvent
+from wayline.store.sql import PROFILES_CONSUMER, SqlStore
 
 #: The event that announces a change of stage (Segment-style Title Case).
 STAGE_ENTERED_EVENT = "Stage Entered"

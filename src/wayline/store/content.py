@@ -14,7 +14,6 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from wayline.store import schema
 from wayline.store.sql import SqlStore
@@ -235,18 +234,3 @@ def _placement(row: Any) -> StoredPlacement:
         spec=orjson.loads(row.spec),
         updated_at=row.updated_at,
     )
-
-
-def follow_merge(conn: Connection, workspace_id: str, source: str, target: str) -> None:
-    """A merged customer keeps the content of both profiles."""
-    t = schema.content_items
-    conn.execute(
-        sa.update(t)
-        .where(t.c.workspace_id == workspace_id, t.c.profile_id == source)
-        .values(profile_id=target)
-    )
-
-
-def erase(conn: Connection, workspace_id: str, profile_id: str) -> None:
-    t = schema.content_items
-    conn.execute(sa.delete(t).where(t.c.workspace_id == workspace_id, t.c.profile_id == profile_id))

@@ -12,7 +12,8 @@ from sqlalchemy.engine import Connection
 from wayline.clock import Clock
 from wayline.store import schema
 from wayline.store.base import Cursor, InboxEvent
-from wayline.store.sql import SqlStore, inbox_event
+from wayline.store.rows import inbox_event
+from wayline.store.sql import SqlStore
 
 #: The oldest transaction id (64-bit, as txid_current() gives it) of the transactions now
 #: holding a write lock on the inbox, or the next id to be given out when there are none.

@@ -23,7 +23,9 @@ from wayline.store.base import (
     IdentityChanges,
     InboxEvent,
 )
-from wayline.store.sql import PROFILES_CONSUMER, SqlIdentityBatch, SqlStore, inbox_event
+from wayline.store.identities import SqlIdentityBatch
+from wayline.store.rows import inbox_event
+from wayline.store.sql import PROFILES_CONSUMER, SqlStore
 
 _INSERT_EVENTS = (
     "INSERT INTO inbox (workspace_id, message_id, type, event, user_id, anonymous_id,"

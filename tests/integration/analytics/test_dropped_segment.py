@@ -16,9 +16,9 @@ from wayline.analytics.warehouse import Warehouse
 from wayline.engine.compile import spec_of
 from wayline.journeys import load_journey_text
 from wayline.segments.static import SegmentExists, save_dropped
+from wayline.segments.store import SegmentStore
 from wayline.store import schema
 from wayline.store.journeys import JourneyStore
-from wayline.store.segments import SegmentStore
 
 __all__ = ["world"]
 

@@ -22,9 +22,9 @@ from wayline.segments.batch import evaluate_warehouse
 from wayline.segments.evaluate import Facts, Happening, evaluate
 from wayline.segments.loading import read_segment_text
 from wayline.segments.membership import in_order
+from wayline.segments.store import SegmentStore
 from wayline.store import Store, schema
 from wayline.store.base import Cursor
-from wayline.store.segments import SegmentStore
 from wayline.store.sql import SqlStore
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)

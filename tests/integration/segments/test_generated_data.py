@@ -26,10 +26,10 @@ from wayline.segments.batch import evaluate_warehouse
 from wayline.segments.consumer import SegmentConsumer
 from wayline.segments.lifecycle import apply_segments
 from wayline.segments.loading import read_segment_text
+from wayline.segments.store import SegmentStore
 from wayline.settings import Settings
 from wayline.store import Store
 from wayline.store.journeys import JourneyStore
-from wayline.store.segments import SegmentStore
 from wayline.store.sql import SqlStore
 from wayline.testing import ManualClock, drain_profiles
 

@@ -19,9 +19,9 @@ from wayline.segments.explain import explain_member
 from wayline.segments.lifecycle import apply_segments
 from wayline.segments.loading import read_segment_text
 from wayline.segments.membership import Membership, in_order
+from wayline.segments.store import SegmentStore
 from wayline.store import Store, schema
 from wayline.store.journeys import JourneyStore
-from wayline.store.segments import SegmentStore
 from wayline.store.sql import SqlStore
 from wayline.testing import ManualClock, TimeMachine
 

@@ -15,7 +15,7 @@ from wayline.segments.batch import evaluate_warehouse
 from wayline.segments.explain import explain_member
 from wayline.segments.lifecycle import evaluate_afresh
 from wayline.stages.lifecycle import apply_stage_model
-from wayline.store.stages import StageStore
+from wayline.stages.store import StageStore
 
 CONSIDERING = """
 id: considering

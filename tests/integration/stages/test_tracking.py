@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from tests.integration.stages.world import MODEL, World
 from wayline.analytics.stage_model import StageModelError
 from wayline.stages.lifecycle import apply_stage_model
+from wayline.stages.store import StageStore
 from wayline.stages.tracker import StageTracker
 from wayline.store import schema
-from wayline.store.stages import StageStore
 
 
 def test_each_change_of_stage_is_announced_at_the_event_that_caused_it(world: World) -> None:

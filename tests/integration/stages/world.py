@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from wayline.events import parse_message
 from wayline.segments.lifecycle import apply_segments
 from wayline.segments.loading import read_segment_text
+from wayline.segments.store import SegmentStore
+from wayline.stages.store import StageStore
 from wayline.store import schema
-from wayline.store.segments import SegmentStore
 from wayline.store.sql import SqlStore
-from wayline.store.stages import StageStore
 from wayline.testing import ManualClock, TimeMachine
 
 MODEL = """\

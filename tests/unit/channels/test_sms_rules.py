@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from wayline.channels.sms import e164, segments
+from wayline.addresses import e164
+from wayline.channels.sms import segments
 
 
 @pytest.mark.parametrize(

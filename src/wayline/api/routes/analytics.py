@@ -300,8 +300,8 @@ def _model(
     if body is not None:
         return load_stage_model(body.model, "model")
     if preset_name is None:
+        from wayline.stages.store import StageStore
         from wayline.store.sql import SqlStore
-        from wayline.store.stages import StageStore
 
         if isinstance(services.store, SqlStore):
             stored = StageStore(services.store).model(workspace_id)

@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from wayline import subscription_groups as sg
-from wayline import suppression
 from wayline.api.deps import AdminWorkspace, ServicesDep
 from wayline.api.responses import JSON
+from wayline.store import suppressions
 from wayline.store.sql import SqlStore
 
 groups_router = APIRouter(prefix="/api/v1/subscription_groups", tags=["consent"])
@@ -116,7 +116,7 @@ async def list_suppressions(
         with store.engine.connect() as conn:
             return [
                 s.to_json()
-                for s in suppression.listing(conn, workspace_id, channel=channel, limit=limit)
+                for s in suppressions.listing(conn, workspace_id, channel=channel, limit=limit)
             ]
 
     return {"data": await run_in_threadpool(load)}
@@ -132,9 +132,9 @@ async def get_suppression(
     """Whether this address is suppressed (an erased customer's too: by its hash)."""
     store = _store(services)
 
-    def load() -> suppression.Suppression | None:
+    def load() -> suppressions.Suppression | None:
         with store.engine.connect() as conn:
-            return suppression.find(conn, workspace_id, channel, address)
+            return suppressions.find(conn, workspace_id, channel, address)
 
     found = await run_in_threadpool(load)
     if found is None:
@@ -153,13 +153,13 @@ async def add_suppression(
 
     def run() -> bool:
         with store._write() as conn:
-            return suppression.suppress(
+            return suppressions.suppress(
                 store,
                 conn,
                 workspace_id,
                 body.channel,
                 body.address,
-                suppression.Reason.MANUAL,
+                suppressions.Reason.MANUAL,
                 store.clock.now(),
                 body.detail,
             )
@@ -180,7 +180,7 @@ async def remove_suppression(
 
     def run() -> bool:
         with store._write() as conn:
-            return suppression.unsuppress(conn, workspace_id, channel, address)
+            return suppressions.unsuppress(conn, workspace_id, channel, address)
 
     if not await run_in_threadpool(run):
         raise HTTPException(404, f"{address!r} is not on the {channel} suppression list")

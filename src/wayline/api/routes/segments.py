@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from wayline.api.deps import AdminWorkspace, ServicesDep
 from wayline.api.responses import JSON
 from wayline.errors import SegmentInvalid, SegmentNotFound
-from wayline.store.segments import SegmentRecord, SegmentStore
+from wayline.segments.store import SegmentRecord, SegmentStore
 from wayline.store.sql import SqlStore
 
 router = APIRouter(prefix="/api/v1/segments", tags=["segments"])

@@ -12,8 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from wayline.analytics.stage_model import PRESETS, StageModelError
 from wayline.api.deps import AdminWorkspace, ServicesDep
 from wayline.api.responses import JSON
+from wayline.stages.store import StageStore, StoredModel
 from wayline.store.sql import SqlStore
-from wayline.store.stages import StageStore, StoredModel
 
 router = APIRouter(prefix="/api/v1/stages", tags=["stages"])
 

@@ -72,8 +72,8 @@ def stage_model(
     """``--model``, else ``--preset``, else the workspace's own stage model (``wayline stages
     apply``), else the ``ecommerce`` preset."""
     from wayline.analytics import params
+    from wayline.stages.store import StageStore
     from wayline.store.sql import SqlStore
-    from wayline.store.stages import StageStore
 
     if model is None and preset is None:
         store = open_existing(settings_for(data_dir))

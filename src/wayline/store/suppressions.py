@@ -10,18 +10,22 @@ erasure blanks the ``address`` column and keeps only the hash.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from wayline.channels.signing import new_secret
+from wayline import addresses
 from wayline.store import schema
-from wayline.store.sql import SqlStore
+from wayline.store.profiles import traits_of
+
+if TYPE_CHECKING:
+    from wayline.store.sql import SqlStore
 
 #: The name of the salt in ``workspace_secrets``.
 SUPPRESSION_SALT = "suppression_salt"
@@ -55,20 +59,6 @@ class Suppression:
         }
 
 
-def normalise(channel: str, address: str, region: str | None = None) -> str:
-    """Email addresses without case; phone numbers in E.164 (read in the SMS settings'
-    ``default_region`` when written without a country code), else as identities keep them
-    (digits, with their ``+``)."""
-    from wayline.profiles import normalise_email, normalise_phone
-
-    text = address.strip()
-    if channel == "email":
-        return normalise_email(text) or text
-    from wayline.channels.sms import e164
-
-    return e164(text, region) or normalise_phone(text) or text
-
-
 def _normalised(conn: Connection, workspace_id: str, channel: str, address: str) -> str:
     region = None
     if channel == "sms":
@@ -79,7 +69,7 @@ def _normalised(conn: Connection, workspace_id: str, channel: str, address: str)
         if config is not None:
             found = orjson.loads(config).get("default_region")
             region = found if isinstance(found, str) else None
-    return normalise(channel, address, region)
+    return addresses.normalise(channel, address, region)
 
 
 def _salt_query(workspace_id: str) -> sa.Select[Any]:
@@ -104,7 +94,10 @@ def salt(store: SqlStore, conn: Connection, workspace_id: str, now: datetime) ->
         conn.execute(
             store._insert(t)
             .values(
-                workspace_id=workspace_id, name=SUPPRESSION_SALT, value=new_secret(), created_at=now
+                workspace_id=workspace_id,
+                name=SUPPRESSION_SALT,
+                value=secrets.token_hex(32),
+                created_at=now,
             )
             .on_conflict_do_nothing(index_elements=["workspace_id", "name"])
         )
@@ -210,8 +203,6 @@ def forget_customer(
     """Erasure: each email address and phone number of the customer (identities and
     ``email``/``phone`` traits) stays suppressed, by its hash only (a row that named the
     address loses the address)."""
-    from wayline.store.journeys import traits_of
-
     kinds = {"email": "email", "phone": "sms"}
     addresses = set(identities)
     traits = traits_of(conn, [profile_id]).get(profile_id, {})

@@ -1,5 +1,6 @@
-"""Segments in the state store: definitions, members, the change log, re-checks, and the
-facts (traits, events) a customer's memberships are evaluated from."""
+"""Segments in the state store: definitions (parsed back into :class:`Segment` specs),
+members, the change log and re-checks. The facts memberships are evaluated from are read
+in :mod:`wayline.segments.facts`."""
 
 from __future__ import annotations
 
@@ -8,17 +9,18 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from wayline.segments.evaluate import Facts, Happening
-from wayline.segments.histories import Histories, History
+from wayline.segments.evaluate import Facts
+from wayline.segments.facts import read_facts
+from wayline.segments.histories import Histories
 from wayline.segments.spec import Segment
 from wayline.store import change_log, schema
-from wayline.store.sql import SqlStore, aware
+from wayline.store.rows import aware
+from wayline.store.sql import SqlStore
 
 #: The re-check time of a profile that has been evaluated and has nothing due.
 NEVER = datetime(9999, 12, 31, tzinfo=UTC)
@@ -165,131 +167,18 @@ class SegmentStore:
         stages: bool = False,
         histories: Histories | None = None,
     ) -> dict[str, Facts]:
-        """Traits, the events named ``names`` and memberships of each existing profile.
-
-        The message of an event is read only when its name is in ``filtered`` (a ``where``
-        filter looks into it); ``None``: always. With ``histories``, the events of a kept
-        history are not read again, and the histories read are kept (with every name the
-        workspace's segments look at)."""
-        found: dict[str, Facts] = {}
-        p, i, m = schema.profiles, schema.identities, schema.segment_members
-        fresh: set[str] = set()
-        if histories is not None:
-            names = set(histories.names.get(workspace_id, frozenset()))
-            filtered = set(histories.filtered.get(workspace_id, frozenset()))
-        for start in range(0, len(profile_ids), 500):
-            chunk = list(profile_ids[start : start + 500])
-            for row in conn.execute(sa.select(p.c.id, p.c.traits).where(p.c.id.in_(chunk))):
-                found[row.id] = Facts(traits=orjson.loads(row.traits), events={})
-            for row in conn.execute(
-                sa.select(m.c.profile_id, m.c.segment_id).where(
-                    m.c.workspace_id == workspace_id, m.c.profile_id.in_(chunk)
-                )
-            ):
-                if row.profile_id in found:
-                    found[row.profile_id].members.add(row.segment_id)
-            if journeys:
-                for profile_id, nodes in journey_places(conn, workspace_id, chunk).items():
-                    if profile_id in found:
-                        found[profile_id].journeys = nodes
-            if stages:
-                from wayline.store.stages import stage_places
-
-                for profile_id, place in stage_places(conn, workspace_id, chunk).items():
-                    if profile_id in found:
-                        found[profile_id].stage = place
-            if not names:
-                continue
-            if histories is not None:
-                unread = []
-                for profile_id in chunk:
-                    kept = histories.get(workspace_id, profile_id)
-                    if profile_id not in found:
-                        continue
-                    if kept is None:
-                        unread.append(profile_id)
-                    else:
-                        found[profile_id].events = kept.events
-                chunk = unread
-                fresh.update(chunk)
-                if not chunk:
-                    continue
-            users: dict[str, str] = {}
-            anonymous: dict[str, str] = {}
-            for kind, value, owner in conn.execute(
-                sa.select(i.c.kind, i.c.value, i.c.profile_id).where(
-                    i.c.profile_id.in_(chunk),
-                    i.c.kind.in_(["user_id", "anonymous_id"]),
-                )
-            ):
-                (users if kind == "user_id" else anonymous)[value] = owner
-            self._events(conn, workspace_id, users, anonymous, names, filtered, found)
-        for profile_id in fresh if histories is not None else found:
-            for history in found[profile_id].events.values():
-                history.sort(key=lambda e: (e.at, e.seq))
-        if histories is not None:
-            for profile_id in profile_ids:
-                if profile_id not in found:
-                    histories.drop(workspace_id, profile_id)
-            for profile_id in fresh:
-                events = found[profile_id].events
-                seqs = {e.seq for history in events.values() for e in history}
-                histories.keep(workspace_id, profile_id, History(events=events, seqs=seqs))
-        return found
-
-    def _events(
-        self,
-        conn: Connection,
-        workspace_id: str,
-        users: dict[str, str],
-        anonymous: dict[str, str],
-        names: set[str],
-        filtered: set[str] | None,
-        found: dict[str, Facts],
-    ) -> None:
-        t = schema.inbox
-        payload: Any = t.c.payload
-        if filtered is not None:
-            wanted = sorted(filtered & names)
-            payload = (
-                sa.case((t.c.event.in_(wanted), t.c.payload), else_=sa.null()).label("payload")
-                if wanted
-                else sa.null().label("payload")
-            )
-        keys = [(t.c.user_id, list(users)), (t.c.anonymous_id, list(anonymous))]
-        seen: set[int] = set()
-        for column, values in keys:
-            for start in range(0, len(values), 500):
-                rows = conn.execute(
-                    sa.select(
-                        t.c.seq,
-                        t.c.event,
-                        t.c.user_id,
-                        t.c.anonymous_id,
-                        t.c.timestamp,
-                        payload,
-                    ).where(
-                        t.c.workspace_id == workspace_id,
-                        t.c.type == "track",
-                        t.c.event.in_(sorted(names)),
-                        column.in_(values[start : start + 500]),
-                    )
-                )
-                for row in rows:
-                    if row.seq in seen:
-                        continue
-                    seen.add(row.seq)
-                    owner = users.get(row.user_id or "") or anonymous.get(row.anonymous_id or "")
-                    if owner is None or owner not in found:
-                        continue
-                    found[owner].events.setdefault(row.event, []).append(
-                        Happening(
-                            name=row.event,
-                            at=row.timestamp,
-                            seq=row.seq,
-                            raw=bytes(row.payload) if row.payload is not None else b"{}",
-                        )
-                    )
+        """What each existing profile's memberships are evaluated from (see
+        :func:`~wayline.segments.facts.read_facts`)."""
+        return read_facts(
+            conn,
+            workspace_id,
+            profile_ids,
+            names,
+            filtered,
+            journeys=journeys,
+            stages=stages,
+            histories=histories,
+        )
 
     # -- membership ----------------------------------------------------------------------
 
@@ -518,91 +407,6 @@ class SegmentStore:
         return {p: (v.get("user_id"), v.get("anonymous_id")) for p, v in found.items()}
 
 
-def erase_segment_state(conn: Connection, workspace_id: str, profile_id: str) -> None:
-    """Everything segments hold of a customer: memberships, change log, re-check."""
-    for table in (schema.segment_members, schema.segment_changes, schema.segment_rechecks):
-        conn.execute(
-            sa.delete(table).where(
-                table.c.workspace_id == workspace_id, table.c.profile_id == profile_id
-            )
-        )
-
-
-def merged_away(
-    conn: Connection, workspace_id: str, profile_id: str, into_profile_id: str, at: datetime
-) -> None:
-    """A profile merged into another is in no segment any more (logged, not announced):
-    the surviving profile is evaluated on the event that merged them.
-
-    A static segment is not evaluated, so its membership passes to the surviving profile
-    (logged, not announced: the customer was a member already)."""
-    m = schema.segment_members
-    left = list(
-        conn.scalars(
-            sa.select(m.c.segment_id).where(
-                m.c.workspace_id == workspace_id, m.c.profile_id == profile_id
-            )
-        )
-    )
-    changes = [(s, profile_id, "exited") for s in left]
-    if left:
-        t = schema.segments
-        static = {
-            r.segment_id
-            for r in conn.execute(
-                sa.select(t.c.segment_id, t.c.spec).where(
-                    t.c.workspace_id == workspace_id, t.c.segment_id.in_(left)
-                )
-            )
-            if compiled(r.spec).is_static
-        }
-        held = set(
-            conn.scalars(
-                sa.select(m.c.segment_id).where(
-                    m.c.workspace_id == workspace_id,
-                    m.c.profile_id == into_profile_id,
-                    m.c.segment_id.in_(sorted(static)),
-                )
-            )
-        )
-        passed = sorted(static - held)
-        if passed:
-            conn.execute(
-                sa.insert(m),
-                [
-                    {
-                        "workspace_id": workspace_id,
-                        "segment_id": s,
-                        "profile_id": into_profile_id,
-                        "entered_at": at,
-                    }
-                    for s in passed
-                ],
-            )
-        changes += [(s, into_profile_id, "entered") for s in passed]
-    if changes:
-        conn.execute(
-            sa.insert(schema.segment_changes),
-            [
-                {
-                    "workspace_id": workspace_id,
-                    "segment_id": s,
-                    "profile_id": who,
-                    "kind": kind,
-                    "at": at,
-                    "pending": False,
-                }
-                for s, who, kind in changes
-            ],
-        )
-    for table in (m, schema.segment_rechecks):
-        conn.execute(
-            sa.delete(table).where(
-                table.c.workspace_id == workspace_id, table.c.profile_id == profile_id
-            )
-        )
-
-
 def memberships_of(conn: Connection, profile_ids: Iterable[str]) -> dict[str, frozenset[str]]:
     """Profile id -> the segments it is a member of now."""
     m = schema.segment_members
@@ -616,67 +420,3 @@ def memberships_of(conn: Connection, profile_ids: Iterable[str]) -> dict[str, fr
         ):
             found[profile_id].add(segment_id)
     return {p: frozenset(s) for p, s in found.items()}
-
-
-def journey_places(
-    conn: Connection, workspace_id: str, profile_ids: Sequence[str]
-) -> dict[str, dict[str, set[str]]]:
-    """Profile id -> the journeys it is in now -> the nodes it is at."""
-    i = schema.journey_instances
-    found: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    ordered = list(profile_ids)
-    for start in range(0, len(ordered), 500):
-        for profile_id, journey_id, node in conn.execute(
-            sa.select(i.c.profile_id, i.c.journey_id, i.c.node).where(
-                i.c.workspace_id == workspace_id,
-                i.c.profile_id.in_(ordered[start : start + 500]),
-                i.c.state != "done",
-            )
-        ):
-            found[profile_id][journey_id].add(node)
-    return {p: dict(j) for p, j in found.items()}
-
-
-def recheck_on_journey_steps(store: SqlStore, conn: Connection, steps: Sequence[Any]) -> None:
-    """Customers whose journey state moved are re-checked at once, in the same transaction,
-    in workspaces with segments that ask about journeys (``{journey: ID}``)."""
-    workspaces = {s.workspace_id for s in steps}
-    if not workspaces:
-        return
-    t = schema.segments
-    watching = set(
-        conn.scalars(
-            sa.select(t.c.workspace_id)
-            .distinct()
-            .where(t.c.workspace_id.in_(sorted(workspaces)), t.c.spec.contains('"journey":'))
-        )
-    )
-    soonest: dict[tuple[str, str], datetime] = {}
-    for s in steps:
-        if s.workspace_id in watching:
-            key = (s.workspace_id, s.profile_id)
-            soonest[key] = min(s.at, soonest.get(key, s.at))
-    recheck_by(store, conn, soonest)
-
-
-def recheck_by(store: SqlStore, conn: Connection, soonest: dict[tuple[str, str], datetime]) -> None:
-    """(workspace, profile) -> a moment: the segment consumer re-checks each customer at
-    that moment, or at the one already planned if that is sooner."""
-    if not soonest:
-        return
-    r = schema.segment_rechecks
-    stmt = store._insert(r)
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["workspace_id", "profile_id"],
-            set_={
-                "due_at": sa.case(
-                    (stmt.excluded.due_at < r.c.due_at, stmt.excluded.due_at), else_=r.c.due_at
-                )
-            },
-        ),
-        [
-            {"workspace_id": w, "profile_id": p, "due_at": at}
-            for (w, p), at in sorted(soonest.items())
-        ],
-    )

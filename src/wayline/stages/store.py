@@ -18,7 +18,7 @@ from wayline.analytics.stage_model import StageModel, load_stage_model
 from wayline.segments.stages import StagePlace
 from wayline.stages.placement import Said
 from wayline.store import change_log, schema
-from wayline.store.segments import recheck_by
+from wayline.store.rechecks import recheck_by
 from wayline.store.sql import SqlStore
 
 #: The consumer that keeps customers' stages current.
@@ -342,13 +342,3 @@ def recheck_segments(
     if not watching or not due:
         return
     recheck_by(store, conn, {(workspace_id, p): at for p, at in due.items()})
-
-
-def erase_stage_state(conn: Connection, workspace_id: str, profile_id: str) -> None:
-    """Everything stages hold of a customer: current stage and change log."""
-    for table in (schema.customer_stages, schema.stage_changes):
-        conn.execute(
-            sa.delete(table).where(
-                table.c.workspace_id == workspace_id, table.c.profile_id == profile_id
-            )
-        )
