@@ -34,7 +34,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import mjml
 from babel import Locale, UnknownLocaleError, numbers
-from liquid import BoundTemplate, Environment, StrictDefaultUndefined, Undefined
+from liquid import BoundTemplate, Environment, Markup, StrictDefaultUndefined, Undefined
 from liquid.exceptions import LiquidError
 from liquid.extra import DateTime
 from pydantic import AfterValidator, Field, JsonValue, ValidationError, model_validator
@@ -448,29 +448,51 @@ def _mjml_to_html(markup: str) -> str:
 
 
 class Renderer:
-    """Renders templates. Safe for several threads: parsed templates hold no render state."""
+    """Renders templates. Safe for several threads: parsed templates hold no render state.
+
+    HTML (email bodies, MJML, in-app HTML) is rendered with Liquid's autoescape: every
+    value is HTML-escaped on output unless it is marked as markup, by the template
+    (``| safe``) or because it is a workspace variable (written by the workspace's
+    admins, like the templates). Text (subjects, preheaders, text parts, SMS, in-app
+    JSON content) is rendered as it is: escaping would show ``&amp;`` to the reader.
+    """
 
     def __init__(self) -> None:
-        self.strict = Environment(undefined=StrictDefaultUndefined)
-        self.lenient = Environment(undefined=Undefined)
-        for env in (self.strict, self.lenient):
+        self._envs = {
+            (html, strict): Environment(
+                undefined=StrictDefaultUndefined if strict else Undefined, autoescape=html
+            )
+            for html in (False, True)
+            for strict in (False, True)
+        }
+        for env in self._envs.values():
             _add_filters(env)
-        self._cache: dict[tuple[str, bool], BoundTemplate] = {}
+        self._cache: dict[tuple[str, bool, bool], BoundTemplate] = {}
         self._bodies: dict[tuple[str, str], _Body] = {}
         self._lock = threading.Lock()
 
     def text(self, field: str, source: str, scope: dict[str, Any], *, strict: bool) -> str:
+        """``source`` rendered as plain text: values as they are."""
+        return self._render(field, source, scope, strict=strict, html=False)
+
+    def markup(self, field: str, source: str, scope: dict[str, Any], *, strict: bool) -> str:
+        """``source`` rendered as HTML: values escaped, but for trusted markup."""
+        return self._render(field, source, trusted(scope), strict=strict, html=True)
+
+    def _render(
+        self, field: str, source: str, scope: dict[str, Any], *, strict: bool, html: bool
+    ) -> str:
         try:
-            return self._parsed(source, strict).render(**scope)
+            return str(self._parsed(source, strict, html).render(**scope))
         except LiquidError as exc:
             raise RenderError(field, _first_line(exc)) from None
 
-    def _parsed(self, source: str, strict: bool) -> BoundTemplate:
+    def _parsed(self, source: str, strict: bool, html: bool) -> BoundTemplate:
         """Parsing costs more than rendering: each text is parsed once per renderer."""
-        key = (source, strict)
+        key = (source, strict, html)
         found = self._cache.get(key)
         if found is None:
-            found = (self.strict if strict else self.lenient).from_string(source)
+            found = self._envs[(html, strict)].from_string(source)
             with self._lock:
                 if len(self._cache) >= 512:
                     self._cache.clear()
@@ -484,12 +506,12 @@ class Renderer:
         made = self._body(field, spec.mjml if spec.mjml is not None else spec.html or "")
         body = None
         if made.html is not None:
-            body = self.text(field, made.html, scope, strict=strict)
+            body = self.markup(field, made.html, scope, strict=strict)
             if field == "mjml" and "<mj-" in body:
-                body = None  # a value held MJML: it is compiled with the rest
+                body = None  # a trusted value held MJML: it is compiled with the rest
         if body is None:
             made = _Body(html=None, text=None)
-            markup = self.text("mjml", spec.mjml or "", scope, strict=strict)
+            markup = self.markup("mjml", spec.mjml or "", scope, strict=strict)
             body = _mjml_to_html(markup)
         if spec.text is not None:
             text = self.text("text", spec.text, scope, strict=strict)
@@ -512,7 +534,8 @@ class Renderer:
         first, for each message, and the result compiled, as it is when a value turns out
         to hold MJML. The plain text is made from the HTML likewise, when it keeps every
         Liquid tag of the HTML (not when one is in an attribute other than a link's, or in
-        a hidden part).
+        a hidden part) and no output can be markup (``| safe``, a workspace variable):
+        markup must become text, so that text is made from each message's HTML.
         """
         key = (field, source)
         found = self._bodies.get(key)
@@ -527,7 +550,7 @@ class Renderer:
             if html is not None and _liquid_tags(html) != _liquid_tags(source):
                 html = None
         text = None
-        if html is not None:
+        if html is not None and not any(_MARKUP_OUTPUT.search(t) for t in _liquid_tags(html)):
             text = html_to_text(html, liquid_links=True)
             if _liquid_tags(text) != _liquid_tags(html):
                 text = None
@@ -540,6 +563,31 @@ class Renderer:
 
     def sms(self, spec: TemplateSpec, scope: dict[str, Any], *, strict: bool) -> str:
         return self.text("body", spec.body or "", scope, strict=strict).strip()
+
+
+#: Liquid output that may be markup: a workspace variable, or a value marked ``safe``.
+_MARKUP_OUTPUT = re.compile(r"\bworkspace\b|\|\s*safe\b")
+
+
+def trusted(scope: dict[str, Any]) -> dict[str, Any]:
+    """The scope with the workspace variables marked as markup, for HTML: they are
+    written by the workspace's admins, as templates are (the built-in ``id``, ``name`` and
+    ``timezone`` stay text)."""
+    workspace = scope.get("workspace")
+    if not isinstance(workspace, dict):
+        return scope
+    marked = {k: v if k in RESERVED_VARIABLES else _as_markup(v) for k, v in workspace.items()}
+    return {**scope, "workspace": marked}
+
+
+def _as_markup(value: Any) -> Any:
+    if isinstance(value, str):
+        return Markup(value)
+    if isinstance(value, dict):
+        return {k: _as_markup(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_markup(v) for v in value]
+    return value
 
 
 _BODY_OPEN = re.compile(r"<body[^>]*>", re.IGNORECASE)

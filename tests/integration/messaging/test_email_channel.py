@@ -431,3 +431,30 @@ def test_an_address_with_a_header_smuggled_in_is_not_used(post: Post) -> None:
     (row,) = post.rows()
     assert (row.state, row.last_error) == ("dead", "the customer has no email address")
     assert post.mailbox.received() == []
+
+
+def test_a_trait_holding_a_link_arrives_as_text_and_is_not_tracked(post: Post) -> None:
+    spec = load_template_text(
+        "name: news\nsubject: 'News for {{ profile.name }}'\n"
+        'html: "<html><body><p>Hi {{ profile.name }}</p>'
+        "<p><a href='https://example.com/news'>this</a></p></body></html>\"\n",
+        "news.yaml",
+    )
+    TemplateStore(post.store).apply(post.workspace, spec.name, spec.channel, spec.as_spec())
+    name = '<a href="https://evil.example/login">Log in</a>'
+    post.queue(post.customer("eve", email="eve@example.com", name=name))
+    post.deliver()
+    (mail,) = post.mailbox.received()
+    assert mail["Subject"] == f"News for {name}"
+    html = mail.get_body(preferencelist=("html",))
+    text = mail.get_body(preferencelist=("plain",))
+    assert html is not None
+    assert text is not None
+    body = html.get_content()
+    assert "Hi &lt;a href=&#34;https://evil.example/login&#34;&gt;Log in&lt;/a&gt;" in body
+    # one tracked link: the template's own; none signed for the customer's target
+    tokens = re.findall(r"/t/click/([A-Za-z0-9._-]+)", body)
+    assert len(tokens) == 1
+    targets = [orjson.loads(base64.urlsafe_b64decode(t.split(".")[0] + "=="))["u"] for t in tokens]
+    assert targets == ["https://example.com/news"]
+    assert f"Hi {name}" in text.get_content()
