@@ -39,6 +39,7 @@ from liquid.exceptions import LiquidError
 from liquid.extra import DateTime
 from pydantic import AfterValidator, Field, JsonValue, ValidationError, model_validator
 
+from wayline.channels.sandbox import TIME_BUDGET, TemplateEnvironment, describe
 from wayline.errors import WaylineError
 from wayline.journeys.base import Name, SpecModel, _Matching
 from wayline.journeys.durations import Duration
@@ -457,10 +458,12 @@ class Renderer:
     JSON content) is rendered as it is: escaping would show ``&amp;`` to the reader.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, time_budget: float = TIME_BUDGET) -> None:
         self._envs = {
-            (html, strict): Environment(
-                undefined=StrictDefaultUndefined if strict else Undefined, autoescape=html
+            (html, strict): TemplateEnvironment(
+                undefined=StrictDefaultUndefined if strict else Undefined,
+                autoescape=html,
+                time_budget=time_budget,
             )
             for html in (False, True)
             for strict in (False, True)
@@ -485,7 +488,7 @@ class Renderer:
         try:
             return str(self._parsed(source, strict, html).render(**scope))
         except LiquidError as exc:
-            raise RenderError(field, _first_line(exc)) from None
+            raise RenderError(field, describe(exc)) from None
 
     def _parsed(self, source: str, strict: bool, html: bool) -> BoundTemplate:
         """Parsing costs more than rendering: each text is parsed once per renderer."""

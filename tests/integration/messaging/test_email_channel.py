@@ -458,3 +458,18 @@ def test_a_trait_holding_a_link_arrives_as_text_and_is_not_tracked(post: Post) -
     targets = [orjson.loads(base64.urlsafe_b64decode(t.split(".")[0] + "=="))["u"] for t in tokens]
     assert targets == ["https://example.com/news"]
     assert f"Hi {name}" in text.get_content()
+
+
+def test_a_template_over_a_limit_fails_the_message_with_the_reason(post: Post) -> None:
+    spec = load_template_text(
+        "name: news\nsubject: s\nhtml: '{% for i in (1..1000000) %}x{% endfor %}'\n", "news.yaml"
+    )
+    TemplateStore(post.store).apply(post.workspace, spec.name, spec.channel, spec.as_spec())
+    post.queue(post.customer("ann", email="ann@example.com"))
+    post.deliver()
+    (row,) = post.rows()
+    assert (row.state, row.last_error) == (
+        "dead",
+        "template 'news': html: the template is over a limit: more than 10000 loop iterations",
+    )
+    assert post.mailbox.received() == []
