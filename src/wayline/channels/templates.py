@@ -39,6 +39,7 @@ from liquid.exceptions import LiquidError
 from liquid.extra import DateTime
 from pydantic import AfterValidator, Field, JsonValue, ValidationError, model_validator
 
+from wayline.channels import markup
 from wayline.channels.sandbox import TIME_BUDGET, TemplateEnvironment, describe
 from wayline.errors import WaylineError
 from wayline.journeys.base import Name, SpecModel, _Matching
@@ -593,23 +594,30 @@ def _as_markup(value: Any) -> Any:
     return value
 
 
-_BODY_OPEN = re.compile(r"<body[^>]*>", re.IGNORECASE)
-
-
 def add_preheader(body: str, preheader: str) -> str:
     """The preheader as the first, hidden text of the body: what inboxes show as preview."""
     hidden = (
         '<div style="display:none;max-height:0;overflow:hidden;mso-hide:all" aria-hidden="true">'
         f"{html.escape(preheader)}</div>"
     )
-    match = _BODY_OPEN.search(body)
-    if match is None:
-        return hidden + body
-    return body[: match.end()] + hidden + body[match.end() :]
+    return markup.after_body_start(body, hidden)
+
+
+#: Elements that have no end tag: they never hide or skip what follows them.
+_VOID = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param"}
+    | {"source", "track", "wbr"}
+)
 
 
 class _TextExtractor(HTMLParser):
-    """HTML to readable plain text: paragraphs kept, links shown as ``text (url)``."""
+    """HTML to readable plain text: paragraphs kept, links shown as ``text (url)``.
+
+    The open elements are kept on a stack, as a browser keeps them: an end tag closes its
+    element and any left open inside it, a stray end tag closes nothing, and a void
+    element (``<br>``, ``<img>``) is never open. What is inside a hidden element
+    (``display:none``) or a style, script or head is left out.
+    """
 
     _BLOCK = frozenset(
         {"p", "div", "br", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol"}
@@ -620,41 +628,51 @@ class _TextExtractor(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.liquid_links = liquid_links
         self.parts: list[str] = []
-        self.skipping = 0
-        self.hidden = 0
+        #: The open elements: name, and whether each hides its content.
+        self.open: list[tuple[str, bool]] = []
+        self.hiding = 0
         self.links: list[str | None] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        style = (dict(attrs).get("style") or "").replace(" ", "").lower()
-        if tag in self._SKIP:
-            self.skipping += 1
-        elif self.hidden or "display:none" in style:
-            self.hidden += 1
+        named = dict(reversed(attrs))  # the first of a repeated attribute wins
+        if tag not in _VOID:
+            style = (named.get("style") or "").replace(" ", "").lower()
+            hides = tag in self._SKIP or "display:none" in style
+            self.open.append((tag, hides))
+            self.hiding += hides
         if tag in self._BLOCK:
             self.parts.append("\n")
         if tag == "li":
             self.parts.append("- ")
         if tag == "a":
-            self.links.append(dict(attrs).get("href"))
+            self.links.append(named.get("href"))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag not in _VOID:  # <div/> is an open <div> in HTML; written so, it is empty
+            self.handle_endtag(tag)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP:
-            self.skipping = max(0, self.skipping - 1)
-        elif self.hidden:
-            self.hidden -= 1
+        hidden = self.hiding > 0  # a hidden link's target is hidden with its text
+        if any(name == tag for name, _ in self.open):
+            while self.open:
+                name, hides = self.open.pop()
+                self.hiding -= hides
+                if name == tag:
+                    break
         if tag == "a" and self.links:
             href = self.links.pop()
             linked = href and (
                 href.startswith(("http://", "https://"))
                 or (self.liquid_links and href.lstrip().startswith("{{"))
             )
-            if linked and not self.skipping:
+            if linked and not hidden:
                 self.parts.append(f" ({href})")
         if tag in self._BLOCK and tag != "li":
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
-        if not self.skipping and not self.hidden:
+        if not self.hiding:
             words = " ".join(data.split())
             if not words:
                 self.parts.append(" ")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ import orjson
 from sqlalchemy.engine import Connection
 
 from wayline import consent
-from wayline.channels import feedback
+from wayline.channels import feedback, markup
 from wayline.channels.secrets import TRACKING_SIGNING, generated_secret
 from wayline.channels.signing import secret_key
 from wayline.errors import WaylineError
@@ -157,32 +156,32 @@ class MessageLinks:
     click: Callable[[str], str]
 
 
-_HREF = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*)(["'])(https?://[^"']+)\2""", re.IGNORECASE)
+#: The tags whose ``href`` is a link a reader clicks.
+_LINKS = frozenset({"a", "area"})
 
 
 def track_links(body: str, click: Callable[[str], str], keep: Callable[[str], bool]) -> str:
-    """Every http(s) link of an HTML body, through the click redirect (except ``keep``)."""
+    """Every http(s) link of an HTML body, through the click redirect (except ``keep``):
+    the first ``href`` of each ``<a>`` and ``<area>`` a browser sees, and nothing else."""
 
-    def swap(match: re.Match[str]) -> str:
-        url = _unescape_attr(match.group(3))
-        if keep(url):
-            return match.group(0)
-        return f"{match.group(1)}{match.group(2)}{click(url)}{match.group(2)}"
+    def swap(href: str) -> str | None:
+        url = href.strip()
+        scheme, colon, rest = url.partition(":")
+        if not colon or scheme.lower() not in ("http", "https") or not rest.startswith("//"):
+            return None
+        url = f"{scheme.lower()}:{rest}"
+        return None if keep(url) else click(url)
 
-    return _HREF.sub(swap, body)
-
-
-def _unescape_attr(value: str) -> str:
-    return value.replace("&amp;", "&")
+    return markup.rewrite_attribute(body, _LINKS, "href", swap)
 
 
 def add_pixel(body: str, open_url: str) -> str:
+    """The open pixel, last in the body."""
     pixel = (
         f'<img src="{open_url}" width="1" height="1" alt="" '
         'style="display:block;border:0;width:1px;height:1px" />'
     )
-    index = body.lower().rfind("</body>")
-    return body + pixel if index < 0 else body[:index] + pixel + body[index:]
+    return markup.before_body_end(body, pixel)
 
 
 class Tracker:

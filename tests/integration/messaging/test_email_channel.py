@@ -473,3 +473,32 @@ def test_a_template_over_a_limit_fails_the_message_with_the_reason(post: Post) -
         "template 'news': html: the template is over a limit: more than 10000 loop iterations",
     )
     assert post.mailbox.received() == []
+
+
+def test_an_address_that_only_looks_like_one_is_not_used(post: Post) -> None:
+    post.queue(post.customer("ann", email="ann@example..com"))
+    post.deliver()
+    (row,) = post.rows()
+    assert (row.state, row.last_error) == ("dead", "the customer has no email address")
+    assert post.mailbox.received() == []
+
+
+def test_links_are_tracked_where_a_browser_sees_them(post: Post) -> None:
+    spec = load_template_text(
+        "name: news\nsubject: s\nhtml: |\n"
+        "  <html><body><a data-href='https://example.com/d' href=https://example.com/a>A</a>\n"
+        "  <a title='1 > 0' href='https://example.com/b'>B</a></body></html>\n",
+        "news.yaml",
+    )
+    TemplateStore(post.store).apply(post.workspace, spec.name, spec.channel, spec.as_spec())
+    post.queue(post.customer("ann", email="ann@example.com"))
+    post.deliver()
+    (mail,) = post.mailbox.received()
+    html = mail.get_body(preferencelist=("html",))
+    assert html is not None
+    body = html.get_content()
+    assert "data-href='https://example.com/d'" in body
+    tokens = re.findall(r'href="https://wl\.example\.com/t/click/([A-Za-z0-9._-]+)"', body)
+    targets = [orjson.loads(base64.urlsafe_b64decode(t.split(".")[0] + "=="))["u"] for t in tokens]
+    assert targets == ["https://example.com/a", "https://example.com/b"]
+    assert body.index("/t/open/") < body.index("</body>")
