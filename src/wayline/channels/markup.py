@@ -12,6 +12,7 @@ character for character.
 from __future__ import annotations
 
 import html
+import html.entities
 import html.parser
 import re
 from collections.abc import Callable
@@ -72,13 +73,36 @@ def tokens(body: str) -> tuple[list[Tag], list[EndTag]]:
 
 
 def _attribute_value(raw: str | None) -> str | None:
-    """An attribute's value as the tokenizer gives it: unquoted, character references
-    resolved."""
+    """An attribute's value as a browser reads it: unquoted, character references
+    resolved (:func:`unescape_attribute`)."""
     if raw is None:
         return None
     if raw[:1] == raw[-1:] and raw[:1] in ("'", '"') and len(raw) >= 2:
         raw = raw[1:-1]
-    return html.unescape(raw)
+    return unescape_attribute(raw)
+
+
+_REFERENCE = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
+
+
+def unescape_attribute(value: str) -> str:
+    """Character references resolved as HTML does in an attribute value: a named one
+    written without its ``;`` and followed by a letter, digit or ``=`` is text, so a link's
+    ``?a=1&region=eu`` keeps its ``&region`` (``html.unescape`` would give ``®ion``)."""
+
+    def resolve(match: re.Match[str]) -> str:
+        ref = match.group(1)
+        if ref.startswith("#") or ref.endswith(";") and ref in html.entities.html5:
+            return html.unescape(match.group(0))
+        for end in range(min(len(ref), 32), 0, -1):
+            if ref[:end] in html.entities.html5 and not ref[:end].endswith(";"):
+                after = ref[end : end + 1]
+                if after and (after.isalnum() or after == "="):
+                    return match.group(0)
+                return html.entities.html5[ref[:end]] + ref[end:]
+        return match.group(0)
+
+    return _REFERENCE.sub(resolve, value)
 
 
 def rewrite_attribute(

@@ -104,3 +104,19 @@ def test_an_address_is_checked_by_its_syntax_not_by_its_at_sign(address: str) ->
 def test_valid_addresses_pass() -> None:
     for address in ("ann@example.com", "ann+news@mail.example.co.uk", "zoë@example.com"):
         assert valid_address(address)
+
+
+def test_a_link_target_is_read_as_a_browser_reads_it() -> None:
+    seen: list[str] = []
+
+    def remember(url: str) -> str:
+        seen.append(url)
+        return "https://wl.example.com/t/click/x"
+
+    track_links(
+        '<a href="https://shop.example/?a=1&region=eu&amp;b=2&#38;c=3">A</a>'
+        '<a href=" HTTPS://shop.example/up ">B</a>',
+        remember,
+        lambda url: False,
+    )
+    assert seen == ["https://shop.example/?a=1&region=eu&b=2&c=3", "https://shop.example/up"]
