@@ -92,7 +92,7 @@ def unescape_attribute(value: str) -> str:
 
     def resolve(match: re.Match[str]) -> str:
         ref = match.group(1)
-        if ref.startswith("#") or ref.endswith(";") and ref in html.entities.html5:
+        if ref.startswith("#") or (ref.endswith(";") and ref in html.entities.html5):
             return html.unescape(match.group(0))
         for end in range(min(len(ref), 32), 0, -1):
             if ref[:end] in html.entities.html5 and not ref[:end].endswith(";"):
