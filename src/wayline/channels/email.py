@@ -40,10 +40,19 @@ from wayline.channels.templates import (
     Renderer,
     RenderError,
     TemplateSpec,
+    liquid_leaves,
     render_globals,
     workspace_scope,
 )
-from wayline.channels.tracking import MessageLinks, Purpose, Tracker, add_pixel, track_links
+from wayline.channels.tracking import (
+    MessageLinks,
+    Purpose,
+    Tracker,
+    add_pixel,
+    host,
+    track_links,
+    written_hosts,
+)
 from wayline.errors import WaylineError
 from wayline.store import schema
 from wayline.store.base import Workspace
@@ -353,7 +362,7 @@ class EmailChannel:
             message_id=message_id,
             links=links,
             marketing=not payload.get("transactional", False),
-            keep=self.tracker.is_own,
+            keep=self._untracked(spec, scope),
             date=formatdate(self.store.clock.now().timestamp(), usegmt=True),
         )
         data = self._signed(message.workspace_id, settings, wire)
@@ -375,6 +384,14 @@ class EmailChannel:
                 "template_version": stored.version,
             }
         )
+
+    def _untracked(self, spec: TemplateSpec, scope: dict[str, Any]) -> Callable[[str], bool]:
+        """Which links are left as they are: Wayline's own, and those to a site that is
+        not written in the template or the workspace variables (it came from data)."""
+        body = spec.mjml if spec.mjml is not None else spec.html or ""
+        variables = [text for _, text in liquid_leaves(scope.get("workspace") or {}, ())]
+        hosts = written_hosts([body, *variables])
+        return lambda url: self.tracker.is_own(url) or host(url) not in hosts
 
     def send_test(self, workspace_id: str, name: str, customer: str, to: str) -> dict[str, Any]:
         """Render a template strictly for a customer and send it to ``to``, marked as a

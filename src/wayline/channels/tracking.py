@@ -12,13 +12,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import orjson
 from sqlalchemy.engine import Connection
@@ -173,6 +174,31 @@ def track_links(body: str, click: Callable[[str], str], keep: Callable[[str], bo
         return None if keep(url) else click(url)
 
     return markup.rewrite_attribute(body, _LINKS, "href", swap)
+
+
+_WRITTEN_LINK = re.compile(r"https?://[^/\s\"'<>?#{}\\]+", re.IGNORECASE)
+
+
+def host(url: str) -> str | None:
+    """The host of a link, in lower case; None when it has none."""
+    try:
+        return urlsplit(url.strip()).hostname
+    except ValueError:
+        return None
+
+
+def written_hosts(texts: Iterable[str]) -> frozenset[str]:
+    """The hosts of the http(s) links written out in these texts (a template's body, the
+    workspace variables): the sites a link may be tracked to. A link whose host comes from
+    customer data (``href="{{ profile.website }}"``) is left as it is, so that no signed
+    redirect of the sender's domain ever leads to a site a customer chose."""
+    found = set()
+    for text in texts:
+        for match in _WRITTEN_LINK.finditer(text):
+            name = host(match.group(0))
+            if name:
+                found.add(name)
+    return frozenset(found)
 
 
 def add_pixel(body: str, open_url: str) -> str:

@@ -502,3 +502,28 @@ def test_links_are_tracked_where_a_browser_sees_them(post: Post) -> None:
     targets = [orjson.loads(base64.urlsafe_b64decode(t.split(".")[0] + "=="))["u"] for t in tokens]
     assert targets == ["https://example.com/a", "https://example.com/b"]
     assert body.index("/t/open/") < body.index("</body>")
+
+
+def test_a_link_whose_site_comes_from_customer_data_is_not_signed(post: Post) -> None:
+    VariableStore(post.store).replace(post.workspace, {"help": "https://help.example.org/faq"})
+    spec = load_template_text(
+        "name: news\nsubject: s\nhtml: |\n"
+        "  <html><body><a href='{{ profile.website }}'>site</a>\n"
+        "  <a href='https://example.com/p/{{ profile.website | url_encode }}'>shop</a>\n"
+        "  <a href='{{ workspace.help }}'>help</a></body></html>\n",
+        "news.yaml",
+    )
+    TemplateStore(post.store).apply(post.workspace, spec.name, spec.channel, spec.as_spec())
+    post.queue(post.customer("eve", email="eve@example.com", website="https://evil.example/x"))
+    post.deliver()
+    (mail,) = post.mailbox.received()
+    html = mail.get_body(preferencelist=("html",))
+    assert html is not None
+    body = html.get_content()
+    assert "href='https://evil.example/x'" in body  # a link, but no redirect of ours
+    tokens = re.findall(r"/t/click/([A-Za-z0-9._-]+)", body)
+    targets = [orjson.loads(base64.urlsafe_b64decode(t.split(".")[0] + "=="))["u"] for t in tokens]
+    assert targets == [
+        "https://example.com/p/https%3A%2F%2Fevil.example%2Fx",
+        "https://help.example.org/faq",
+    ]
