@@ -14,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wayline.channels import mime
-from wayline.channels.templates import html_to_text
-from wayline.channels.tracking import track_links
+from wayline.channels.email import EmailSettings, compose_bytes
+from wayline.channels.templates import RenderedEmail, html_to_text
+from wayline.channels.tracking import MessageLinks, track_links
 
 EXAMPLES = settings(max_examples=150, deadline=None)
 
@@ -62,6 +63,48 @@ def test_a_written_message_reads_back_the_same(
     assert rich.get_content().replace("\r\n", "\n").rstrip("\n") == body.rstrip("\n")
     assert all(len(line) <= mime.MAX_HEADER for line in raw.split(b"\r\n"))
     assert b"\n" not in raw.replace(b"\r\n", b"")
+
+
+@EXAMPLES
+@given(
+    name=st.text(st.characters(blacklist_categories=("Cs",)), max_size=40).map(_one_line),
+    subject=st.text(_TEXT, max_size=300).map(_one_line),
+    text=st.lists(_LINE, max_size=8).map("\n".join),
+    body=st.lists(_LINE.map(html.escape), max_size=8).map("\n".join),
+    marketing=st.booleans(),
+)
+def test_a_composed_email_reads_back_with_its_headers_and_parts(
+    name: str, subject: str, text: str, body: str, marketing: bool
+) -> None:
+    unsubscribe = "https://wl.example.com/t/unsubscribe/" + "t" * 200
+    links = MessageLinks(
+        open_url="https://wl.example.com/t/open/x", unsubscribe_url=unsubscribe, click=click
+    )
+    raw = compose_bytes(
+        RenderedEmail(subject=subject, preheader="", html=body, text=text),
+        settings=EmailSettings(
+            host="smtp.example.com", from_email="shop@example.com", from_name=name or None
+        ),
+        to="ann@example.com",
+        message_id="<abc@example.com>",
+        links=links,
+        marketing=marketing,
+        keep=lambda _url: False,
+        date="Mon, 07 Dec 2026 03:00:00 +0000",
+    )
+    mail = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(mail, EmailMessage)
+    sender = mail["From"].addresses[0]
+    assert (sender.display_name, sender.addr_spec) == (name, "shop@example.com")
+    assert mail["Subject"] == subject
+    assert mail["Message-ID"] == "<abc@example.com>"
+    assert (mail["List-Unsubscribe"] == f"<{unsubscribe}>") is marketing
+    plain, rich = mail.get_body(("plain",)), mail.get_body(("html",))
+    assert plain is not None
+    assert rich is not None
+    assert plain.get_content().replace("\r\n", "\n").startswith(text.rstrip("\n"))
+    assert rich.get_content().replace("\r\n", "\n").startswith(body)
+    assert "/t/open/x" in rich.get_content()
 
 
 # -- link rewriting -------------------------------------------------------------------------
