@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from wayline.channels.email import EmailSettings, valid_address
-from wayline.channels.templates import add_preheader, html_to_text
+from wayline.channels.plaintext import html_to_text
+from wayline.channels.templates import add_preheader
 from wayline.channels.tracking import add_pixel, track_links
 
 

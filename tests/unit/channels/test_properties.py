@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from wayline.channels import mime
 from wayline.channels.email import EmailSettings, compose_bytes
-from wayline.channels.templates import RenderedEmail, html_to_text
+from wayline.channels.plaintext import html_to_text
+from wayline.channels.templates import RenderedEmail
 from wayline.channels.tracking import MessageLinks, track_links
 
 EXAMPLES = settings(max_examples=150, deadline=None)

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from wayline.channels.plaintext import html_to_text
 from wayline.channels.templates import (
     Renderer,
     RenderError,
     TemplateInvalid,
-    html_to_text,
     load_template_text,
     render_globals,
 )
