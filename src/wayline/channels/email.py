@@ -23,13 +23,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
+from email.utils import formatdate, make_msgid
 from typing import Any, Literal
 
 import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from wayline.channels import mime
+from wayline.channels import markup, mime
 from wayline.channels.base import Delivery
 from wayline.channels.config import ChannelConfigs
 from wayline.channels.secrets import stored_secret
@@ -39,10 +40,19 @@ from wayline.channels.templates import (
     Renderer,
     RenderError,
     TemplateSpec,
+    liquid_leaves,
     render_globals,
     workspace_scope,
 )
-from wayline.channels.tracking import MessageLinks, Purpose, Tracker, add_pixel, track_links
+from wayline.channels.tracking import (
+    MessageLinks,
+    Purpose,
+    Tracker,
+    add_pixel,
+    host,
+    track_links,
+    written_hosts,
+)
 from wayline.errors import WaylineError
 from wayline.store import schema
 from wayline.store.base import Workspace
@@ -99,15 +109,19 @@ class EmailSettings(BaseModel):
     @field_validator("from_email", "reply_to")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
-        if value is not None and not _valid_address(value):
+        if value is not None and not valid_address(value):
             raise ValueError(f"not an email address: {value!r}")
         return value
 
 
-def _valid_address(value: str) -> bool:
-    name, address = parseaddr(value)
-    local, at, domain = address.rpartition("@")
-    return bool(at and local and "." in domain and address == value.strip() and not name)
+def valid_address(value: str) -> bool:
+    """An address by RFC 5321/5322 syntax, with a domain that has a dot (email-validator;
+    no DNS look-up): never a name, a second address or a header smuggled in."""
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
 
 
 def message_id_for(message: OutboxMessage, domain: str) -> str:
@@ -134,9 +148,7 @@ def _bodies(
     unsubscribe link of a marketing email."""
     body, text = rendered.html, rendered.text
     if marketing and links.unsubscribe_url not in body:
-        index = body.lower().rfind("</body>")
-        footer = _unsubscribe_footer(links.unsubscribe_url)
-        body = body + footer if index < 0 else body[:index] + footer + body[index:]
+        body = markup.before_body_end(body, _unsubscribe_footer(links.unsubscribe_url))
     if marketing and links.unsubscribe_url not in text:
         text = text.rstrip("\n") + f"\n\nUnsubscribe: {links.unsubscribe_url}\n"
     if track:
@@ -350,7 +362,7 @@ class EmailChannel:
             message_id=message_id,
             links=links,
             marketing=not payload.get("transactional", False),
-            keep=self.tracker.is_own,
+            keep=self._untracked(spec, scope),
             date=formatdate(self.store.clock.now().timestamp(), usegmt=True),
         )
         data = self._signed(message.workspace_id, settings, wire)
@@ -373,12 +385,20 @@ class EmailChannel:
             }
         )
 
+    def _untracked(self, spec: TemplateSpec, scope: dict[str, Any]) -> Callable[[str], bool]:
+        """Which links are left as they are: Wayline's own, and those to a site that is
+        not written in the template or the workspace variables (it came from data)."""
+        body = spec.mjml if spec.mjml is not None else spec.html or ""
+        variables = [text for _, text in liquid_leaves(scope.get("workspace") or {}, ())]
+        hosts = written_hosts([body, *variables])
+        return lambda url: self.tracker.is_own(url) or host(url) not in hosts
+
     def send_test(self, workspace_id: str, name: str, customer: str, to: str) -> dict[str, Any]:
         """Render a template strictly for a customer and send it to ``to``, marked as a
         test: subject prefixed ``[Test]``, links not tracked, nothing recorded."""
         from wayline.channels.preview import PREVIEW_LINKS, latest_spec, preview_scope
 
-        if not _valid_address(to):
+        if not valid_address(to):
             raise RenderError("to", f"not an email address: {to!r}")
         version, spec = latest_spec(self.store, workspace_id, name)
         if spec.channel != "email":
@@ -491,7 +511,7 @@ class EmailChannel:
                 addresses: dict[str, str | None] = {}
                 for pid in existing:
                     email = traits.get(pid, {}).get("email")
-                    valid = isinstance(email, str) and _valid_address(email)
+                    valid = isinstance(email, str) and valid_address(email)
                     addresses[pid] = email if valid else None
                 missing = [pid for pid, a in addresses.items() if a is None]
                 if missing:
@@ -505,7 +525,7 @@ class EmailChannel:
                         first.setdefault(pid, value)
                     for pid, value in first.items():
                         # never a header made of what the customer typed
-                        addresses[pid] = value if _valid_address(value) else None
+                        addresses[pid] = value if valid_address(value) else None
                 for pid in existing:
                     found[pid] = (traits.get(pid, {}), addresses[pid])
         return found

@@ -155,7 +155,7 @@ def render_inapp(
     content = None
     if spec.content is not None:
         content = render_json(renderer, spec.content, "content", scope, strict=strict)
-    html = None if spec.html is None else renderer.text("html", spec.html, scope, strict=strict)
+    html = None if spec.html is None else renderer.markup("html", spec.html, scope, strict=strict)
     ends: list[datetime] = []
     if spec.ttl is not None:
         ends.append(now + spec.ttl)

@@ -214,7 +214,7 @@ class Defaults:
                 html = (
                     None
                     if rule.html is None
-                    else self.renderer.text("html", rule.html, scope, strict=False)
+                    else self.renderer.markup("html", rule.html, scope, strict=False)
                 )
             except RenderError:
                 continue

@@ -28,17 +28,19 @@ import re
 import threading
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import mjml
 from babel import Locale, UnknownLocaleError, numbers
-from liquid import BoundTemplate, Environment, StrictDefaultUndefined, Undefined
+from liquid import BoundTemplate, Environment, Markup, StrictDefaultUndefined, Undefined
 from liquid.exceptions import LiquidError
 from liquid.extra import DateTime
 from pydantic import AfterValidator, Field, JsonValue, ValidationError, model_validator
 
+from wayline.channels import markup
+from wayline.channels.plaintext import html_to_text, tidy_text
+from wayline.channels.sandbox import TIME_BUDGET, TemplateEnvironment, describe
 from wayline.errors import WaylineError
 from wayline.journeys.base import Name, SpecModel, _Matching
 from wayline.journeys.durations import Duration
@@ -448,29 +450,53 @@ def _mjml_to_html(markup: str) -> str:
 
 
 class Renderer:
-    """Renders templates. Safe for several threads: parsed templates hold no render state."""
+    """Renders templates. Safe for several threads: parsed templates hold no render state.
 
-    def __init__(self) -> None:
-        self.strict = Environment(undefined=StrictDefaultUndefined)
-        self.lenient = Environment(undefined=Undefined)
-        for env in (self.strict, self.lenient):
+    HTML (email bodies, MJML, in-app HTML) is rendered with Liquid's autoescape: every
+    value is HTML-escaped on output unless it is marked as markup, by the template
+    (``| safe``) or because it is a workspace variable (written by the workspace's
+    admins, like the templates). Text (subjects, preheaders, text parts, SMS, in-app
+    JSON content) is rendered as it is: escaping would show ``&amp;`` to the reader.
+    """
+
+    def __init__(self, *, time_budget: float = TIME_BUDGET) -> None:
+        self._envs = {
+            (html, strict): TemplateEnvironment(
+                undefined=StrictDefaultUndefined if strict else Undefined,
+                autoescape=html,
+                time_budget=time_budget,
+            )
+            for html in (False, True)
+            for strict in (False, True)
+        }
+        for env in self._envs.values():
             _add_filters(env)
-        self._cache: dict[tuple[str, bool], BoundTemplate] = {}
+        self._cache: dict[tuple[str, bool, bool], BoundTemplate] = {}
         self._bodies: dict[tuple[str, str], _Body] = {}
         self._lock = threading.Lock()
 
     def text(self, field: str, source: str, scope: dict[str, Any], *, strict: bool) -> str:
-        try:
-            return self._parsed(source, strict).render(**scope)
-        except LiquidError as exc:
-            raise RenderError(field, _first_line(exc)) from None
+        """``source`` rendered as plain text: values as they are."""
+        return self._render(field, source, scope, strict=strict, html=False)
 
-    def _parsed(self, source: str, strict: bool) -> BoundTemplate:
+    def markup(self, field: str, source: str, scope: dict[str, Any], *, strict: bool) -> str:
+        """``source`` rendered as HTML: values escaped, but for trusted markup."""
+        return self._render(field, source, trusted(scope), strict=strict, html=True)
+
+    def _render(
+        self, field: str, source: str, scope: dict[str, Any], *, strict: bool, html: bool
+    ) -> str:
+        try:
+            return str(self._parsed(source, strict, html).render(**scope))
+        except LiquidError as exc:
+            raise RenderError(field, describe(exc)) from None
+
+    def _parsed(self, source: str, strict: bool, html: bool) -> BoundTemplate:
         """Parsing costs more than rendering: each text is parsed once per renderer."""
-        key = (source, strict)
+        key = (source, strict, html)
         found = self._cache.get(key)
         if found is None:
-            found = (self.strict if strict else self.lenient).from_string(source)
+            found = self._envs[(html, strict)].from_string(source)
             with self._lock:
                 if len(self._cache) >= 512:
                     self._cache.clear()
@@ -484,12 +510,12 @@ class Renderer:
         made = self._body(field, spec.mjml if spec.mjml is not None else spec.html or "")
         body = None
         if made.html is not None:
-            body = self.text(field, made.html, scope, strict=strict)
+            body = self.markup(field, made.html, scope, strict=strict)
             if field == "mjml" and "<mj-" in body:
-                body = None  # a value held MJML: it is compiled with the rest
+                body = None  # a trusted value held MJML: it is compiled with the rest
         if body is None:
             made = _Body(html=None, text=None)
-            markup = self.text("mjml", spec.mjml or "", scope, strict=strict)
+            markup = self.markup("mjml", spec.mjml or "", scope, strict=strict)
             body = _mjml_to_html(markup)
         if spec.text is not None:
             text = self.text("text", spec.text, scope, strict=strict)
@@ -512,7 +538,8 @@ class Renderer:
         first, for each message, and the result compiled, as it is when a value turns out
         to hold MJML. The plain text is made from the HTML likewise, when it keeps every
         Liquid tag of the HTML (not when one is in an attribute other than a link's, or in
-        a hidden part).
+        a hidden part) and no output can be markup (``| safe``, a workspace variable):
+        markup must become text, so that text is made from each message's HTML.
         """
         key = (field, source)
         found = self._bodies.get(key)
@@ -527,7 +554,7 @@ class Renderer:
             if html is not None and _liquid_tags(html) != _liquid_tags(source):
                 html = None
         text = None
-        if html is not None:
+        if html is not None and not any(_MARKUP_OUTPUT.search(t) for t in _liquid_tags(html)):
             text = html_to_text(html, liquid_links=True)
             if _liquid_tags(text) != _liquid_tags(html):
                 text = None
@@ -542,7 +569,29 @@ class Renderer:
         return self.text("body", spec.body or "", scope, strict=strict).strip()
 
 
-_BODY_OPEN = re.compile(r"<body[^>]*>", re.IGNORECASE)
+#: Liquid output that may be markup: a workspace variable, or a value marked ``safe``.
+_MARKUP_OUTPUT = re.compile(r"\bworkspace\b|\|\s*safe\b")
+
+
+def trusted(scope: dict[str, Any]) -> dict[str, Any]:
+    """The scope with the workspace variables marked as markup, for HTML: they are
+    written by the workspace's admins, as templates are (the built-in ``id``, ``name`` and
+    ``timezone`` stay text)."""
+    workspace = scope.get("workspace")
+    if not isinstance(workspace, dict):
+        return scope
+    marked = {k: v if k in RESERVED_VARIABLES else _as_markup(v) for k, v in workspace.items()}
+    return {**scope, "workspace": marked}
+
+
+def _as_markup(value: Any) -> Any:
+    if isinstance(value, str):
+        return Markup(value)
+    if isinstance(value, dict):
+        return {k: _as_markup(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_markup(v) for v in value]
+    return value
 
 
 def add_preheader(body: str, preheader: str) -> str:
@@ -551,79 +600,4 @@ def add_preheader(body: str, preheader: str) -> str:
         '<div style="display:none;max-height:0;overflow:hidden;mso-hide:all" aria-hidden="true">'
         f"{html.escape(preheader)}</div>"
     )
-    match = _BODY_OPEN.search(body)
-    if match is None:
-        return hidden + body
-    return body[: match.end()] + hidden + body[match.end() :]
-
-
-class _TextExtractor(HTMLParser):
-    """HTML to readable plain text: paragraphs kept, links shown as ``text (url)``."""
-
-    _BLOCK = frozenset(
-        {"p", "div", "br", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6", "li", "ul", "ol"}
-    )
-    _SKIP = frozenset({"style", "script", "head", "title"})
-
-    def __init__(self, liquid_links: bool = False) -> None:
-        super().__init__(convert_charrefs=True)
-        self.liquid_links = liquid_links
-        self.parts: list[str] = []
-        self.skipping = 0
-        self.hidden = 0
-        self.links: list[str | None] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        style = (dict(attrs).get("style") or "").replace(" ", "").lower()
-        if tag in self._SKIP:
-            self.skipping += 1
-        elif self.hidden or "display:none" in style:
-            self.hidden += 1
-        if tag in self._BLOCK:
-            self.parts.append("\n")
-        if tag == "li":
-            self.parts.append("- ")
-        if tag == "a":
-            self.links.append(dict(attrs).get("href"))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP:
-            self.skipping = max(0, self.skipping - 1)
-        elif self.hidden:
-            self.hidden -= 1
-        if tag == "a" and self.links:
-            href = self.links.pop()
-            linked = href and (
-                href.startswith(("http://", "https://"))
-                or (self.liquid_links and href.lstrip().startswith("{{"))
-            )
-            if linked and not self.skipping:
-                self.parts.append(f" ({href})")
-        if tag in self._BLOCK and tag != "li":
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skipping and not self.hidden:
-            words = " ".join(data.split())
-            if not words:
-                self.parts.append(" ")
-                return
-            lead = " " if data[0].isspace() else ""
-            trail = " " if data[-1].isspace() else ""
-            self.parts.append(lead + words + trail)
-
-
-def html_to_text(body: str, *, liquid_links: bool = False) -> str:
-    """The plain-text part of an email, from its HTML. With ``liquid_links``, a link whose
-    target is Liquid output (``{{ … }}``) is shown as a link too: the target is known once
-    rendered."""
-    parser = _TextExtractor(liquid_links)
-    parser.feed(body)
-    parser.close()
-    return tidy_text("".join(parser.parts))
-
-
-def tidy_text(text: str) -> str:
-    """Plain text with its spaces collapsed, at most one empty line in a row."""
-    lines = [" ".join(line.split()) for line in text.split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+    return markup.after_body_start(body, hidden)

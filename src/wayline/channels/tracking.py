@@ -14,18 +14,18 @@ import hashlib
 import hmac
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import orjson
 from sqlalchemy.engine import Connection
 
 from wayline import consent
-from wayline.channels import feedback
+from wayline.channels import feedback, markup
 from wayline.channels.secrets import TRACKING_SIGNING, generated_secret
 from wayline.channels.signing import secret_key
 from wayline.errors import WaylineError
@@ -157,32 +157,57 @@ class MessageLinks:
     click: Callable[[str], str]
 
 
-_HREF = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*)(["'])(https?://[^"']+)\2""", re.IGNORECASE)
+#: The tags whose ``href`` is a link a reader clicks.
+_LINKS = frozenset({"a", "area"})
 
 
 def track_links(body: str, click: Callable[[str], str], keep: Callable[[str], bool]) -> str:
-    """Every http(s) link of an HTML body, through the click redirect (except ``keep``)."""
+    """Every http(s) link of an HTML body, through the click redirect (except ``keep``):
+    the first ``href`` of each ``<a>`` and ``<area>`` a browser sees, and nothing else."""
 
-    def swap(match: re.Match[str]) -> str:
-        url = _unescape_attr(match.group(3))
-        if keep(url):
-            return match.group(0)
-        return f"{match.group(1)}{match.group(2)}{click(url)}{match.group(2)}"
+    def swap(href: str) -> str | None:
+        url = href.strip()
+        scheme, colon, rest = url.partition(":")
+        if not colon or scheme.lower() not in ("http", "https") or not rest.startswith("//"):
+            return None
+        url = f"{scheme.lower()}:{rest}"
+        return None if keep(url) else click(url)
 
-    return _HREF.sub(swap, body)
+    return markup.rewrite_attribute(body, _LINKS, "href", swap)
 
 
-def _unescape_attr(value: str) -> str:
-    return value.replace("&amp;", "&")
+_WRITTEN_LINK = re.compile(r"https?://[^/\s\"'<>?#{}\\]+", re.IGNORECASE)
+
+
+def host(url: str) -> str | None:
+    """The host of a link, in lower case; None when it has none."""
+    try:
+        return urlsplit(url.strip()).hostname
+    except ValueError:
+        return None
+
+
+def written_hosts(texts: Iterable[str]) -> frozenset[str]:
+    """The hosts of the http(s) links written out in these texts (a template's body, the
+    workspace variables): the sites a link may be tracked to. A link whose host comes from
+    customer data (``href="{{ profile.website }}"``) is left as it is, so that no signed
+    redirect of the sender's domain ever leads to a site a customer chose."""
+    found = set()
+    for text in texts:
+        for match in _WRITTEN_LINK.finditer(text):
+            name = host(match.group(0))
+            if name:
+                found.add(name)
+    return frozenset(found)
 
 
 def add_pixel(body: str, open_url: str) -> str:
+    """The open pixel, last in the body."""
     pixel = (
         f'<img src="{open_url}" width="1" height="1" alt="" '
         'style="display:block;border:0;width:1px;height:1px" />'
     )
-    index = body.lower().rfind("</body>")
-    return body + pixel if index < 0 else body[:index] + pixel + body[index:]
+    return markup.before_body_end(body, pixel)
 
 
 class Tracker:

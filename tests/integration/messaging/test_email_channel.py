@@ -431,3 +431,99 @@ def test_an_address_with_a_header_smuggled_in_is_not_used(post: Post) -> None:
     (row,) = post.rows()
     assert (row.state, row.last_error) == ("dead", "the customer has no email address")
     assert post.mailbox.received() == []
+
+
+def test_a_trait_holding_a_link_arrives_as_text_and_is_not_tracked(post: Post) -> None:
+    spec = load_template_text(
+        "name: news\nsubject: 'News for {{ profile.name }}'\n"
+        'html: "<html><body><p>Hi {{ profile.name }}</p>'
+        "<p><a href='https://example.com/news'>this</a></p></body></html>\"\n",
+        "news.yaml",
+    )
+    TemplateStore(post.store).apply(post.workspace, spec.name, spec.channel, spec.as_spec())
+    name = '<a href="https://evil.example/login">Log in</a>'
+    post.queue(post.customer("eve", email="eve@example.com", name=name))
+    post.deliver()
+    (mail,) = post.mailbox.received()
+    assert mail["Subject"] == f"News for {name}"
+    html = mail.get_body(preferencelist=("html",))
+    text = mail.get_body(preferencelist=("plain",))
+    assert html is not None
+    assert text is not None
+    body = html.get_content()
+    assert "Hi &lt;a href=&#34;https://evil.example/login&#34;&gt;Log in&lt;/a&gt;" in body
+    # one tracked link: the template's own; none signed for the customer's target
+    tokens = re.findall(r"/t/click/([A-Za-z0-9._-]+)", body)
+    assert len(tokens) == 1
+    targets = [orjson.loads(base64.urlsafe_b64decode(t.split(".")[0] + "=="))["u"] for t in tokens]
+    assert targets == ["https://example.com/news"]
+    assert f"Hi {name}" in text.get_content()
+
+
+def test_a_template_over_a_limit_fails_the_message_with_the_reason(post: Post) -> None:
+    spec = load_template_text(
+        "name: news\nsubject: s\nhtml: '{% for i in (1..1000000) %}x{% endfor %}'\n", "news.yaml"
+    )
+    TemplateStore(post.store).apply(post.workspace, spec.name, spec.channel, spec.as_spec())
+    post.queue(post.customer("ann", email="ann@example.com"))
+    post.deliver()
+    (row,) = post.rows()
+    assert (row.state, row.last_error) == (
+        "dead",
+        "template 'news': html: the template is over a limit: more than 10000 loop iterations",
+    )
+    assert post.mailbox.received() == []
+
+
+def test_an_address_that_only_looks_like_one_is_not_used(post: Post) -> None:
+    post.queue(post.customer("ann", email="ann@example..com"))
+    post.deliver()
+    (row,) = post.rows()
+    assert (row.state, row.last_error) == ("dead", "the customer has no email address")
+    assert post.mailbox.received() == []
+
+
+def test_links_are_tracked_where_a_browser_sees_them(post: Post) -> None:
+    spec = load_template_text(
+        "name: news\nsubject: s\nhtml: |\n"
+        "  <html><body><a data-href='https://example.com/d' href=https://example.com/a>A</a>\n"
+        "  <a title='1 > 0' href='https://example.com/b'>B</a></body></html>\n",
+        "news.yaml",
+    )
+    TemplateStore(post.store).apply(post.workspace, spec.name, spec.channel, spec.as_spec())
+    post.queue(post.customer("ann", email="ann@example.com"))
+    post.deliver()
+    (mail,) = post.mailbox.received()
+    html = mail.get_body(preferencelist=("html",))
+    assert html is not None
+    body = html.get_content()
+    assert "data-href='https://example.com/d'" in body
+    tokens = re.findall(r'href="https://wl\.example\.com/t/click/([A-Za-z0-9._-]+)"', body)
+    targets = [orjson.loads(base64.urlsafe_b64decode(t.split(".")[0] + "=="))["u"] for t in tokens]
+    assert targets == ["https://example.com/a", "https://example.com/b"]
+    assert body.index("/t/open/") < body.index("</body>")
+
+
+def test_a_link_whose_site_comes_from_customer_data_is_not_signed(post: Post) -> None:
+    VariableStore(post.store).replace(post.workspace, {"help": "https://help.example.org/faq"})
+    spec = load_template_text(
+        "name: news\nsubject: s\nhtml: |\n"
+        "  <html><body><a href='{{ profile.website }}'>site</a>\n"
+        "  <a href='https://example.com/p/{{ profile.website | url_encode }}'>shop</a>\n"
+        "  <a href='{{ workspace.help }}'>help</a></body></html>\n",
+        "news.yaml",
+    )
+    TemplateStore(post.store).apply(post.workspace, spec.name, spec.channel, spec.as_spec())
+    post.queue(post.customer("eve", email="eve@example.com", website="https://evil.example/x"))
+    post.deliver()
+    (mail,) = post.mailbox.received()
+    html = mail.get_body(preferencelist=("html",))
+    assert html is not None
+    body = html.get_content()
+    assert "href='https://evil.example/x'" in body  # a link, but no redirect of ours
+    tokens = re.findall(r"/t/click/([A-Za-z0-9._-]+)", body)
+    targets = [orjson.loads(base64.urlsafe_b64decode(t.split(".")[0] + "=="))["u"] for t in tokens]
+    assert targets == [
+        "https://example.com/p/https%3A%2F%2Fevil.example%2Fx",
+        "https://help.example.org/faq",
+    ]

@@ -156,3 +156,17 @@ def test_an_opt_out_of_inapp_drops_marketing_content(site: Site) -> None:
     assert "opted out of every inapp message" in high.last_error
     assert low.state == "sent"
     assert site.title("bob") == "Free shipping, "
+
+
+def test_a_trait_holding_markup_is_escaped_in_inapp_html(site: Site) -> None:
+    spec = load_template_text(
+        template("hello", 5, "Hi {{ profile.name }}", "html: '<h1>Hi {{ profile.name }}</h1>'\n"),
+        "t.yaml",
+    )
+    TemplateStore(site.store).apply(site.workspace, spec.name, spec.channel, spec.as_spec())
+    name = "<script>alert(1)</script>"
+    site.queue(site.profile("eve", name=name), "hello")
+    site.deliver()
+    served = site.content.serve(site.workspace, "cart", Visitor(user_id="eve"))
+    assert served.content == {"title": f"Hi {name}"}  # JSON: the site renders it as text
+    assert served.html == "<h1>Hi &lt;script&gt;alert(1)&lt;/script&gt;</h1>"

@@ -252,3 +252,21 @@ def test_workspace_variables_are_replaced_and_read(api: Any) -> None:
     assert bad.status_code == 422
     assert bad.json()["field"] == "variables.9lives"
     assert client.put(url, json={"brand": 1}, headers=_admin(created)).status_code == 422
+
+
+def test_a_preview_over_a_limit_answers_422_naming_the_field(api: Any) -> None:
+    client, created, process = api
+    loop = "{% for i in (1..1000) %}{% for j in (1..1000) %}x{% endfor %}{% endfor %}"
+    template = {"subject": "Hi", "html": f"<p>{loop}</p>"}
+    r = client.put("/api/v1/templates/big", json=template, headers=_admin(created))
+    assert r.status_code == 201, r.text
+    client.post("/v1/identify", json={"userId": "ann"}, auth=(created.write_key, ""))
+    drain_profiles(process.store)
+    r = client.post(
+        "/api/v1/templates/big/preview", json={"profile": "ann"}, headers=_admin(created)
+    )
+    assert r.status_code == 422
+    assert r.json() == {
+        "error": "html: the template is over a limit: more than 10000 loop iterations",
+        "field": "html",
+    }

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from wayline.channels.plaintext import html_to_text
 from wayline.channels.templates import (
     Renderer,
     RenderError,
     TemplateInvalid,
-    html_to_text,
     load_template_text,
     render_globals,
 )
@@ -151,7 +151,7 @@ def _each_time(spec_text: str, values: dict[str, Any]) -> tuple[str, str]:
 
     spec = load_template_text(spec_text, "t.yaml")
     renderer = Renderer()
-    markup = renderer.text("mjml", spec.mjml or "", values, strict=False)
+    markup = renderer.markup("mjml", spec.mjml or "", values, strict=False)
     body = mjml.mjml2html(markup)
     return body, html_to_text(body)
 
@@ -206,15 +206,20 @@ def test_mjml_whose_liquid_shapes_the_layout_is_compiled_for_each_message() -> N
 
 
 def test_a_value_holding_mjml_is_compiled_with_the_rest() -> None:
-    text = MJML_OUTPUT.replace("<mj-body>", "<mj-body>{{ event.snippet }}")
+    # a workspace variable is trusted markup; a customer's value would be escaped
+    text = MJML_OUTPUT.replace("<mj-body>", "<mj-body>{{ workspace.snippet }}")
     spec = load_template_text(text, "t.yaml")
     snippet = "<mj-section><mj-column><mj-text>Sale</mj-text></mj-column></mj-section>"
-    values = {**scope(first_name="Ann"), "event": {"snippet": snippet}}
+    values = {**scope(first_name="Ann"), "workspace": {"snippet": snippet}}
     renderer = Renderer()
     rendered = renderer.email(spec, values, strict=False)
     assert "<mj-" not in rendered.html
     assert "Sale" in rendered.text
     assert (rendered.html, rendered.text) == _each_time(text, values)
+    values = {**scope(first_name="Ann"), "workspace": {}, "event": {"snippet": snippet}}
+    spec = load_template_text(text.replace("workspace.", "event."), "t.yaml")
+    rendered = renderer.email(spec, values, strict=False)
+    assert "&lt;mj-section&gt;" in rendered.html
 
 
 def test_the_plain_text_of_an_html_template_is_made_once_as_liquid() -> None:

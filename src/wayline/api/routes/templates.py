@@ -91,7 +91,8 @@ async def preview_template(
     name: str, body: PreviewRequest, workspace_id: AdminWorkspace, services: ServicesDep
 ) -> JSON:
     """The template rendered for a customer. A variable the template uses without a
-    ``default`` and the customer lacks answers 422 naming it."""
+    ``default`` and the customer lacks answers 422 naming it, as does a field over a
+    render limit (loop iterations, output, time)."""
 
     def run() -> dict[str, Any]:
         return preview(
