@@ -31,6 +31,10 @@ BACKENDS = ("sqlite", "postgresql")
 #: The test files that take longest (a minute or more each), started first: the two test
 #: processes take whole files, and one of these started last would leave the other idle.
 SLOWEST_FILES = (
+    "tests/docs/test_docs.py",
+    "tests/browser/test_segment.py",
+    "tests/browser/test_rudderstack.py",
+    "tests/acceptance/test_demo.py",
     "tests/integration/segments/test_generated_data.py",
     "tests/acceptance/test_journey_crash.py",
     "tests/integration/engine/test_abandoned_cart.py",
