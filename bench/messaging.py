@@ -217,6 +217,7 @@ def run_dispatcher(url: str, cpu: Any, ready: Any, go: Any, done: Any = None) ->
     process) added to ``cpu``."""
     settings = dispatcher_settings(url)
     store = open_store(settings)
+    assert isinstance(store, SqlStore)
     dispatcher = Dispatcher(
         store, settings, store.clock, standard_channels(store, settings, store.clock)
     )

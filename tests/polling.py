@@ -19,7 +19,7 @@ DEFAULT_TIMEOUT = 30.0
 
 
 def wait_until(
-    predicate: Callable[[], T],
+    predicate: Callable[[], T | None],
     *,
     what: str,
     timeout: float = DEFAULT_TIMEOUT,

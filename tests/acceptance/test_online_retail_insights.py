@@ -68,16 +68,11 @@ def sample(data: Path, tmp_path: Path) -> Path:
 
 def load_warehouse(env: dict[str, str]) -> None:
     """What ``wayline serve``'s loader does, run to the end."""
+    # unset, both are "": the embedded store and warehouse in the data dir
     settings = Settings(
         data_dir=Path(env["WAYLINE_DATA_DIR"]),
-        **{
-            k: env[v]
-            for k, v in (
-                ("database_url", "WAYLINE_DATABASE_URL"),
-                ("warehouse_url", "WAYLINE_WAREHOUSE_URL"),
-            )
-            if v in env
-        },
+        database_url=env.get("WAYLINE_DATABASE_URL", ""),
+        warehouse_url=env.get("WAYLINE_WAREHOUSE_URL", ""),
     )
     store = open_store(settings)
     warehouse = open_warehouse(settings)

@@ -67,7 +67,7 @@ def test_directly_follows_median_with_repeated_gaps(warehouse: Warehouse, scope:
         events += [ev(who, "A", 0 * H), ev(who, "B", ab * H)]
         if bc is not None:
             events.append(ev(who, "C", (ab + bc) * H))
-        if cd is not None:
+        if bc is not None and cd is not None:
             events.append(ev(who, "D", (ab + bc + cd) * H))
     load(warehouse, events)
     found = edges(directly_follows(warehouse, scope))
