@@ -322,13 +322,13 @@ class StoreProbe:
             import psycopg
 
             with psycopg.connect(self.target.database_url) as conn:
-                return list(conn.execute(sql).fetchall())  # type: ignore[arg-type]
+                return list(conn.execute(sql).fetchall())
         uri = f"file:{self.target.sqlite_path}?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, timeout=30)
+        db = sqlite3.connect(uri, uri=True, timeout=30)
         try:
-            return list(conn.execute(sql).fetchall())
+            return list(db.execute(sql).fetchall())
         finally:
-            conn.close()
+            db.close()
 
     def head(self) -> tuple[int, int]:
         if self.target.database_url:
@@ -915,10 +915,9 @@ def run_import(target: Target, path: Path, events: int) -> ImportRun:
     t = time.perf_counter()
     out = subprocess.run(cmd, env=target.env(), capture_output=True, timeout=3600, check=False)
     seconds = time.perf_counter() - t
-    error = ""
     if out.returncode != 0:
-        error = (out.stderr or out.stdout).decode(errors="replace").strip().splitlines()[-1:]
-        return ImportRun(events, seconds, 0, f"failed: {' '.join(error)}")
+        last = (out.stderr or out.stdout).decode(errors="replace").strip().splitlines()[-1:]
+        return ImportRun(events, seconds, 0, f"failed: {' '.join(last)}")
     store = _open_store(target)
     try:
         stored = store.stats(keys.workspace_id).events

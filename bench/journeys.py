@@ -95,6 +95,9 @@ nodes:
 """
 #: Rows per insert statement when filling tables.
 FILL_CHUNK = 10_000
+#: How long the workers may take over the instances of one transitions run before the
+#: benchmark gives up on it (a stuck worker must not hang the run).
+TRANSITIONS_TIMEOUT = 1800.0
 
 
 # -- stores ---------------------------------------------------------------------------------
@@ -258,10 +261,16 @@ def run_transitions(targets: Targets, backend: str, workers: int, instances: int
             settle(30)
             fill_instances(target, keys, "bench-steps", "plan", instances, waiting=False)
             start = time.monotonic()
+            deadline = start + TRANSITIONS_TIMEOUT
             left = instances
             while left:
                 if any(p.poll() is not None for p in procs):
                     raise RuntimeError(f"a worker exited: see {target.data_dir}/workers.log")
+                if time.monotonic() >= deadline:
+                    raise RuntimeError(
+                        f"{left} of {instances} instances still not done after "
+                        f"{TRANSITIONS_TIMEOUT:g} s: see {target.data_dir}/workers.log"
+                    )
                 time.sleep(0.2)
                 left = count(target, "SELECT count(*) FROM journey_instances WHERE state <> 'done'")
             seconds = time.monotonic() - start

@@ -49,6 +49,8 @@ from wayline.store.templates import TemplateStore
 from wayline.testing import drain_profiles
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+#: How long one dispatcher may take to empty the outbox before the benchmark gives up.
+DRAIN_TIMEOUT = 600.0
 
 HTML = """\
 name: html
@@ -215,6 +217,7 @@ def run_dispatcher(url: str, cpu: Any, ready: Any, go: Any, done: Any = None) ->
     process) added to ``cpu``."""
     settings = dispatcher_settings(url)
     store = open_store(settings)
+    assert isinstance(store, SqlStore)
     dispatcher = Dispatcher(
         store, settings, store.clock, standard_channels(store, settings, store.clock)
     )
@@ -223,10 +226,13 @@ def run_dispatcher(url: str, cpu: Any, ready: Any, go: Any, done: Any = None) ->
         ready.set()
         go.wait()
     used = time.process_time()
+    deadline = time.monotonic() + DRAIN_TIMEOUT
     while True:
         if not dispatcher.step():
             if not outbox.pending_count():
                 break
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"the outbox was not empty after {DRAIN_TIMEOUT:g} s")
             time.sleep(0.01)  # the other dispatcher's last batch
     with cpu.get_lock():
         cpu.value += time.process_time() - used

@@ -27,6 +27,31 @@ PG_ADMIN_URL = os.environ.get(
     "WAYLINE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 BACKENDS = ("sqlite", "postgresql")
+#: The repository's root: the folder that holds ``tests/``.
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def in_ci() -> bool:
+    """Whether this is a CI run (``CI=true``), where a missing prerequisite fails the run."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def retail_data() -> Path:
+    """The Online Retail data set (``online-retail.csv.gz``): ``WAYLINE_RETAIL_DATA`` if set,
+    else ``../shared/data/online-retail.csv.gz`` beside the repository. Missing, it fails
+    the run under ``CI=true`` and skips the test elsewhere."""
+    configured = os.environ.get("WAYLINE_RETAIL_DATA")
+    path = (
+        Path(configured) if configured else ROOT.parent / "shared" / "data" / "online-retail.csv.gz"
+    )
+    if not path.is_file():
+        reason = f"the Online Retail data is not at {path} (set WAYLINE_RETAIL_DATA)"
+        if in_ci():
+            pytest.fail(f"{reason} and CI=true")
+        pytest.skip(reason)
+    return path
+
 
 #: The test files that take longest (a minute or more each), started first: the two test
 #: processes take whole files, and one of these started last would leave the other idle.
@@ -107,7 +132,7 @@ def pg_templates() -> PgTemplates:
     try:
         return PgTemplates()
     except sa.exc.OperationalError as exc:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        if in_ci():
             pytest.fail(f"PostgreSQL is unreachable at {PG_ADMIN_URL} and CI=true: {exc}")
         pytest.skip(f"PostgreSQL is unreachable at {PG_ADMIN_URL}")
 

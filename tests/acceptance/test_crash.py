@@ -9,7 +9,9 @@ from __future__ import annotations
 import itertools
 import signal
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -78,6 +80,24 @@ class Feeder:
         acked = wait_until(lambda: len(self.acked), lambda n: n >= count, timeout=120)
         assert acked >= count, f"only {acked} batches acknowledged"
 
+    def mid_batch(self, action: Callable[[], None], timeout: float = 30) -> tuple[int, set[int]]:
+        """Run ``action`` (the signal) at a moment when a sender holds a batch it has not
+        seen acknowledged, and return how many batches were acknowledged then and which
+        were still unacknowledged.
+
+        No acknowledgement is noted while ``action`` runs (the lock is held), so what is
+        returned is exactly what had been acknowledged when the signal landed.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                unacked = self.attempted - self.acked
+                if unacked:
+                    action()
+                    return len(self.acked), unacked
+            assert time.monotonic() < deadline, f"no batch in flight within {timeout} s"
+            time.sleep(0.001)
+
     def stop(self) -> None:
         self._stop.set()
         for t in self._threads:
@@ -133,12 +153,18 @@ def test_sigkill_while_batches_stream_loses_no_acknowledged_event(
     feeder.start()
     try:
         feeder.wait_for_acks(ACKED_BEFORE_SIGNAL)
-        fresh_server.kill9()
+        acked, in_flight = feeder.mid_batch(lambda: fresh_server.signal(signal.SIGKILL))
+        assert fresh_server.wait(30) == -signal.SIGKILL
     finally:
         feeder.stop()
-    assert len(feeder.acked) >= ACKED_BEFORE_SIGNAL
+    # the kill landed in the middle of the stream: batches acknowledged before it, and at
+    # least one sent but not acknowledged when it landed
+    assert acked >= ACKED_BEFORE_SIGNAL
+    assert in_flight
 
     fresh_server.start()
+    # nothing acknowledged is lost, what was in flight is there whole or not at all, and
+    # sending everything again leaves each batch there once
     check_after_restart(fresh_server, ws, feeder)
 
 
@@ -151,10 +177,13 @@ def test_sigterm_while_batches_stream_exits_0_and_keeps_every_acknowledged_event
     feeder.start()
     try:
         feeder.wait_for_acks(ACKED_BEFORE_SIGNAL)
-        fresh_server.signal(signal.SIGTERM)
+        acked, in_flight = feeder.mid_batch(lambda: fresh_server.signal(signal.SIGTERM))
         status = fresh_server.wait(GRACE_SECONDS)
     finally:
         feeder.stop()
+    # the signal landed in the middle of the stream
+    assert acked >= ACKED_BEFORE_SIGNAL
+    assert in_flight
     assert status is not None, f"still running {GRACE_SECONDS} s after SIGTERM"
     assert status == 0, f"exit status {status} after SIGTERM:\n{fresh_server.log_tail()}"
 

@@ -26,9 +26,6 @@ from wayline.analytics.warehouse import open_warehouse
 from wayline.settings import Settings
 from wayline.store import open_store
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "online-retail.csv.gz"
-if not DATA.exists():
-    DATA = Path("/work/shared/data/online-retail.csv.gz")
 #: The first rows of the file (December 2010): enough customers, a short test.
 ROWS = 3000
 
@@ -62,25 +59,20 @@ def wayline(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-def sample(tmp_path: Path) -> Path:
+def sample(data: Path, tmp_path: Path) -> Path:
     path = tmp_path / "online-retail-sample.csv"
-    with gzip.open(DATA, "rt", encoding="utf-8") as source:
+    with gzip.open(data, "rt", encoding="utf-8") as source:
         path.write_text("".join(islice(source, ROWS + 1)), encoding="utf-8")
     return path
 
 
 def load_warehouse(env: dict[str, str]) -> None:
     """What ``wayline serve``'s loader does, run to the end."""
+    # unset, both are "": the embedded store and warehouse in the data dir
     settings = Settings(
         data_dir=Path(env["WAYLINE_DATA_DIR"]),
-        **{
-            k: env[v]
-            for k, v in (
-                ("database_url", "WAYLINE_DATABASE_URL"),
-                ("warehouse_url", "WAYLINE_WAREHOUSE_URL"),
-            )
-            if v in env
-        },
+        database_url=env.get("WAYLINE_DATABASE_URL", ""),
+        warehouse_url=env.get("WAYLINE_WAREHOUSE_URL", ""),
     )
     store = open_store(settings)
     warehouse = open_warehouse(settings)
@@ -92,9 +84,9 @@ def load_warehouse(env: dict[str, str]) -> None:
 
 
 def test_online_retail_attribution_and_discovered_journey(
-    env: dict[str, str], tmp_path: Path
+    env: dict[str, str], retail_data: Path, tmp_path: Path
 ) -> None:
-    csv_path = sample(tmp_path)
+    csv_path = sample(retail_data, tmp_path)
     wayline(env, "workspace", "create", "retail")
     imported = json.loads(
         wayline(

@@ -26,10 +26,6 @@ from wayline.runtime import Role
 from wayline.server import Process
 from wayline.settings import Settings
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "online-retail.csv.gz"
-if not DATA.exists():  # a worktree beside the main checkout, or the main checkout itself
-    DATA = Path("/work/shared/data/online-retail.csv.gz")
-
 MAPPING = (
     *("--map", "userId=CustomerID:int", "--map", "timestamp=InvoiceDate"),
     *("--map", "properties.order_id=InvoiceNo:str", "--map", "properties.product_id=StockCode:str"),
@@ -55,8 +51,8 @@ stages:
 
 
 @pytest.fixture(scope="module")
-def sample() -> pd.DataFrame:
-    lines = pd.read_csv(DATA, dtype={"InvoiceNo": str, "StockCode": str})
+def sample(retail_data: Path) -> pd.DataFrame:
+    lines = pd.read_csv(retail_data, dtype={"InvoiceNo": str, "StockCode": str})
     lines = lines[lines.CustomerID.notna() & (lines.CustomerID % 25 == 0)].copy()
     when = pd.to_datetime(lines.InvoiceDate).dt.tz_localize("Europe/London")
     lines["at"] = when.dt.tz_convert("UTC")

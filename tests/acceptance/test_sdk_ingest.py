@@ -183,10 +183,11 @@ def deliver(sdk: str, server: WaylineServer, ws: Workspace, p: Plan) -> list[Sen
 
     def record(response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
         body = response.request.body
+        encoding = response.request.headers.get("Content-Encoding")
         sent.append(
             Sent(
                 status=response.status_code,
-                content_encoding=response.request.headers.get("Content-Encoding"),
+                content_encoding=encoding.decode() if isinstance(encoding, bytes) else encoding,
                 body=body if isinstance(body, bytes) else str(body or "").encode(),
             )
         )

@@ -96,13 +96,14 @@ def test_bad_page_parameters_get_a_4xx_json_error(server: WaylineServer, ws: Wor
     r = server.http.post("/v1/identify", json={"userId": "pp"}, auth=ws.auth)
     assert r.status_code == 200
     server.barrier()
-    for params, status in [
+    cases: list[tuple[dict[str, str | int], int]] = [
         ({"before": "not-a-token"}, 400),
         ({"before": "WyJub3QgYSB0aW1lIiwgMV0="}, 400),  # ["not a time", 1]
         ({"limit": 0}, 422),
         ({"limit": 1001}, 422),
         ({"limit": "ten"}, 422),
-    ]:
+    ]
+    for params, status in cases:
         r = server.http.get("/api/v1/profiles/pp/events", headers=ws.admin, params=params)
         assert r.status_code == status, (params, r.text)
         body = r.json()

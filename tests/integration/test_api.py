@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +10,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.polling import wait_until
 from wayline.runtime import Role
 from wayline.server import Process
 from wayline.settings import Settings
@@ -34,13 +34,11 @@ def _admin(created: Any) -> dict[str, str]:
 
 
 def _wait_stats(client: TestClient, created: Any, **want: int) -> dict[str, Any]:
-    stats: dict[str, Any] = {}
-    for _ in range(500):
-        stats = client.get("/api/v1/stats", headers=_admin(created)).json()
-        if all(stats.get(k) == v for k, v in want.items()):
-            return stats
-        time.sleep(0.01)
-    raise AssertionError(f"stats never reached {want}: {stats}")
+    def stats() -> dict[str, Any] | None:
+        found: dict[str, Any] = client.get("/api/v1/stats", headers=_admin(created)).json()
+        return found if all(found.get(k) == v for k, v in want.items()) else None
+
+    return wait_until(stats, what=f"the stats to reach {want}")
 
 
 @pytest.mark.parametrize(

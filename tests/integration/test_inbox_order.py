@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
+from tests.polling import wait_until
 from wayline.events import parse_message
 from wayline.store import Store
 from wayline.store.base import Cursor
@@ -30,13 +31,8 @@ def _ids(store: Store) -> list[str]:
 
 
 def _eventually(store: Store, want: list[str]) -> list[str]:
-    got: list[str] = []
-    for _ in range(300):
-        got = _ids(store)
-        if got == want:
-            break
-        time.sleep(0.01)
-    return got
+    wait_until(lambda: _ids(store) == want, what=f"the inbox to read {want}")
+    return _ids(store)
 
 
 def test_an_open_older_writer_holds_consumers_back(store: Store, database_url: str) -> None:

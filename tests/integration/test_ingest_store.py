@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
 
+from tests.polling import wait_until
 from wayline.errors import ConsumerConflict
 from wayline.events import parse_message
 from wayline.profiles import resolve
@@ -25,12 +25,12 @@ def test_append_dedupes_message_ids(store: Store, clock: ManualClock) -> None:
     assert store.append_events(ws, [*rows[:3], _row(clock, "m9", userId="u1")]) == 1  # type: ignore[list-item]
     assert store.stats(ws).events == 6
     assert store.inbox_after(Cursor()) == 6
-    events = []
-    for _ in range(500):  # PostgreSQL: visible once older transactions of the cluster end
-        events = store.read_inbox(Cursor(), 100)
-        if len(events) == 6:
-            break
-        time.sleep(0.01)
+    # PostgreSQL: visible once older transactions of the cluster end
+    wait_until(
+        lambda: len(store.read_inbox(Cursor(), 100)) == 6,
+        what="the six events to be readable from the inbox",
+    )
+    events = store.read_inbox(Cursor(), 100)
     assert [e.message_id for e in events] == [
         "m0",
         "m1",
@@ -177,10 +177,11 @@ def test_erase_during_a_consumer_batch_does_not_bring_the_profile_back(
             )
         ],
     )
-    for _ in range(500):  # PostgreSQL: wait until the consumer can see the new event
-        if store.read_inbox(Cursor(seq=0, txid=0), 10)[-1].message_id == "i2":
-            break
-        time.sleep(0.01)
+    # PostgreSQL: wait until the consumer can see the new event
+    wait_until(
+        lambda: store.read_inbox(Cursor(seq=0, txid=0), 10)[-1].message_id == "i2",
+        what="the second identify to be readable from the inbox",
+    )
     with store.identity_batch(100) as batch:
         assert [e.message_id for e in batch.events] == ["i2"]
         store.erase_profile(ws, view.profile.id)

@@ -4,24 +4,36 @@ from __future__ import annotations
 
 import io
 import xml.etree.ElementTree as ET
+from typing import TypedDict
 
 from PIL import Image
 
 from wayline.analytics.journey_map import Cell, JourneyMap, PainPoint, StageRow
 from wayline.analytics.journey_map_render import layout, to_html, to_png, to_svg
 
-FIG = {"moved_on": 1, "median_seconds": 86400.0, "sentiment": None, "feedback": 0}
+
+class Rest(TypedDict):
+    """The figures every row and cell here has in common."""
+
+    moved_on: int
+    median_seconds: float | None
+    sentiment: float | None
+    feedback: int
+
+
+FIG: Rest = {"moved_on": 1, "median_seconds": 86400.0, "sentiment": None, "feedback": 0}
+STOPPED: Rest = {**FIG, "moved_on": 0}
 MAP = JourneyMap(
     stages=[
         StageRow(stage="visit", customers=10, conversion_rate=0.1, **FIG),
-        StageRow(stage="buy", customers=1, conversion_rate=0.0, **{**FIG, "moved_on": 0}),
+        StageRow(stage="buy", customers=1, conversion_rate=0.0, **STOPPED),
     ],
     touchpoints=[("email", "Page Viewed"), ("direct", "Order <Completed>")],
     cells=[
         Cell(stage="visit", channel="email", event="Page Viewed", events=12, customers=10,
              conversion_rate=0.1, **FIG),
         Cell(stage="buy", channel="direct", event="Order <Completed>", events=1, customers=1,
-             conversion_rate=0.0, **{**FIG, "moved_on": 0}),
+             conversion_rate=0.0, **STOPPED),
     ],
     pain_points=[
         PainPoint(kind="drop_off", stage="visit", channel="email", event="Page Viewed",

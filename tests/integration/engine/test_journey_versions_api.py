@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.polling import wait_until
 from wayline.engine.compile import spec_of
 from wayline.engine.migration import apply_version
 from wayline.journeys import load_journey_text
@@ -44,10 +44,10 @@ def api(settings: Settings) -> Iterator[tuple[TestClient, dict[str, str], Proces
             r = client.post("/v1/identify", json={"userId": user}, auth=(created.write_key, ""))
             assert r.status_code == 200
         headers = {"Authorization": f"Bearer {created.admin_token}"}
-        for _ in range(500):  # the profiles appear as the consumer catches up
-            if client.get("/api/v1/profiles/bob", headers=headers).status_code == 200:
-                break
-            time.sleep(0.01)
+        wait_until(  # the profiles appear as the consumer catches up
+            lambda: client.get("/api/v1/profiles/bob", headers=headers).status_code == 200,
+            what="the profile of bob",
+        )
         yield client, headers, process
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.polling import wait_until
 from wayline.engine.compile import spec_of
 from wayline.journeys import load_journey_text
 from wayline.runtime import Role
@@ -57,21 +57,19 @@ def api(settings: Settings) -> Iterator[tuple[TestClient, dict[str, str]]]:
         )
         assert r.status_code == 200
         headers = {"Authorization": f"Bearer {created.admin_token}"}
-        for _ in range(500):  # the profile appears as the consumer catches up
-            if client.get("/api/v1/profiles/ann", headers=headers).status_code == 200:
-                break
-            time.sleep(0.01)
+        wait_until(  # the profile appears as the consumer catches up
+            lambda: client.get("/api/v1/profiles/ann", headers=headers).status_code == 200,
+            what="the profile of ann",
+        )
         yield client, headers
 
 
 def _eventually(client: TestClient, url: str, headers: dict[str, str], want: Any) -> Any:
-    body: Any = None
-    for _ in range(500):
-        body = client.get(url, headers=headers).json()
-        if want(body):
-            return body
-        time.sleep(0.01)
-    raise AssertionError(body)
+    def body() -> Any:
+        found = client.get(url, headers=headers).json()
+        return found if want(found) else None
+
+    return wait_until(body, what=f"GET {url} to answer as expected")
 
 
 def test_enrol_by_api_then_stats_and_trace(api: tuple[TestClient, dict[str, str]]) -> None:

@@ -67,7 +67,7 @@ def test_directly_follows_median_with_repeated_gaps(warehouse: Warehouse, scope:
         events += [ev(who, "A", 0 * H), ev(who, "B", ab * H)]
         if bc is not None:
             events.append(ev(who, "C", (ab + bc) * H))
-        if cd is not None:
+        if bc is not None and cd is not None:
             events.append(ev(who, "D", (ab + bc + cd) * H))
     load(warehouse, events)
     found = edges(directly_follows(warehouse, scope))
@@ -246,8 +246,11 @@ def sequence_net(model: list[str]) -> tuple[Any, Any, Any]:
     return net, initial, final
 
 
-# pm4py's soundness check warns internally; the suite turns warnings into errors.
-@pytest.mark.filterwarnings("ignore")
+# pm4py's alignments build numpy.matrix objects, which numpy warns about; the suite turns
+# warnings into errors, and this one is pm4py's to fix, not ours.
+@pytest.mark.filterwarnings(
+    "ignore:the matrix subclass is not the recommended way:PendingDeprecationWarning"
+)
 def test_fitness_agrees_with_pm4py_alignments(warehouse: Warehouse, scope: Scope) -> None:
     import pm4py
 

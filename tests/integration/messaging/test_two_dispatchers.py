@@ -1,6 +1,10 @@
 """Two dispatcher processes (``wayline serve --role dispatcher``) on one PostgreSQL database
 deliver every queued email and webhook exactly once: each claims its batches with
-``FOR UPDATE SKIP LOCKED``, so neither sends a row the other holds."""
+``FOR UPDATE SKIP LOCKED``, so neither sends a row the other holds.
+
+Which process delivered what is told apart from outside: each dispatcher has its own
+public URL, which its emails' unsubscribe links carry, and the webhook receiver looks up
+which process holds the other end of each connection (Linux's ``/proc``)."""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.integration.messaging.mailbox import Mailbox, parse
+from tests.polling import wait_until
 from wayline.channels.config import ChannelConfigs
 from wayline.channels.templates import load_template_text
 from wayline.events import parse_message
@@ -40,19 +44,48 @@ html: "<p>Hi {{ profile.first_name }}</p>"
 """
 
 
+def _socket_owner(local_port: int, remote_port: int, pids: dict[int, int]) -> int | None:
+    """Which of ``pids`` (pid: name) holds the loopback TCP socket from ``local_port`` to
+    ``remote_port``, read from ``/proc``; None if none of them does."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, inode = fields[1], fields[2], fields[9]
+        if int(local.split(":")[1], 16) == local_port and int(remote.split(":")[1], 16) == (
+            remote_port
+        ):
+            inodes.add(f"socket:[{inode}]")
+    for pid, name in pids.items():
+        fds = Path(f"/proc/{pid}/fd")
+        for fd in fds.iterdir():
+            try:
+                if os.readlink(fd) in inodes:
+                    return name
+            except OSError:  # closed meanwhile
+                continue
+    return None
+
+
 class Hooks:
-    """A webhook receiver on 127.0.0.1 that keeps each request's ``webhook-id``."""
+    """A webhook receiver on 127.0.0.1 that keeps each request's ``webhook-id``, and which
+    of the processes in ``senders`` (pid: name) sent it."""
 
     def __init__(self) -> None:
         self.ids: list[str] = []
+        self.senders: dict[int, int] = {}
+        self.sent_by: Counter[int | None] = Counter()
         lock = threading.Lock()
         ids = self.ids
+        hooks = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("content-length") or 0))
+                # while the sender waits for the answer, its end of the connection is open
+                sender = _socket_owner(self.client_address[1], hooks.port, hooks.senders)
                 with lock:
                     ids.append(self.headers.get("webhook-id") or "")
+                    hooks.sent_by[sender] += 1
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 self.end_headers()
@@ -82,7 +115,8 @@ def mailbox() -> Iterator[Mailbox]:
     box.stop()
 
 
-def _queue(store: SqlStore, smtp_port: int, hook_port: int) -> str:
+def _customers(store: SqlStore, smtp_port: int) -> tuple[str, list[str]]:
+    """A workspace with the email channel set up and N customers with an email address."""
     ws = store.create_workspace("two").workspace.id
     spec = load_template_text(TEMPLATE, "hello.yaml")
     TemplateStore(store).apply(ws, spec.name, spec.channel, spec.as_spec())
@@ -112,6 +146,10 @@ def _queue(store: SqlStore, smtp_port: int, hook_port: int) -> str:
     with store.engine.connect() as conn:
         profiles = list(conn.scalars(sa.select(i.c.profile_id).where(i.c.kind == "user_id")))
     assert len(profiles) == N
+    return ws, profiles
+
+
+def _queue(store: SqlStore, ws: str, profiles: list[str], hook_port: int) -> None:
     messages = [
         NewMessage(
             workspace_id=ws,
@@ -132,13 +170,15 @@ def _queue(store: SqlStore, smtp_port: int, hook_port: int) -> str:
     ]
     with store._write() as conn:
         assert OutboxStore(store).add(conn, messages) == 2 * N
-    return ws
 
 
-def _dispatcher(url: str, data_dir: Path) -> subprocess.Popen[bytes]:
+def _dispatcher(url: str, data_dir: Path, name: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        # its connections are named in pg_stat_activity, its links name it
+        "PGAPPNAME": f"wayline-dispatcher-{name}",
+        "WAYLINE_PUBLIC_URL": f"http://dispatcher-{name}.example",
         "WAYLINE_DATABASE_URL": url,
         "WAYLINE_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
         # small batches, so that the two take turns at the outbox
@@ -154,6 +194,27 @@ def _dispatcher(url: str, data_dir: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def _connected(store: SqlStore) -> set[str]:
+    """The application names of the sessions on the store's database."""
+    with store.engine.connect() as conn:
+        return set(
+            conn.scalars(
+                sa.text(
+                    "SELECT application_name FROM pg_stat_activity"
+                    " WHERE datname = current_database()"
+                )
+            )
+        )
+
+
+def _sender(unsubscribe: str) -> int | None:
+    """Which dispatcher sent an email, from the host of its unsubscribe link."""
+    for name in (0, 1):
+        if f"//dispatcher-{name}.example/" in unsubscribe:
+            return name
+    return None
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_two_dispatcher_processes_send_every_message_exactly_once(
     database_url: str, tmp_path: Path, mailbox: Mailbox
@@ -162,14 +223,31 @@ def test_two_dispatcher_processes_send_every_message_exactly_once(
     assert isinstance(store, SqlStore)
     try:
         with Hooks() as hooks:
-            _queue(store, mailbox.port, hooks.port)
-            procs = [_dispatcher(database_url, tmp_path) for _ in range(2)]
+            ws, profiles = _customers(store, mailbox.port)
+            procs = [_dispatcher(database_url, tmp_path, name) for name in range(2)]
             try:
-                deadline = time.monotonic() + 120
-                while OutboxStore(store).pending_count() and time.monotonic() < deadline:
-                    if any(p.poll() is not None for p in procs):
-                        break  # a dispatcher stopped: its error is shown below
-                    time.sleep(0.2)
+                hooks.senders = {p.pid: name for name, p in enumerate(procs)}
+                # both are polling the outbox before anything is queued, so that neither
+                # can take it all while the other starts
+                wait_until(
+                    lambda: (
+                        _connected(store) >= {"wayline-dispatcher-0", "wayline-dispatcher-1"}
+                        or any(p.poll() is not None for p in procs)
+                    ),
+                    what="both dispatchers to connect to the database",
+                    timeout=60,
+                )
+                _queue(store, ws, profiles, hooks.port)
+                wait_until(
+                    lambda: (
+                        not OutboxStore(store).pending_count()
+                        # a dispatcher stopped: its error is shown below
+                        or any(p.poll() is not None for p in procs)
+                    ),
+                    what="the outbox to be empty",
+                    timeout=120,
+                    interval=0.2,
+                )
             finally:
                 for p in procs:
                     p.send_signal(signal.SIGTERM)
@@ -193,6 +271,16 @@ def test_two_dispatcher_processes_send_every_message_exactly_once(
             hook_ids = Counter(hooks.ids)
             assert len(hook_ids) == N
             assert set(hook_ids.values()) == {1}
+            # both dispatchers delivered, and every delivery came from one of them
+            emails_by = Counter(
+                _sender(str(parse(raw)["List-Unsubscribe"])) for _, _, raw in mailbox.messages
+            )
+            assert set(emails_by) <= {0, 1}, emails_by
+            assert hooks.sent_by.keys() <= {0, 1}, hooks.sent_by
+            by = emails_by + Counter({k: n for k, n in hooks.sent_by.items() if k is not None})
+            assert by[0] >= 1, by
+            assert by[1] >= 1, by
+            assert by.total() == 2 * N
             # one claim each, one status history line per email
             assert attempts == {1}
             assert len(sent_events) == N

@@ -83,7 +83,8 @@ def generate(seed: int = 7) -> list[Customer]:
             traits["email_subscribe"] = subscribe
         customers.append(Customer(f"u{i}", traits))
     weights = [rng.paretovariate(1.5) for _ in customers]
-    names, name_weights = zip(*NAMES, strict=True)
+    names = [name for name, _ in NAMES]
+    name_weights = [weight for _, weight in NAMES]
     picks = rng.choices(customers, weights=weights, k=EVENTS - CUSTOMERS)
     kinds = rng.choices(names, weights=name_weights, k=len(picks))
     span = int((NOW - START).total_seconds())

@@ -3,13 +3,13 @@ is on their timeline as a Stage Entered event; bad models are 422s naming the fi
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.polling import wait_until
 from wayline.runtime import Role
 from wayline.server import Process
 from wayline.settings import Settings
@@ -27,13 +27,7 @@ def api(settings: Settings) -> Iterator[Api]:
 
 
 def until(check: Any, limit: float = 20.0) -> Any:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError("timed out")
+    return wait_until(check, what="the background loops to catch up", timeout=limit)
 
 
 def test_stages_over_the_api(api: Api) -> None:

@@ -6,6 +6,7 @@ from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from wayline.errors import ControlsInvalid
 from wayline.journeys.controls import (
@@ -111,3 +112,16 @@ def test_the_json_schema_names_the_file_keys_and_channels() -> None:
     assert quiet["additionalProperties"] is False
     channel = schema["$defs"]["FrequencyCap"]["properties"]["channel"]
     assert channel["enum"] == ["email", "inapp", "log", "sms", "webhook", "*"]
+
+
+def test_the_json_schema_is_valid_and_accepts_a_file() -> None:
+    schema = controls_json_schema()
+    Draft202012Validator.check_schema(schema)  # against the Draft 2020-12 metaschema
+    validator = Draft202012Validator(schema)
+    good = {
+        "frequency_caps": [{"channel": "email", "limit": 3, "per": "7d"}],
+        "quiet_hours": [{"channels": ["sms"], "from": "21:00", "to": "08:00"}],
+    }
+    assert list(validator.iter_errors(good)) == []
+    bad = {"frequency_caps": [{"channel": "fax", "limit": 3, "per": "7d"}]}
+    assert [e.json_path for e in validator.iter_errors(bad)] == ["$.frequency_caps[0].channel"]

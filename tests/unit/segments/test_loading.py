@@ -6,6 +6,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
+from jsonschema import Draft202012Validator
 
 from wayline.errors import SegmentInvalid
 from wayline.segments.loading import load_segments
@@ -138,3 +140,12 @@ def test_the_json_schema_describes_every_condition() -> None:
     text = str(schema)
     for key in ("sequence", "subscription", "at_least", "older_than", "not"):
         assert key in text
+
+
+def test_the_json_schema_is_valid_and_accepts_the_example() -> None:
+    schema = segment_json_schema()
+    Draft202012Validator.check_schema(schema)  # against the Draft 2020-12 metaschema
+    validator = Draft202012Validator(schema)
+    assert list(validator.iter_errors(yaml.safe_load(EXAMPLE))) == []
+    wrong = {**yaml.safe_load(EXAMPLE), "colour": "red"}
+    assert [e.validator for e in validator.iter_errors(wrong)] == ["additionalProperties"]
