@@ -89,6 +89,13 @@ class Line:
             runtime.consume(consumer.consumer, consumer, 0.01, letters=self.letters, max_attempts=3)
         runtime.add("worker", engine.worker.step, 0.01)
         self.loops = runtime.loops
+        #: each consumer's own batch size
+        self.sizes = self.batch_sizes()
+
+    def batch_sizes(self) -> dict[str, int]:
+        return {
+            loop.name: loop.isolation.consumer.batch_size for loop in self.loops if loop.isolation
+        }
 
     @property
     def ws(self) -> str:
@@ -210,6 +217,8 @@ def test_an_unreadable_row_is_parked_by_profiles_and_loader_and_retried(
     assert {"after-0", "after-1", "after-2"} <= line.loaded()
     assert BAD not in line.loaded()
     assert line.parked() == [("loader", BAD), ("profiles", BAD)]
+    # the failed batches have passed: back to the consumers' own batch size
+    assert line.batch_sizes() == line.sizes
     (letter, *_) = line.letters.listing(line.ws)
     assert letter.error.startswith("orjson.JSONDecodeError: unexpected character")
     assert letter.attempts == 3
@@ -266,6 +275,8 @@ def test_segments_park_a_failing_row_and_members_follow_the_rest(
         BAD,
         "parked",
     )
+    metrics = api.get("/metrics").text
+    assert 'wayline_dead_letters{consumer="segments"} 1.0' in metrics
     other = line.store.create_workspace("other")
     theirs = {"Authorization": f"Bearer {other.admin_token}"}
     assert api.get("/api/v1/deadletters", headers=theirs).json() == {"dead_letters": []}
