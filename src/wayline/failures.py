@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import traceback
 
-import sqlalchemy.exc
-
 #: How much of a traceback a dead letter keeps (its tail: where it failed).
 TRACEBACK_TAIL = 2000
 
@@ -22,6 +20,8 @@ def describe(exc: BaseException) -> str:
 def is_outage(exc: BaseException) -> bool:
     """Whether the failure is the database (or the network to it) rather than the row:
     such a failure never counts against a row, so an outage parks nothing."""
+    import sqlalchemy.exc  # not at import: the CLI's light commands load no SQLAlchemy
+
     return isinstance(
         exc,
         sqlalchemy.exc.OperationalError
