@@ -187,7 +187,7 @@ def fail_for(bad: str, real: Any) -> Any:
 
 
 def test_an_unreadable_row_is_parked_by_profiles_and_loader_and_retried(
-    line: Line, store: SqlStore, operator: Any
+    line: Line, store: SqlStore, operator: Any, api: TestClient
 ) -> None:
     line.track("ann", "Page Viewed")
     # a row no consumer can read: its payload is not JSON
@@ -226,6 +226,10 @@ def test_an_unreadable_row_is_parked_by_profiles_and_loader_and_retried(
     code, out, err = operator("deadletters", "list", "-w", "shop", "--json")
     assert (code, err) == (0, "")
     assert sorted((r["consumer"], r["message_id"]) for r in orjson.loads(out)) == line.parked()
+
+    admin = {"Authorization": f"Bearer {line.workspace.admin_token}"}
+    listed = api.get("/api/v1/deadletters?consumer=loader", headers=admin).json()
+    assert [(d["consumer"], d["message_id"]) for d in listed["dead_letters"]] == [("loader", BAD)]
 
     # retried before the cause is fixed: parked again, one more attempt
     assert operator("deadletters", "retry", "--all")[0] == 0
@@ -315,6 +319,9 @@ def test_stages_park_a_failing_row_and_place_the_rest(
     assert line.parked() == [("stages", BAD)]
     (letter,) = line.letters.listing(line.ws)
     assert "cannot process bad-1" in letter.error.splitlines()[0]
+    code, out, _ = operator("deadletters", "list", "--consumer", "stages")
+    assert code == 0
+    assert out.startswith(f"{letter.id}\tstages\tseq {letter.seq}\t{BAD}\t3 attempts\tparked\t")
 
     monkeypatch.setattr(tracker, "owners", real)
     assert operator("deadletters", "retry", str(letter.id))[0] == 0
