@@ -20,10 +20,10 @@ Rules (documented in docs/identity.md):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -39,6 +39,9 @@ from wayline.store.base import (
     Profile,
     Store,
 )
+
+if TYPE_CHECKING:
+    from wayline.store.dead_letters import DeadLetterStore
 
 Key = tuple[str, str, str]  # (workspace, kind, value)
 
@@ -295,3 +298,35 @@ def process_inbox(store: Store, limit: int) -> int:
             return len(batch.events)
     except ConsumerConflict:
         return 0  # the next step reads again and sees what changed
+
+
+def replay_events(store: Store, events: Sequence[InboxEvent], tries: int = 3) -> None:
+    """Resolve these events (a dead letter retried) without moving the consumer's cursor."""
+    for attempt in range(tries):
+        try:
+            with store.identity_batch(len(events), events=events) as batch:
+                resolve(batch)
+            return
+        except ConsumerConflict:
+            if attempt == tries - 1:
+                raise
+
+
+class ProfileConsumer:
+    """The profile consumer as the runtime runs it (see :class:`wayline.runtime.Loop`)."""
+
+    consumer = "profiles"
+
+    def __init__(self, store: Store, letters: DeadLetterStore, *, batch_size: int) -> None:
+        self.store = store
+        self.letters = letters
+        self.batch_size = batch_size
+
+    def step(self) -> int:
+        return process_inbox(self.store, self.batch_size)
+
+    def park(self, error: str, attempts: int) -> bool:
+        return self.letters.park_next(self.consumer, error, attempts, downstream=False)
+
+    def replay(self, events: Sequence[InboxEvent]) -> None:
+        replay_events(self.store, events)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -11,10 +12,13 @@ from wayline.api.app import create_app
 from wayline.api.deps import Services, SharedWarehouse
 from wayline.clock import Clock, SystemClock
 from wayline.ingest import Ingestor
-from wayline.profiles import process_inbox
+from wayline.profiles import ProfileConsumer
 from wayline.runtime import ALL_ROLES, Role, Runtime
 from wayline.settings import Settings
 from wayline.store import Store, open_store
+
+if TYPE_CHECKING:
+    from wayline.store.dead_letters import DeadLetterStore
 
 
 class Process:
@@ -43,17 +47,20 @@ class Process:
         )
         idle = settings.consumer_idle_seconds
         size = settings.consumer_batch_size
+        letters = self._dead_letters()
+        attempts = settings.consumer_max_attempts
         if Role.PROFILES in self.roles:
-            self.runtime.add("profiles", lambda: process_inbox(self.store, size), idle)
+            profiles = ProfileConsumer(self.store, letters, batch_size=size)
+            self.runtime.consume("profiles", profiles, idle, letters=letters, max_attempts=attempts)
         if Role.LOADER in self.roles:
             from wayline.analytics.loader import WarehouseLoader
             from wayline.analytics.warehouse import open_warehouse
 
             warehouse = open_warehouse(settings, writer=True)
-            loader = WarehouseLoader(self.store, warehouse, batch_size=size)
+            loader = WarehouseLoader(self.store, warehouse, batch_size=size, letters=letters)
             self.services.eraser = loader
             self.services.warehouse = SharedWarehouse(lambda: warehouse)
-            self.runtime.add("loader", loader.step, idle)
+            self.runtime.consume("loader", loader, idle, letters=letters, max_attempts=attempts)
             self.runtime.on_stop(warehouse.close)
         elif Role.API in self.roles:
             from wayline.analytics.warehouse import open_warehouse
@@ -67,11 +74,11 @@ class Process:
 
             assert isinstance(self.store, SqlStore)
             segments = SegmentConsumer(self.store, self.clock, batch_size=size)
-            self.runtime.add("segments", segments.step, idle)
+            self.runtime.consume("segments", segments, idle, letters=letters, max_attempts=attempts)
             from wayline.stages.tracker import StageTracker
 
             stages = StageTracker(self.store, self.clock, batch_size=size)
-            self.runtime.add("stages", stages.step, idle)
+            self.runtime.consume("stages", stages, idle, letters=letters, max_attempts=attempts)
         if self.roles & {Role.TRIGGERS, Role.WORKER}:
             from wayline.engine.loops import journey_runtime
             from wayline.store.sql import SqlStore
@@ -79,7 +86,9 @@ class Process:
             assert isinstance(self.store, SqlStore)
             journeys = journey_runtime(self.store, self.clock)
             if Role.TRIGGERS in self.roles:
-                self.runtime.add("triggers", journeys.triggers.step, idle)
+                self.runtime.consume(
+                    "triggers", journeys.triggers, idle, letters=letters, max_attempts=attempts
+                )
             if Role.WORKER in self.roles:
                 self.runtime.add("worker", journeys.worker.step, idle)
                 self.runtime.add("scheduler", journeys.scheduler.step, idle)
@@ -108,6 +117,13 @@ class Process:
         self.runtime.chain("segments", "profiles")
         self.runtime.chain("triggers", "worker")
         self.runtime.chain("worker", "dispatcher")
+
+    def _dead_letters(self) -> DeadLetterStore:
+        from wayline.store.dead_letters import DeadLetterStore
+        from wayline.store.sql import SqlStore
+
+        assert isinstance(self.store, SqlStore)
+        return DeadLetterStore(self.store)
 
     def announce(self, url: str) -> None:
         """Serve reports of this data dir while running: when this process holds the

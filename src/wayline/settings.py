@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     consumer_batch_size: int = 2000
     #: How long an idle consumer sleeps before it looks at the inbox again, in seconds.
     consumer_idle_seconds: float = Field(default=0.05, ge=0.001)
+    #: Failures of one inbox row, on its own, before a consumer parks it as a dead letter
+    #: and goes on with the rows after it (``wayline deadletters``).
+    consumer_max_attempts: int = Field(default=5, ge=1)
     #: Webhook targets allowed although they are on loopback or private networks: host
     #: names or IP addresses, comma-separated (e.g. ``127.0.0.1``). Empty allows none.
     webhook_allowed_hosts: str = ""

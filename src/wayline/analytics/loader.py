@@ -16,11 +16,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import orjson
 
 from wayline.analytics.warehouse import EventColumns, Warehouse
 from wayline.store.base import IdentityKind, InboxEvent, Store
+
+if TYPE_CHECKING:
+    from wayline.store.dead_letters import DeadLetterStore
 
 log = logging.getLogger("wayline.loader")
 
@@ -56,10 +60,21 @@ class WarehouseLoader:
     threads call :meth:`apply_erasures` to report an erasure's warehouse rows at once.
     """
 
-    def __init__(self, store: Store, warehouse: Warehouse, *, batch_size: int) -> None:
+    consumer = "loader"
+
+    def __init__(
+        self,
+        store: Store,
+        warehouse: Warehouse,
+        *,
+        batch_size: int,
+        letters: DeadLetterStore | None = None,
+    ) -> None:
         self.store = store
         self.warehouse = warehouse
         self.batch_size = batch_size
+        #: Where rows the loader cannot load are parked (the state store).
+        self.letters = letters
         self._lock = threading.Lock()
 
     def step(self) -> int:
@@ -71,6 +86,25 @@ class WarehouseLoader:
                 if events:
                     batch.append(event_columns(events), events[-1].cursor)
             return len(events)
+
+    def park(self, error: str, attempts: int) -> bool:
+        """Park the row after the warehouse cursor: the dead letter goes to the state store
+        first (recording it again changes nothing), then the cursor moves past the row in
+        a load of no rows. A failure between the two leaves the row where it was."""
+        if self.letters is None:
+            return False
+        with self._lock, self.warehouse.load() as batch:
+            events = self.store.read_inbox(batch.cursor, 1)
+            if not events:
+                return False
+            self.letters.record(self.consumer, events[0], error, attempts)
+            batch.append(event_columns([]), events[0].cursor)
+        return True
+
+    def replay(self, events: Sequence[InboxEvent]) -> None:
+        """Load these events (a dead letter retried), the cursor left where it is."""
+        with self._lock, self.warehouse.load() as batch:
+            batch.append(event_columns(events), batch.cursor)
 
     def apply_erasures(self) -> int:
         """Delete the warehouse rows of every pending erasure; returns how many went."""

@@ -21,6 +21,7 @@ from wayline.api.routes import (
     consent,
     content,
     controls,
+    deadletters,
     inapp,
     ingest,
     insights,
@@ -110,5 +111,6 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     app.include_router(providers.router)
     app.include_router(providers.admin_router)
     app.include_router(warehouse.router)
+    app.include_router(deadletters.router)
     operations.install(app, services)
     return app

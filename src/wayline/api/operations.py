@@ -133,6 +133,14 @@ class StoreCollector(Collector):
         for state, count in sorted(ops.instances().items()):
             instances.add_metric([state], count)
         yield instances
+        letters = GaugeMetricFamily(
+            "wayline_dead_letters",
+            "Inbox rows a consumer parked as dead letters (not yet retried or dropped).",
+            labels=("consumer",),
+        )
+        for consumer, count in sorted(ops.dead_letters().items()):
+            letters.add_metric([consumer], count)
+        yield letters
 
     def _loader_cursor(self) -> Any:
         # only where this process loads: elsewhere the warehouse may be another's to hold

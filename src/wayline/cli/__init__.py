@@ -88,6 +88,11 @@ GROUPS: dict[str, Group] = {
         app="origins_app",
         help="Web origins allowed to send events from the browser (CORS); none listed: any.",
     ),
+    "deadletters": Group(
+        module="wayline.cli.deadletters",
+        app="deadletters_app",
+        help="Dead letters: inbox rows a consumer could not process; list, retry or drop them.",
+    ),
     "demo": Group(
         module="wayline.cli.demo",
         app="demo_app",

@@ -8,6 +8,7 @@ or wakes and its cursor, is one transaction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from wayline.engine.steps import EXITED, GOAL, RESUMED
 from wayline.journeys.filters import lookup, matches
 from wayline.store import schema
 from wayline.store.base import InboxEvent
+from wayline.store.dead_letters import DeadLetterStore
 from wayline.store.journeys import InstanceState, JourneyStore, Step, Wait
 from wayline.store.sql import PROFILES_CONSUMER, SqlStore
 
@@ -38,6 +40,8 @@ def _key(value: Any) -> str | None:
 
 
 class Triggers:
+    consumer = TRIGGERS_CONSUMER
+
     def __init__(
         self, store: SqlStore, catalog: Catalog, clock: Clock, *, batch_size: int = 2000
     ) -> None:
@@ -46,6 +50,16 @@ class Triggers:
         self.catalog = catalog
         self.clock = clock
         self.batch_size = batch_size
+        self.letters = DeadLetterStore(store)
+
+    def park(self, error: str, attempts: int) -> bool:
+        return self.letters.park_next(self.consumer, error, attempts, downstream=True)
+
+    def replay(self, events: Sequence[InboxEvent]) -> None:
+        """Apply these events (a dead letter retried), the cursor left where it is."""
+        with self.store._write() as conn:
+            self.store._lock_cursor(conn, TRIGGERS_CONSUMER)
+            self._apply(conn, list(events), self.clock.now())
 
     def step(self) -> int:
         store = self.store
@@ -64,32 +78,36 @@ class Triggers:
             ]
             if not events:
                 return 0
-            # a journey applied or paused by another process (the CLI) counts from the
-            # next event on, not from the catalog's next periodic refresh
-            self.catalog.follow(self.journeys.stamp(conn))
-            owners = self._owners(conn, events)
-            paths = self.journeys.wait_paths(conn)
-            steps: list[Step] = []
-            entering: list[Candidate] = []
-            for event in events:
-                if event.type != "track" or not event.event:
-                    continue
-                profile_id = owners.get((event.workspace_id, event.user_id or "")) or owners.get(
-                    (event.workspace_id, "\0" + (event.anonymous_id or ""))
-                )
-                if profile_id is None:
-                    continue
-                payload = orjson.loads(event.payload)
-                if entering and (event.workspace_id, event.event) in paths:
-                    # customers who entered earlier in the batch may be waiting for this
-                    enrol_many(self.journeys, conn, entering, now, steps)
-                    entering = []
-                self._resume(conn, event, payload, profile_id, paths, now, steps)
-                entering.extend(self._entries(event, payload, profile_id))
-            enrol_many(self.journeys, conn, entering, now, steps)
-            self.journeys.add_steps(conn, steps)
+            self._apply(conn, events, now)
             store._set_cursor(conn, TRIGGERS_CONSUMER, cursor, events[-1].cursor)
         return len(events)
+
+    def _apply(self, conn: Connection, events: list[InboxEvent], now: datetime) -> None:
+        """Enrol, resume and convert as these events say, in ``conn``'s transaction."""
+        # a journey applied or paused by another process (the CLI) counts from the
+        # next event on, not from the catalog's next periodic refresh
+        self.catalog.follow(self.journeys.stamp(conn))
+        owners = self._owners(conn, events)
+        paths = self.journeys.wait_paths(conn)
+        steps: list[Step] = []
+        entering: list[Candidate] = []
+        for event in events:
+            if event.type != "track" or not event.event:
+                continue
+            profile_id = owners.get((event.workspace_id, event.user_id or "")) or owners.get(
+                (event.workspace_id, "\0" + (event.anonymous_id or ""))
+            )
+            if profile_id is None:
+                continue
+            payload = orjson.loads(event.payload)
+            if entering and (event.workspace_id, event.event) in paths:
+                # customers who entered earlier in the batch may be waiting for this
+                enrol_many(self.journeys, conn, entering, now, steps)
+                entering = []
+            self._resume(conn, event, payload, profile_id, paths, now, steps)
+            entering.extend(self._entries(event, payload, profile_id))
+        enrol_many(self.journeys, conn, entering, now, steps)
+        self.journeys.add_steps(conn, steps)
 
     def _owners(self, conn: Connection, events: list[InboxEvent]) -> dict[tuple[str, str], str]:
         """(workspace, userId) and (workspace, "\\0" + anonymousId) -> profile id."""

@@ -10,6 +10,7 @@ cursor row is held for the whole step, so one process at a time changes membersh
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 
 import orjson
@@ -24,6 +25,7 @@ from wayline.segments.spec import event_names, filtered_names
 from wayline.segments.store import SEGMENTS_CONSUMER, SegmentRecord
 from wayline.store import schema
 from wayline.store.base import Cursor, InboxEvent
+from wayline.store.dead_letters import DeadLetterStore
 from wayline.store.sql import PROFILES_CONSUMER, SqlStore
 
 
@@ -86,6 +88,8 @@ def _merged(conn: Connection, events: list[InboxEvent]) -> list[tuple[str, str]]
 
 
 class SegmentConsumer:
+    consumer = SEGMENTS_CONSUMER
+
     def __init__(
         self, store: SqlStore, clock: Clock, *, batch_size: int = 2000, rechecks: int = 1000
     ) -> None:
@@ -97,6 +101,7 @@ class SegmentConsumer:
         #: The histories of the customers evaluated last, valid while this consumer is
         #: the one moving the cursor.
         self.histories = Histories()
+        self.letters = DeadLetterStore(store)
 
     def step(self) -> int:
         done = self.membership.announce()
@@ -125,6 +130,24 @@ class SegmentConsumer:
                 raise
         done += self.membership.announce()
         return done + len(events) + len(due)
+
+    def park(self, error: str, attempts: int) -> bool:
+        self.histories.clear()
+        return self.letters.park_next(self.consumer, error, attempts, downstream=True)
+
+    def replay(self, events: Sequence[InboxEvent]) -> None:
+        """Apply these events (a dead letter retried), the cursor left where it is."""
+        store = self.store
+        now = self.clock.now()
+        with store._write() as conn:
+            cursor = store._lock_cursor(conn, SEGMENTS_CONSUMER)
+            # the kept histories follow the cursor: rebuilt for these customers, then again
+            self.histories.clear()
+            try:
+                self._apply(conn, cursor, list(events), [], now)
+            finally:
+                self.histories.clear()
+        self.membership.announce()
 
     def _work_waiting(self, now: datetime) -> bool:
         """Whether a step has anything to do, found without the write lock (on SQLite every

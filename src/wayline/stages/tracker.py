@@ -35,6 +35,7 @@ from wayline.stages.store import (
     recheck_segments,
 )
 from wayline.store.base import InboxEvent
+from wayline.store.dead_letters import DeadLetterStore
 from wayline.store.sql import PROFILES_CONSUMER, SqlStore
 
 #: The event that announces a change of stage (Segment-style Title Case).
@@ -68,11 +69,24 @@ def histories(
 
 
 class StageTracker:
+    consumer = STAGES_CONSUMER
+
     def __init__(self, store: SqlStore, clock: Clock, *, batch_size: int = 2000) -> None:
         self.store = store
         self.clock = clock
         self.stages = StageStore(store)
         self.batch_size = batch_size
+        self.letters = DeadLetterStore(store)
+
+    def park(self, error: str, attempts: int) -> bool:
+        return self.letters.park_next(self.consumer, error, attempts, downstream=True)
+
+    def replay(self, events: Sequence[InboxEvent]) -> None:
+        """Apply these events (a dead letter retried), the cursor left where it is."""
+        with self.store._write() as conn:
+            self.store._lock_cursor(conn, STAGES_CONSUMER)
+            self._apply(conn, list(events))
+        self.announce()
 
     def step(self) -> int:
         done = self.announce()

@@ -224,7 +224,12 @@ class Store(Protocol):
     # consumers of the inbox
     def read_inbox(self, after: Cursor, limit: int) -> list[InboxEvent]: ...
 
-    def identity_batch(self, limit: int) -> AbstractContextManager[IdentityBatch]: ...
+    def identity_batch(
+        self, limit: int, *, events: Sequence[InboxEvent] | None = None
+    ) -> AbstractContextManager[IdentityBatch]:
+        """The next ``limit`` events after the profile consumer's cursor, moved past them
+        on commit; or these ``events``, the cursor left where it is."""
+        ...
 
     def profiles_lag(self) -> int:
         """How many inbox events the profile consumer has still to take."""

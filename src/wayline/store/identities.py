@@ -23,13 +23,21 @@ class SqlIdentityBatch:
     """An open transaction of the profile consumer (see :class:`IdentityBatch`)."""
 
     def __init__(
-        self, store: SqlStore, conn: Connection, events: list[InboxEvent], cursor: Cursor
+        self,
+        store: SqlStore,
+        conn: Connection,
+        events: list[InboxEvent],
+        cursor: Cursor,
+        *,
+        moves_cursor: bool = True,
     ) -> None:
         self._store = store
         self._conn = conn
         self.events = events
         #: where the consumer stood when it read ``events``
         self.cursor = cursor
+        #: False for events given explicitly (a dead letter retried): they lie behind it
+        self.moves_cursor = moves_cursor
         #: how many erases had happened when it read them
         self.erasure_mark = store._erasure_mark(conn, lock=False)
         #: the cursor moves past ``events`` only once their changes are saved

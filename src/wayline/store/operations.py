@@ -56,6 +56,12 @@ class Operations:
             return Lag(events=0, seconds=0.0)
         return Lag(events=int(count), seconds=max(0.0, (now - oldest).total_seconds()))
 
+    def dead_letters(self) -> dict[str, int]:
+        """Parked dead letters by consumer."""
+        from wayline.store.dead_letters import DeadLetterStore
+
+        return DeadLetterStore(self.store).parked()
+
     def outbox_depth(self) -> dict[str, int]:
         """Outbox messages by state (pending, sending, sent, dead, dropped)."""
         return self._count_by_state(schema.outbox)

@@ -645,3 +645,29 @@ stage_changes = sa.Table(
     # message id of a Stage Entered event is derived from it
     sqlite_autoincrement=True,
 )
+
+#: Inbox rows a consumer could not process: set aside with their error so that the rows
+#: after them flow on (``wayline deadletters``).
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    #: The consumer that failed on the row (profiles, loader, segments, stages, triggers).
+    sa.Column("consumer", sa.String(64), nullable=False),
+    sa.Column("workspace_id", sa.String(40), nullable=False),
+    #: The inbox row: its sequence number and transaction id.
+    sa.Column("seq", sa.BigInteger(), nullable=False),
+    sa.Column("txid", sa.BigInteger(), nullable=False),
+    sa.Column("message_id", sa.String(255), nullable=False),
+    #: The error's first line, then the tail of its traceback.
+    sa.Column("error", sa.Text(), nullable=False),
+    #: How many times the row was tried and failed.
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    #: parked | retry
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("consumer", "seq", name="uq_dead_letters_consumer_seq"),
+    sa.Index("ix_dead_letters_workspace", "workspace_id", "id"),
+    sqlite_autoincrement=True,
+)

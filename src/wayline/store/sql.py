@@ -308,14 +308,16 @@ class SqlStore:
         return self.inbox_after(cursor)
 
     @contextmanager
-    def identity_batch(self, limit: int) -> Iterator[IdentityBatch]:
+    def identity_batch(
+        self, limit: int, *, events: Sequence[InboxEvent] | None = None
+    ) -> Iterator[IdentityBatch]:
         with self._write() as conn:
             cursor = self._lock_cursor(conn, PROFILES_CONSUMER)
-            events = self._read_inbox(conn, cursor, limit)
-            batch = SqlIdentityBatch(self, conn, events, cursor)
+            taken = self._read_inbox(conn, cursor, limit) if events is None else list(events)
+            batch = SqlIdentityBatch(self, conn, taken, cursor, moves_cursor=events is None)
             yield batch
-            if events and batch.saved:
-                self._set_cursor(conn, PROFILES_CONSUMER, cursor, events[-1].cursor)
+            if taken and batch.saved and batch.moves_cursor:
+                self._set_cursor(conn, PROFILES_CONSUMER, cursor, taken[-1].cursor)
         if batch.grown:
             self._tables_grew(batch.grown)
 

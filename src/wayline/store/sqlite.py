@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,15 +105,17 @@ class SqliteStore(SqlStore):
             cursor.close()
 
     @contextmanager
-    def identity_batch(self, limit: int) -> Iterator[IdentityBatch]:
+    def identity_batch(
+        self, limit: int, *, events: Sequence[InboxEvent] | None = None
+    ) -> Iterator[IdentityBatch]:
         # SQLite has one writer at a time, and ingestion is a writer. The batch is read and
         # worked out in a snapshot; the write lock is taken only to save, after checking
         # that nothing it was based on has moved: the cursor (another consumer) and the
         # stored profiles it writes to (an erase in between).
         with self.engine.connect() as conn, conn.begin():
             cursor = self._cursor(conn, PROFILES_CONSUMER)
-            events = self._read_inbox(conn, cursor, limit)
-            batch = SqlIdentityBatch(self, conn, events, cursor)
+            taken = self._read_inbox(conn, cursor, limit) if events is None else list(events)
+            batch = SqlIdentityBatch(self, conn, taken, cursor, moves_cursor=events is None)
             yield batch
 
     def _save_identities(
@@ -125,7 +127,8 @@ class SqliteStore(SqlStore):
             if self._cursor(writer, PROFILES_CONSUMER) != batch.cursor:
                 raise ConsumerConflict("another consumer took this slice of the inbox")
             batch.apply(writer, changes)
-            self._set_cursor(writer, PROFILES_CONSUMER, batch.cursor, batch.events[-1].cursor)
+            if batch.moves_cursor:
+                self._set_cursor(writer, PROFILES_CONSUMER, batch.cursor, batch.events[-1].cursor)
 
     def _read_inbox(self, conn: Connection, after: Cursor, limit: int) -> list[InboxEvent]:
         # One writer at a time: sequence order is commit order.
