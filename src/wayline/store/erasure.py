@@ -9,7 +9,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from wayline.store import schema
+from wayline.store import rejections, schema
 from wayline.store.base import ErasureReport, PendingErasure
 from wayline.store.profiles import event_filter, identity_keys
 from wayline.store.suppressions import forget_customer
@@ -53,6 +53,7 @@ def erase_profile(store: SqlStore, workspace_id: str, profile_id: str) -> Erasur
                 sa.or_(m.c.from_profile_id == profile_id, m.c.into_profile_id == profile_id),
             )
         ).rowcount
+        rejected = rejections.erase(conn, workspace_id, ids)
         erase_journey_state(conn, workspace_id, profile_id)
         erase_segment_state(conn, workspace_id, profile_id)
         erase_stage_state(conn, workspace_id, profile_id)
@@ -74,6 +75,7 @@ def erase_profile(store: SqlStore, workspace_id: str, profile_id: str) -> Erasur
         identities=ids,
         events=events,
         merges=merges,
+        rejections=rejected,
         erasure_id=erasure_id,
     )
 

@@ -98,7 +98,15 @@ rejections = sa.Table(
     sa.Column("error", sa.Text(), nullable=False),
     #: The rejected item as sent, cut to 32 KB.
     sa.Column("payload", sa.LargeBinary(), nullable=True),
+    #: The ids the item carries (read from the payload), so that an erase finds it.
+    sa.Column("user_id", sa.String(255), nullable=True),
+    sa.Column("anonymous_id", sa.String(255), nullable=True),
+    #: Lower case, as identities keep it.
+    sa.Column("email", sa.String(255), nullable=True),
     sa.Index("ix_rejections_workspace", "workspace_id", "id"),
+    sa.Index("ix_rejections_user", "workspace_id", "user_id"),
+    sa.Index("ix_rejections_anonymous", "workspace_id", "anonymous_id"),
+    sa.Index("ix_rejections_email", "workspace_id", "email"),
 )
 
 profiles = sa.Table(

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from wayline.clock import Clock
 from wayline.events import EventRow
 from wayline.store import erasure, profiles, schema, workspaces
+from wayline.store import rejections as rejected
 from wayline.store.base import (
     Credential,
     Cursor,
@@ -193,54 +194,12 @@ class SqlStore:
     def _insert_rejections(
         self, conn: Connection, workspace_id: str, rejections: Sequence[Rejection]
     ) -> None:
-        now = self.clock.now()
-        conn.execute(
-            sa.insert(schema.rejections),
-            [
-                {
-                    "workspace_id": workspace_id,
-                    "received_at": now,
-                    "source": r.source,
-                    "position": r.position,
-                    "message_id": r.message_id,
-                    "field": r.field[:100],
-                    "error": r.error,
-                    "payload": r.payload[:32768] if r.payload else None,
-                }
-                for r in rejections
-            ],
-        )
+        rejected.insert(conn, workspace_id, rejections, self.clock.now())
         self._bump(conn, workspace_id, "rejected", len(rejections))
 
     def rejections(self, workspace_id: str, limit: int = 100) -> list[dict[str, Any]]:
-        t = schema.rejections
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(
-                    t.c.id,
-                    t.c.received_at,
-                    t.c.source,
-                    t.c.position,
-                    t.c.message_id,
-                    t.c.field,
-                    t.c.error,
-                )
-                .where(t.c.workspace_id == workspace_id)
-                .order_by(t.c.id.desc())
-                .limit(limit)
-            ).all()
-        return [
-            {
-                "id": r.id,
-                "received_at": r.received_at.isoformat(),
-                "source": r.source,
-                "position": r.position,
-                "message_id": r.message_id,
-                "field": r.field,
-                "error": r.error,
-            }
-            for r in rows
-        ]
+            return rejected.listing(conn, workspace_id, limit)
 
     def stats(self, workspace_id: str) -> Stats:
         t = schema.counters
