@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -50,7 +51,13 @@ class Process:
             from wayline.analytics.warehouse import open_warehouse
 
             warehouse = open_warehouse(settings, writer=True)
-            loader = WarehouseLoader(self.store, warehouse, batch_size=size)
+            loader = WarehouseLoader(
+                self.store,
+                warehouse,
+                batch_size=size,
+                clock=self.clock,
+                compact_every=timedelta(minutes=settings.warehouse_compact_minutes),
+            )
             self.services.eraser = loader
             self.services.warehouse = SharedWarehouse(lambda: warehouse)
             self.runtime.add("loader", loader.step, idle)

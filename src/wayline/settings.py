@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     database_url: str = ""
     #: The analytics warehouse. Empty means a DuckDB file in the data dir.
     warehouse_url: str = ""
+    #: After an erase, the warehouse is rewritten (DuckDB) or vacuumed (PostgreSQL) so that
+    #: the deleted values cannot be read from its files: at most once per this many minutes.
+    warehouse_compact_minutes: float = Field(default=10.0, ge=0)
     #: SQLite ``synchronous`` pragma. NORMAL survives a crash of the process (WAL);
     #: FULL also survives a power cut, at the cost of one fsync per commit.
     sqlite_synchronous: str = "NORMAL"

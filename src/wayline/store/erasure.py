@@ -20,6 +20,31 @@ if TYPE_CHECKING:
 #: The counter every erase bumps (workspace, name): consumers check it before they save.
 ERASURES = ("*", "erasures")
 
+#: Every table an erase deletes rows from (or rewrites a row of).
+ERASED_TABLES = (
+    "inbox",
+    "rejections",
+    "identities",
+    "profiles",
+    "profile_merges",
+    "subscriptions",
+    "message_events",
+    "content_items",
+    "journey_waits",
+    "journey_steps",
+    "journey_enrolments",
+    "outbox",
+    "journey_instances",
+    "journey_schedule_runs",
+    "segment_members",
+    "segment_changes",
+    "segment_rechecks",
+    "customer_stages",
+    "stage_changes",
+    "suppressions",
+    "erasures",
+)
+
 
 def erase_profile(store: SqlStore, workspace_id: str, profile_id: str) -> ErasureReport:
     """Everything kept of the customer, in one transaction; their addresses stay suppressed

@@ -314,7 +314,14 @@ class SqlStore:
     # -- erasure -------------------------------------------------------------------------
 
     def erase_profile(self, workspace_id: str, profile_id: str) -> ErasureReport:
-        return erasure.erase_profile(self, workspace_id, profile_id)
+        report = erasure.erase_profile(self, workspace_id, profile_id)
+        self._after_erase(erasure.ERASED_TABLES)
+        return report
+
+    def _after_erase(self, tables: Sequence[str]) -> None:
+        """Make what an erase deleted from ``tables`` unrecoverable from the database's
+        files, where the backend leaves it behind (after the erase's commit: outside any
+        transaction)."""
 
     def pending_erasures(self) -> list[PendingErasure]:
         with self.engine.connect() as conn:
@@ -323,3 +330,5 @@ class SqlStore:
     def finish_erasure(self, erasure_id: int) -> None:
         with self._write() as conn:
             erasure.finish(conn, erasure_id)
+        # the erasure's record named the customer's identities
+        self._after_erase(("erasures",))
