@@ -14,16 +14,13 @@ file's size before and after. The loader compacts at most once per
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from harness import ROOT, log, machine_summary, revision
+from harness import log, machine_summary, revision
 
-sys.path.insert(0, str(ROOT / "src"))
-
-from wayline.analytics.warehouse_duckdb import DuckDBWarehouse  # noqa: E402
+from wayline.analytics.warehouse_duckdb import DuckDBWarehouse
 
 GENERATE = """
 INSERT INTO events
