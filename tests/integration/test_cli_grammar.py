@@ -32,7 +32,7 @@ READS: dict[str, list[str]] = {
     "origins": ["origins", "list"],
 }
 #: The groups that take no workspace: what they act on is named otherwise.
-NO_WORKSPACE = {"workspace", "sample", "demo"}
+NO_WORKSPACE = {"workspace", "sample", "demo", "secrets"}
 
 HEAVY = (
     "fastapi",

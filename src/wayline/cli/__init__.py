@@ -88,6 +88,11 @@ GROUPS: dict[str, Group] = {
         app="origins_app",
         help="Web origins allowed to send events from the browser (CORS); none listed: any.",
     ),
+    "secrets": Group(
+        module="wayline.cli.secrets",
+        app="secrets_app",
+        help="The key workspace secrets are encrypted with: make one, rotate to it.",
+    ),
     "demo": Group(
         module="wayline.cli.demo",
         app="demo_app",

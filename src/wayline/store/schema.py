@@ -12,6 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+from wayline.store.secret_box import EncryptedText
+
 metadata = sa.MetaData()
 
 
@@ -354,8 +356,9 @@ workspace_secrets = sa.Table(
     sa.Column("workspace_id", sa.String(40), primary_key=True),
     #: webhook_signing (Standard Webhooks, "whsec_…")
     sa.Column("name", sa.String(40), primary_key=True),
-    #: Kept as given: it signs, so it must be readable. Never logged, never in the API.
-    sa.Column("value", sa.Text(), nullable=False),
+    #: Encrypted with the store's secret key (``fernet:…``); a value without the prefix was
+    #: kept in clear by an earlier version. Never logged, never in the API.
+    sa.Column("value", EncryptedText(), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 

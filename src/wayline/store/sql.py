@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from wayline.clock import Clock
 from wayline.events import EventRow
-from wayline.store import erasure, profiles, schema, workspaces
+from wayline.store import erasure, profiles, schema, secret_box, workspaces
 from wayline.store import rejections as rejected
 from wayline.store.base import (
     Credential,
@@ -49,6 +49,16 @@ class SqlStore:
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self.engine = engine
         self.clock = clock
+        self.secret_box = secret_box.UNCONFIGURED
+
+    def use_secret_box(self, box: secret_box.SecretBox) -> None:
+        """Encrypt and decrypt the workspace secrets with ``box`` (every query of them)."""
+        self.secret_box = box
+        secret_box.install(self.engine, box)
+
+    def rotate_secrets(self) -> tuple[int, int]:
+        """Every workspace secret re-encrypted with the current key: (rows, of which clear)."""
+        return secret_box.rotate_all(self._write, self.secret_box)
 
     # -- what each backend provides ------------------------------------------------------
 
