@@ -106,6 +106,12 @@ def _unconfigured() -> tuple[str, list[str]]:
 UNCONFIGURED = SecretBox(_unconfigured)
 
 
+def ephemeral() -> SecretBox:
+    """A box with a key of its own that nothing keeps: for a scratch database."""
+    key = Fernet.generate_key().decode()
+    return SecretBox(lambda: (key, []))
+
+
 def secret_box(settings: Settings) -> SecretBox:
     """The box the settings describe. Keys that are configured are checked now, so that a
     wrong one stops the process at start; the data dir's key is read or made on first use."""
