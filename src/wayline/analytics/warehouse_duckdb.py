@@ -163,6 +163,11 @@ class DuckDBWarehouse(Warehouse):
             # a compaction cut off before its swap: the file it was writing is incomplete
             Path(path + _COMPACT_SUFFIX).unlink(missing_ok=True)
         self._write_lock = threading.Lock()
+        #: Queries run by :meth:`run_sql` (outside the query lock), which a compaction
+        #: waits for and holds off while it swaps the file.
+        self._swap = threading.Condition()
+        self._running = 0
+        self._swapping = False
         self._ibis: Any = None
         self._open()
         # Arrow's first table imports its pandas bridge: 1 to 2 s holding the interpreter.
@@ -214,7 +219,14 @@ class DuckDBWarehouse(Warehouse):
     def run_sql(self, sql: str, tables: Mapping[str, pa.Table]) -> pa.Table:
         """Run a compiled query on a connection of its own, with ``tables`` (the in-memory
         tables it reads) registered for its length."""
-        conn = self._db.cursor()
+        with self._swap:
+            self._swap.wait_for(lambda: not self._swapping)
+            self._running += 1
+        try:
+            conn = self._db.cursor()
+        except BaseException:
+            self._done_running()
+            raise
         try:
             conn.execute("SET TimeZone = 'UTC'")
             for name, table in tables.items():
@@ -223,6 +235,12 @@ class DuckDBWarehouse(Warehouse):
             return result
         finally:
             conn.close()
+            self._done_running()
+
+    def _done_running(self) -> None:
+        with self._swap:
+            self._running -= 1
+            self._swap.notify_all()
 
     @contextmanager
     def load(self) -> Iterator[_DuckDBLoad]:
@@ -313,7 +331,7 @@ class DuckDBWarehouse(Warehouse):
                 self._writer.execute("DELETE FROM maintenance").fetchall()
             return
         fresh = self._file + _COMPACT_SUFFIX
-        with self._write_lock, self._query_lock:
+        with self._write_lock, self._query_lock, self._swapped():
             Path(fresh).unlink(missing_ok=True)
             conn = self._writer
             ((name,),) = conn.execute("SELECT current_database()").fetchall()
@@ -331,6 +349,19 @@ class DuckDBWarehouse(Warehouse):
             os.replace(fresh, self._file)
             _sync_directory(Path(self._file).parent)
             self._open()
+
+    @contextmanager
+    def _swapped(self) -> Iterator[None]:
+        """Hold off new :meth:`run_sql` queries and wait for those running to end."""
+        with self._swap:
+            self._swapping = True
+            self._swap.wait_for(lambda: self._running == 0)
+        try:
+            yield
+        finally:
+            with self._swap:
+                self._swapping = False
+                self._swap.notify_all()
 
     def json_text(self, column: Any, path: Sequence[str]) -> Any:
         quoted = ".".join('"' + p.replace('"', '\\"') + '"' for p in path)

@@ -55,6 +55,9 @@ def test_an_erase_rewrites_the_duckdb_file_without_the_customer(
     assert sorted(warehouse.execute(events.select("message_id")).to_pylist(), key=str) == [
         {"message_id": f"b{i}"} for i in range(3)
     ]
+    # a report sent by `wayline report` runs on the new file too
+    counted = warehouse.run_sql("SELECT count(*) AS n FROM events", {})  # type: ignore[attr-defined]
+    assert counted.to_pylist() == [{"n": 3}]
     add(store, ws, message(clock, "b9", userId="kept-user-0x7a"))
     loader.drain()
     assert loaded(warehouse, ws) == ["b0", "b1", "b2", "b9"]
