@@ -84,7 +84,9 @@ def test_without_a_key_the_embedded_store_makes_one_only_its_owner_reads(
         by_file.close()
 
 
-def test_a_wrong_key_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_wrong_key_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = Settings(data_dir=tmp_path)
     assert wayline(capsys, "workspace", "create", "shop", "--data-dir", tmp_path)[0] == 0
     store = _store(settings, secret_key=Fernet.generate_key().decode())
@@ -101,11 +103,8 @@ def test_a_wrong_key_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFix
     assert "WAYLINE_SECRET_KEYS_OLD" in str(caught.value)
     assert "\n" not in str(caught.value)
 
-    os.environ["WAYLINE_SECRET_KEY"] = Fernet.generate_key().decode()
-    try:
-        code, out, err = wayline(capsys, "secrets", "rotate", "--data-dir", tmp_path)
-    finally:
-        del os.environ["WAYLINE_SECRET_KEY"]
+    monkeypatch.setenv("WAYLINE_SECRET_KEY", Fernet.generate_key().decode())
+    code, out, err = wayline(capsys, "secrets", "rotate", "--data-dir", tmp_path)
     assert code == 1
     assert out == ""
     assert err.startswith("error: a workspace secret could not be decrypted")
@@ -113,18 +112,15 @@ def test_a_wrong_key_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFix
 
     with pytest.raises(ConfigurationError, match=r"^WAYLINE_SECRET_KEY: not a secret key"):
         _store(settings, secret_key="not-a-key")
-    os.environ["WAYLINE_SECRET_KEY"] = "not-a-key"
-    try:
-        code, out, err = wayline(capsys, "secrets", "rotate", "--data-dir", tmp_path)
-    finally:
-        del os.environ["WAYLINE_SECRET_KEY"]
+    monkeypatch.setenv("WAYLINE_SECRET_KEY", "not-a-key")
+    code, out, err = wayline(capsys, "secrets", "rotate", "--data-dir", tmp_path)
     assert code == 1
     assert err.startswith("error: WAYLINE_SECRET_KEY: not a secret key")
     assert err.count("\n") == 1
 
 
 def test_rotation_re_encrypts_everything_with_the_new_key(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     settings = Settings(data_dir=tmp_path)
@@ -147,11 +143,9 @@ def test_rotation_re_encrypts_everything_with_the_new_key(
     before = _raw(store)
     store.close()
 
-    os.environ.update(WAYLINE_SECRET_KEY=new, WAYLINE_SECRET_KEYS_OLD=old)
-    try:
-        code, out, err = wayline(capsys, "secrets", "rotate", "--data-dir", tmp_path)
-    finally:
-        del os.environ["WAYLINE_SECRET_KEY"], os.environ["WAYLINE_SECRET_KEYS_OLD"]
+    monkeypatch.setenv("WAYLINE_SECRET_KEY", new)
+    monkeypatch.setenv("WAYLINE_SECRET_KEYS_OLD", old)
+    code, out, err = wayline(capsys, "secrets", "rotate", "--data-dir", tmp_path)
     assert (code, err) == (0, "")
     assert out == "3 secrets encrypted with the current key (1 were in clear)\n"
 
