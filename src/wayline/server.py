@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -57,7 +58,14 @@ class Process:
             from wayline.analytics.warehouse import open_warehouse
 
             warehouse = open_warehouse(settings, writer=True)
-            loader = WarehouseLoader(self.store, warehouse, batch_size=size, letters=letters)
+            loader = WarehouseLoader(
+                self.store,
+                warehouse,
+                batch_size=size,
+                letters=letters,
+                clock=self.clock,
+                compact_every=timedelta(minutes=settings.warehouse_compact_minutes),
+            )
             self.services.eraser = loader
             self.services.warehouse = SharedWarehouse(lambda: warehouse)
             self.runtime.consume("loader", loader, idle, letters=letters, max_attempts=attempts)

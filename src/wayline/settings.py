@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,6 +23,17 @@ class Settings(BaseSettings):
     database_url: str = ""
     #: The analytics warehouse. Empty means a DuckDB file in the data dir.
     warehouse_url: str = ""
+    #: After an erase, the warehouse is rewritten (DuckDB) or vacuumed (PostgreSQL) so that
+    #: the deleted values cannot be read from its files: at most once per this many minutes.
+    warehouse_compact_minutes: float = Field(default=10.0, ge=0)
+    #: The key workspace secrets (SMTP passwords, provider tokens, signing secrets) are
+    #: encrypted with at rest (``wayline secrets key`` makes one), or a file holding it.
+    #: Neither: ``secret.key`` in the data dir, made on first use. Every host of a scaled
+    #: deployment needs the same key.
+    secret_key: SecretStr | None = None
+    secret_key_file: Path | None = None
+    #: Keys used before, comma-separated: they still decrypt (``wayline secrets rotate``).
+    secret_keys_old: SecretStr | None = None
     #: SQLite ``synchronous`` pragma. NORMAL survives a crash of the process (WAL);
     #: FULL also survives a power cut, at the cost of one fsync per commit.
     sqlite_synchronous: str = "NORMAL"

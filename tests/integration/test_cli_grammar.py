@@ -33,7 +33,7 @@ READS: dict[str, list[str]] = {
     "deadletters": ["deadletters", "list"],
 }
 #: The groups that take no workspace: what they act on is named otherwise.
-NO_WORKSPACE = {"workspace", "sample", "demo"}
+NO_WORKSPACE = {"workspace", "sample", "demo", "secrets"}
 
 HEAVY = (
     "fastapi",

@@ -9,6 +9,10 @@ Erasure runs through the loader too: the store deletes a customer's inbox events
 records which identities to remove from the warehouse; the loader deletes their rows and
 marks the erasure done. One lock covers both, so an erasure can never run between a load
 reading the customer's events and committing them (which would bring them back).
+
+Deleted rows leave their values in the warehouse's storage until it is compacted (DuckDB:
+the file rewritten; PostgreSQL: VACUUM). The loader compacts when erasures deleted rows,
+at most once per ``compact_every``, so that a run of erasures pays for one rewrite.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import orjson
 
 from wayline.analytics.warehouse import EventColumns, Warehouse
+from wayline.clock import Clock, SystemClock
 from wayline.store.base import IdentityKind, InboxEvent, Store
 
 if TYPE_CHECKING:
@@ -69,18 +75,25 @@ class WarehouseLoader:
         *,
         batch_size: int,
         letters: DeadLetterStore | None = None,
+        clock: Clock | None = None,
+        compact_every: timedelta = timedelta(minutes=10),
     ) -> None:
         self.store = store
         self.warehouse = warehouse
         self.batch_size = batch_size
         #: Where rows the loader cannot load are parked (the state store).
         self.letters = letters
+        self.clock = clock or SystemClock()
+        self.compact_every = compact_every
         self._lock = threading.Lock()
+        self._compacted: datetime | None = None
 
     def step(self) -> int:
-        """Apply pending erasures, then load the next batch; returns how many events it took."""
+        """Apply pending erasures, compact the warehouse when that is due, then load the
+        next batch; returns how many events it took."""
         with self._lock:
             self._erase()
+            self._compact()
             with self.warehouse.load() as batch:
                 events = self.store.read_inbox(batch.cursor, self.batch_size)
                 if events:
@@ -110,6 +123,15 @@ class WarehouseLoader:
         """Delete the warehouse rows of every pending erasure; returns how many went."""
         with self._lock:
             return self._erase()
+
+    def _compact(self) -> None:
+        now = self.clock.now()
+        if self._compacted is not None and now - self._compacted < self.compact_every:
+            return
+        if self.warehouse.compaction_due():
+            self.warehouse.compact()
+            self._compacted = now
+            log.info("warehouse compacted after erasures")
 
     def drain(self) -> int:
         """Load until the warehouse has caught up with the inbox; returns how many events."""

@@ -107,6 +107,14 @@ class Warehouse(ABC):
     ) -> int:
         """Delete a workspace's events carrying any of these ids; returns how many went."""
 
+    def compaction_due(self) -> bool:
+        """Whether deleted events may still be read from the warehouse's storage."""
+        return False
+
+    def compact(self) -> None:  # noqa: B027 - a backend without leftovers has nothing to do
+        """Make the values of deleted events unrecoverable from the warehouse's storage
+        (rewriting it, or vacuuming it); the loader calls it, batched, after erasures."""
+
     @abstractmethod
     def cursor(self) -> Cursor:
         """Where the loader has got to (as last committed)."""

@@ -8,6 +8,7 @@ never holds up loading or erasure: DuckDB's MVCC keeps each reader on a consiste
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -97,9 +98,39 @@ _DDL: Final = (
     )
     """,
     f"INSERT INTO load_state VALUES ('{EVENTS_LOAD}', 0, 0) ON CONFLICT DO NOTHING",
+    #: A row named ``compact`` while deleted events may still be read from the file.
+    """
+    CREATE TABLE IF NOT EXISTS maintenance (
+        name VARCHAR PRIMARY KEY,
+        since TIMESTAMPTZ NOT NULL
+    )
+    """,
 )
+#: The file a compaction writes, beside the warehouse, until it takes the warehouse's place.
+_COMPACT_SUFFIX: Final = ".compact"
+_COMPACT_DUE: Final = "compact"
 _COLUMN_LIST: Final = ", ".join(EVENT_COLUMNS)
 _BATCH_VIEW: Final = "wayline_load_batch"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sync_directory(path: Path) -> None:
+    """Make a rename in ``path`` durable (where the platform allows opening a directory)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class _DuckDBLoad:
@@ -126,27 +157,43 @@ class DuckDBWarehouse(Warehouse):
 
     def __init__(self, path: str) -> None:
         super().__init__()
+        self._file = path
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # a compaction cut off before its swap: the file it was writing is incomplete
+            Path(path + _COMPACT_SUFFIX).unlink(missing_ok=True)
+        self._write_lock = threading.Lock()
+        #: Queries run by :meth:`run_sql` (outside the query lock), which a compaction
+        #: waits for and holds off while it swaps the file.
+        self._swap = threading.Condition()
+        self._running = 0
+        self._swapping = False
+        self._ibis: Any = None
+        self._open()
+        # Arrow's first table imports its pandas bridge: 1 to 2 s holding the interpreter.
+        # Paid here, at start, rather than by the first load, which would stall every
+        # other loop of the process just as the first events arrive.
+        pa.table({f.name: [] for f in ARROW_SCHEMA}, schema=ARROW_SCHEMA)
+
+    def _open(self) -> None:
         try:
-            self._db = duckdb.connect(path)
+            self._db = duckdb.connect(self._file)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise WarehouseLocked(
-                    f"the warehouse {path} is in use by another process "
+                    f"the warehouse {self._file} is in use by another process "
                     "(is `wayline serve` running?)"
                 ) from None
             raise
         #: The loader's own connection; the loader serialises its use.
         self._writer = self._db.cursor()
-        self._write_lock = threading.Lock()
         for statement in _DDL:
             self._writer.execute(statement).fetchall()
-        self._ibis: Any = None
-        # Arrow's first table imports its pandas bridge: 1 to 2 s holding the interpreter.
-        # Paid here, at start, rather than by the first load, which would stall every
-        # other loop of the process just as the first events arrive.
-        pa.table({f.name: [] for f in ARROW_SCHEMA}, schema=ARROW_SCHEMA)
+        if self._ibis is not None:
+            # the same Ibis backend on the new handle: expressions built before stay valid
+            self._db.execute("SET TimeZone = 'UTC'")
+            self._ibis.con = self._db
+            self._ibis._post_connect()
 
     def ibis(self) -> Any:
         if self._ibis is None:
@@ -172,7 +219,14 @@ class DuckDBWarehouse(Warehouse):
     def run_sql(self, sql: str, tables: Mapping[str, pa.Table]) -> pa.Table:
         """Run a compiled query on a connection of its own, with ``tables`` (the in-memory
         tables it reads) registered for its length."""
-        conn = self._db.cursor()
+        with self._swap:
+            self._swap.wait_for(lambda: not self._swapping)
+            self._running += 1
+        try:
+            conn = self._db.cursor()
+        except BaseException:
+            self._done_running()
+            raise
         try:
             conn.execute("SET TimeZone = 'UTC'")
             for name, table in tables.items():
@@ -181,6 +235,12 @@ class DuckDBWarehouse(Warehouse):
             return result
         finally:
             conn.close()
+            self._done_running()
+
+    def _done_running(self) -> None:
+        with self._swap:
+            self._running -= 1
+            self._swap.notify_all()
 
     @contextmanager
     def load(self) -> Iterator[_DuckDBLoad]:
@@ -225,16 +285,83 @@ class DuckDBWarehouse(Warehouse):
         self, workspace_id: str, user_ids: Sequence[str], anonymous_ids: Sequence[str]
     ) -> int:
         with self._write_lock:
-            ((deleted,),) = self._writer.execute(
-                """
-                DELETE FROM events
-                WHERE workspace_id = $ws
-                  AND (list_contains($users::VARCHAR[], user_id)
-                       OR list_contains($anon::VARCHAR[], anonymous_id))
-                """,
-                {"ws": workspace_id, "users": list(user_ids), "anon": list(anonymous_ids)},
-            ).fetchall()
+            conn = self._writer
+            conn.begin()
+            try:
+                ((deleted,),) = conn.execute(
+                    """
+                    DELETE FROM events
+                    WHERE workspace_id = $ws
+                      AND (list_contains($users::VARCHAR[], user_id)
+                           OR list_contains($anon::VARCHAR[], anonymous_id))
+                    """,
+                    {"ws": workspace_id, "users": list(user_ids), "anon": list(anonymous_ids)},
+                ).fetchall()
+                if deleted:
+                    conn.execute(
+                        "INSERT INTO maintenance VALUES (?, now()) ON CONFLICT DO NOTHING",
+                        [_COMPACT_DUE],
+                    ).fetchall()
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
         return int(deleted)
+
+    def compaction_due(self) -> bool:
+        with self._write_lock:
+            return bool(
+                self._writer.execute(
+                    "SELECT count(*) FROM maintenance WHERE name = ?", [_COMPACT_DUE]
+                ).fetchall()[0][0]
+            )
+
+    def compact(self) -> None:
+        """Copy the live rows to a fresh file and put it in the warehouse's place.
+
+        DuckDB marks the blocks of deleted rows free and reuses them later, but never
+        overwrites them: an erased customer's values could be read from the file with a
+        hex editor until then, and a CHECKPOINT or VACUUM changes nothing. A fresh file
+        holds only what is live. The swap is an atomic rename made while this process
+        holds the warehouse (loads and queries wait); a crash before it leaves the old file
+        whole, still marked due, and the next start removes the half-written copy.
+        """
+        if self._file == ":memory:":
+            with self._write_lock:
+                self._writer.execute("DELETE FROM maintenance").fetchall()
+            return
+        fresh = self._file + _COMPACT_SUFFIX
+        with self._write_lock, self._query_lock, self._swapped():
+            Path(fresh).unlink(missing_ok=True)
+            conn = self._writer
+            ((name,),) = conn.execute("SELECT current_database()").fetchall()
+            conn.execute("CHECKPOINT").fetchall()
+            conn.execute(f"ATTACH {_literal(fresh)} AS wayline_compact").fetchall()
+            try:
+                conn.execute(f"COPY FROM DATABASE {_ident(name)} TO wayline_compact").fetchall()
+                conn.execute(
+                    "DELETE FROM wayline_compact.maintenance WHERE name = ?", [_COMPACT_DUE]
+                ).fetchall()
+            finally:
+                conn.execute("DETACH wayline_compact").fetchall()
+            self._writer.close()
+            self._db.close()
+            os.replace(fresh, self._file)
+            _sync_directory(Path(self._file).parent)
+            self._open()
+
+    @contextmanager
+    def _swapped(self) -> Iterator[None]:
+        """Hold off new :meth:`run_sql` queries and wait for those running to end."""
+        with self._swap:
+            self._swapping = True
+            self._swap.wait_for(lambda: self._running == 0)
+        try:
+            yield
+        finally:
+            with self._swap:
+                self._swapping = False
+                self._swap.notify_all()
 
     def json_text(self, column: Any, path: Sequence[str]) -> Any:
         quoted = ".".join('"' + p.replace('"', '\\"') + '"' for p in path)

@@ -130,6 +130,8 @@ class PostgresWarehouse(Warehouse):
             for statement in _DDL:
                 conn.exec_driver_sql(statement)
         self._ibis: Any = None
+        #: Rows were deleted since the last VACUUM.
+        self._vacuum_due = False
 
     def ibis(self) -> Any:
         if self._ibis is None:
@@ -197,7 +199,20 @@ class PostgresWarehouse(Warehouse):
                 ),
                 {"ws": workspace_id, "users": list(user_ids), "anon": list(anonymous_ids)},
             ).rowcount
+        self._vacuum_due = self._vacuum_due or bool(deleted)
         return int(deleted)
+
+    def compaction_due(self) -> bool:
+        return self._vacuum_due
+
+    def compact(self) -> None:
+        """VACUUM the events table: deleted rows stay in its pages, readable from the files
+        and by a superuser's tools, until a VACUUM prunes them (it cannot run inside a
+        transaction). What PostgreSQL wrote before (WAL, replicas, backups) keeps them for
+        as long as those are kept: see the deployment guide."""
+        self._vacuum_due = False
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM events")
 
     def json_text(self, column: Any, path: Sequence[str]) -> Any:
         return _json_extract_path_text(column, tuple(path))

@@ -1,7 +1,8 @@
 """Per-workspace secrets of the channels, created on first need.
 
-A secret signs; it must stay readable, so it is stored as is, never logged and never
-returned by the API (``workspace_secrets``).
+A secret signs or logs in; it must stay readable, so it is stored encrypted with the
+store's secret key (``wayline.store.secret_box``: the column decrypts it on the way out),
+never logged and never returned by the API (``workspace_secrets``).
 """
 
 from __future__ import annotations

@@ -93,6 +93,11 @@ GROUPS: dict[str, Group] = {
         app="deadletters_app",
         help="Dead letters: inbox rows a consumer could not process; list, retry or drop them.",
     ),
+    "secrets": Group(
+        module="wayline.cli.secrets",
+        app="secrets_app",
+        help="The key workspace secrets are encrypted with: make one, rotate to it.",
+    ),
     "demo": Group(
         module="wayline.cli.demo",
         app="demo_app",

@@ -31,7 +31,7 @@ from wayline.engine.replay import PAGE, Replay, Staged
 from wayline.engine.simulation_report import SimulationReport, build_report
 from wayline.events import EventRow
 from wayline.journeys.spec import Journey
-from wayline.store import schema
+from wayline.store import schema, secret_box
 from wayline.store.base import Workspace
 from wayline.store.journeys import JourneyStore, NewInstance
 from wayline.store.sql import SqlStore
@@ -131,6 +131,7 @@ def simulate(
     with tempfile.TemporaryDirectory(prefix="wayline-simulate-", dir=scratch_dir) as tmp:
         clock = ManualClock(start)
         scratch = SqliteStore(f"sqlite:///{Path(tmp) / 'simulation.db'}", clock, synchronous="OFF")
+        scratch.use_secret_box(secret_box.ephemeral())
         try:
             scratch.migrate()
             _staging.create_all(scratch.engine)

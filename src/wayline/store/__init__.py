@@ -12,15 +12,24 @@ def open_store(settings: Settings, clock: Clock | None = None) -> Store:
     """The backend the database URL names: ``sqlite:///…`` or ``postgresql://…``."""
     url = settings.resolved_database_url()
     clock = clock or SystemClock()
+    from wayline.store.secret_box import secret_box
+    from wayline.store.sql import SqlStore
+
+    store: SqlStore
     if url.startswith("sqlite"):
         from wayline.store.sqlite import SqliteStore
 
-        return SqliteStore(url, clock, synchronous=settings.sqlite_synchronous)
-    if url.startswith(("postgresql", "postgres")):
+        store = SqliteStore(url, clock, synchronous=settings.sqlite_synchronous)
+    elif url.startswith(("postgresql", "postgres")):
         from wayline.store.postgres import PostgresStore
 
-        return PostgresStore(url, clock)
-    raise ConfigurationError(f"WAYLINE_DATABASE_URL: unsupported database {url.split(':')[0]!r}")
+        store = PostgresStore(url, clock)
+    else:
+        raise ConfigurationError(
+            f"WAYLINE_DATABASE_URL: unsupported database {url.split(':')[0]!r}"
+        )
+    store.use_secret_box(secret_box(settings))
+    return store
 
 
 __all__ = ["Store", "open_store"]

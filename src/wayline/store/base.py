@@ -162,6 +162,8 @@ class ErasureReport:
     identities: list[tuple[str, str]]
     events: int
     merges: int
+    #: Rejected items that carried one of the customer's ids.
+    rejections: int = 0
     erasure_id: int
 
 

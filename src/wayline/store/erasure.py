@@ -9,7 +9,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from wayline.store import schema
+from wayline.store import rejections, schema
 from wayline.store.base import ErasureReport, PendingErasure
 from wayline.store.profiles import event_filter, identity_keys
 from wayline.store.suppressions import forget_customer
@@ -19,6 +19,31 @@ if TYPE_CHECKING:
 
 #: The counter every erase bumps (workspace, name): consumers check it before they save.
 ERASURES = ("*", "erasures")
+
+#: Every table an erase deletes rows from (or rewrites a row of).
+ERASED_TABLES = (
+    "inbox",
+    "rejections",
+    "identities",
+    "profiles",
+    "profile_merges",
+    "subscriptions",
+    "message_events",
+    "content_items",
+    "journey_waits",
+    "journey_steps",
+    "journey_enrolments",
+    "outbox",
+    "journey_instances",
+    "journey_schedule_runs",
+    "segment_members",
+    "segment_changes",
+    "segment_rechecks",
+    "customer_stages",
+    "stage_changes",
+    "suppressions",
+    "erasures",
+)
 
 
 def erase_profile(store: SqlStore, workspace_id: str, profile_id: str) -> ErasureReport:
@@ -53,6 +78,7 @@ def erase_profile(store: SqlStore, workspace_id: str, profile_id: str) -> Erasur
                 sa.or_(m.c.from_profile_id == profile_id, m.c.into_profile_id == profile_id),
             )
         ).rowcount
+        rejected = rejections.erase(conn, workspace_id, ids)
         erase_journey_state(conn, workspace_id, profile_id)
         erase_segment_state(conn, workspace_id, profile_id)
         erase_stage_state(conn, workspace_id, profile_id)
@@ -74,6 +100,7 @@ def erase_profile(store: SqlStore, workspace_id: str, profile_id: str) -> Erasur
         identities=ids,
         events=events,
         merges=merges,
+        rejections=rejected,
         erasure_id=erasure_id,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -85,6 +86,13 @@ class PostgresStore(SqlStore):
             self._growth[tables] = (0, size + grown)
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql(f"ANALYZE {tables}")
+
+    def _after_erase(self, tables: Sequence[str]) -> None:
+        # Deleted tuples stay in the tables' pages until a VACUUM prunes them (which no
+        # transaction may hold): the tables an erase deletes from are vacuumed now, rather
+        # than whenever autovacuum gets round to them.
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f"VACUUM {', '.join(tables)}")
 
     def _read_inbox(self, conn: Connection, after: Cursor, limit: int) -> list[InboxEvent]:
         # Sequence numbers are taken before commit, so a later number can become visible

@@ -12,6 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+from wayline.store.secret_box import EncryptedText
+
 metadata = sa.MetaData()
 
 
@@ -98,7 +100,15 @@ rejections = sa.Table(
     sa.Column("error", sa.Text(), nullable=False),
     #: The rejected item as sent, cut to 32 KB.
     sa.Column("payload", sa.LargeBinary(), nullable=True),
+    #: The ids the item carries (read from the payload), so that an erase finds it.
+    sa.Column("user_id", sa.String(255), nullable=True),
+    sa.Column("anonymous_id", sa.String(255), nullable=True),
+    #: Lower case, as identities keep it.
+    sa.Column("email", sa.String(255), nullable=True),
     sa.Index("ix_rejections_workspace", "workspace_id", "id"),
+    sa.Index("ix_rejections_user", "workspace_id", "user_id"),
+    sa.Index("ix_rejections_anonymous", "workspace_id", "anonymous_id"),
+    sa.Index("ix_rejections_email", "workspace_id", "email"),
 )
 
 profiles = sa.Table(
@@ -346,8 +356,9 @@ workspace_secrets = sa.Table(
     sa.Column("workspace_id", sa.String(40), primary_key=True),
     #: webhook_signing (Standard Webhooks, "whsec_…")
     sa.Column("name", sa.String(40), primary_key=True),
-    #: Kept as given: it signs, so it must be readable. Never logged, never in the API.
-    sa.Column("value", sa.Text(), nullable=False),
+    #: Encrypted with the store's secret key (``fernet:…``); a value without the prefix was
+    #: kept in clear by an earlier version. Never logged, never in the API.
+    sa.Column("value", EncryptedText(), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 

@@ -17,7 +17,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from wayline.clock import Clock
 from wayline.events import EventRow
-from wayline.store import erasure, profiles, schema, workspaces
+from wayline.store import erasure, profiles, schema, secret_box, workspaces
+from wayline.store import rejections as rejected
 from wayline.store.base import (
     Credential,
     Cursor,
@@ -48,6 +49,16 @@ class SqlStore:
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self.engine = engine
         self.clock = clock
+        self.secret_box = secret_box.UNCONFIGURED
+
+    def use_secret_box(self, box: secret_box.SecretBox) -> None:
+        """Encrypt and decrypt the workspace secrets with ``box`` (every query of them)."""
+        self.secret_box = box
+        secret_box.install(self.engine, box)
+
+    def rotate_secrets(self) -> tuple[int, int]:
+        """Every workspace secret re-encrypted with the current key: (rows, of which clear)."""
+        return secret_box.rotate_all(self._write, self.secret_box)
 
     # -- what each backend provides ------------------------------------------------------
 
@@ -193,54 +204,12 @@ class SqlStore:
     def _insert_rejections(
         self, conn: Connection, workspace_id: str, rejections: Sequence[Rejection]
     ) -> None:
-        now = self.clock.now()
-        conn.execute(
-            sa.insert(schema.rejections),
-            [
-                {
-                    "workspace_id": workspace_id,
-                    "received_at": now,
-                    "source": r.source,
-                    "position": r.position,
-                    "message_id": r.message_id,
-                    "field": r.field[:100],
-                    "error": r.error,
-                    "payload": r.payload[:32768] if r.payload else None,
-                }
-                for r in rejections
-            ],
-        )
+        rejected.insert(conn, workspace_id, rejections, self.clock.now())
         self._bump(conn, workspace_id, "rejected", len(rejections))
 
     def rejections(self, workspace_id: str, limit: int = 100) -> list[dict[str, Any]]:
-        t = schema.rejections
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(
-                    t.c.id,
-                    t.c.received_at,
-                    t.c.source,
-                    t.c.position,
-                    t.c.message_id,
-                    t.c.field,
-                    t.c.error,
-                )
-                .where(t.c.workspace_id == workspace_id)
-                .order_by(t.c.id.desc())
-                .limit(limit)
-            ).all()
-        return [
-            {
-                "id": r.id,
-                "received_at": r.received_at.isoformat(),
-                "source": r.source,
-                "position": r.position,
-                "message_id": r.message_id,
-                "field": r.field,
-                "error": r.error,
-            }
-            for r in rows
-        ]
+            return rejected.listing(conn, workspace_id, limit)
 
     def stats(self, workspace_id: str) -> Stats:
         t = schema.counters
@@ -357,7 +326,14 @@ class SqlStore:
     # -- erasure -------------------------------------------------------------------------
 
     def erase_profile(self, workspace_id: str, profile_id: str) -> ErasureReport:
-        return erasure.erase_profile(self, workspace_id, profile_id)
+        report = erasure.erase_profile(self, workspace_id, profile_id)
+        self._after_erase(erasure.ERASED_TABLES)
+        return report
+
+    def _after_erase(self, tables: Sequence[str]) -> None:
+        """Make what an erase deleted from ``tables`` unrecoverable from the database's
+        files, where the backend leaves it behind (after the erase's commit: outside any
+        transaction)."""
 
     def pending_erasures(self) -> list[PendingErasure]:
         with self.engine.connect() as conn:
@@ -366,3 +342,5 @@ class SqlStore:
     def finish_erasure(self, erasure_id: int) -> None:
         with self._write() as conn:
             erasure.finish(conn, erasure_id)
+        # the erasure's record named the customer's identities
+        self._after_erase(("erasures",))

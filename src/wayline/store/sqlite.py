@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +27,8 @@ from wayline.store.base import (
 from wayline.store.identities import SqlIdentityBatch
 from wayline.store.rows import inbox_event
 from wayline.store.sql import PROFILES_CONSUMER, SqlStore
+
+log = logging.getLogger("wayline.store")
 
 _INSERT_EVENTS = (
     "INSERT INTO inbox (workspace_id, message_id, type, event, user_id, anonymous_id,"
@@ -59,6 +62,10 @@ class SqliteStore(SqlStore):
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA busy_timeout=30000")
+            # Deleted content is overwritten with zeros, in the file and in the WAL's copy
+            # of each page, so that an erased customer cannot be read back from the disk.
+            # Builds differ in their default (SQLITE_SECURE_DELETE): it is set, not assumed.
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -77,6 +84,16 @@ class SqliteStore(SqlStore):
     def _write(self) -> Iterator[Connection]:
         with self._write_lock, self._writer.begin() as conn:
             yield conn
+
+    def _after_erase(self, tables: Sequence[str]) -> None:
+        # The WAL still holds the pages as they were before the erase (a checkpoint copies
+        # them into the file but leaves the WAL's bytes in place until they are written
+        # over). TRUNCATE copies every frame into the file, now zeroed where the customer
+        # was, and cuts the WAL to nothing; it waits (busy_timeout) for readers to finish.
+        with self._write_lock, self.engine.connect() as conn:
+            busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+        if busy:
+            log.warning("erase: the WAL could not be truncated (a reader held it)")
 
     def _insert_events(self, conn: Connection, rows: list[dict[str, Any]]) -> int:
         # The hot path of ingestion: straight to the driver, which is about twice as fast as

@@ -223,7 +223,8 @@ async def erase_profile(
     profile_id: str, workspace_id: AdminWorkspace, services: ServicesDep
 ) -> dict[str, Any]:
     """Erase the customer: profile, identities, every event (in the warehouse too),
-    messages and their history, journey instances and trace, subscriptions. Their email
+    messages and their history, journey instances and trace, subscriptions, the rejected
+    items that carried their ids. Their email
     addresses and phone numbers stay on the suppression list as salted hashes only."""
 
     def erase() -> dict[str, Any]:
@@ -240,6 +241,7 @@ async def erase_profile(
                 "identities": len(report.identities),
                 "events": report.events,
                 "merges": report.merges,
+                "rejections": report.rejections,
                 "warehouse_events": warehouse,
             },
             "warehouse": "erased" if warehouse is not None else "pending",
