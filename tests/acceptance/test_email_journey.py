@@ -164,7 +164,7 @@ def shop(store: Store, clock: ManualClock, tmp_path: Any) -> Iterator[Shop]:
     settings = Settings(data_dir=tmp_path, public_url=PUBLIC, webhook_allowed_hosts="127.0.0.1")
     tracker = Tracker(store, settings.public_url, timedelta(days=settings.tracking_token_days))
     channels: dict[str, Channel] = {
-        "email": EmailChannel(store, tracker),
+        "email": EmailChannel(store, tracker, allowed_hosts=settings.webhook_allowed_hosts),
         "webhook": WebhookChannel(store, clock, allowed_hosts="127.0.0.1"),
     }
     dispatcher = Dispatcher(store, settings, clock, channels)

@@ -1,11 +1,13 @@
-"""Keeps webhooks off the network Wayline itself runs in (server-side request forgery).
+"""Keeps outbound connections (webhooks, the SMS provider, SMTP) off the network Wayline
+itself runs in (server-side request forgery).
 
-A journey author chooses webhook URLs; without a guard, ``http://169.254.169.254/`` or
-``http://localhost:5432/`` would let them reach cloud metadata or internal services from
-inside. Targets are checked where the connection is made: the host is resolved, every
-address it resolves to must be public (or allow-listed), and the connection goes to one of
-those checked addresses. There is no second lookup between check and connect, so a DNS
-answer that changes in between (DNS rebinding) cannot slip an internal address in.
+A journey author chooses webhook URLs, a workspace's admin the SMS and SMTP servers;
+without a guard, ``http://169.254.169.254/`` or ``http://localhost:5432/`` would let them
+reach cloud metadata or internal services from inside. Targets are checked where the
+connection is made: the host is resolved, every address it resolves to must be public (or
+allow-listed), and the connection goes to one of those checked addresses. There is no
+second lookup between check and connect, so a DNS answer that changes in between (DNS
+rebinding) cannot slip an internal address in.
 
 What remains: an allow-listed *host name* is trusted whatever it resolves to at connect
 time (allow-list IP addresses where you can); a pooled keep-alive connection, checked when
@@ -33,7 +35,7 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class TargetRefused(WaylineError):
-    """The webhook target is on a loopback or private network and is not allow-listed."""
+    """The target is on a loopback or private network and is not allow-listed."""
 
 
 def _embedded_v4(ip: IPAddress) -> IPAddress:
@@ -85,6 +87,31 @@ class AllowList:
         return host.strip("[]").rstrip(".").lower() in self.names or ip in self.addresses
 
 
+def checked_addresses(
+    host: str, port: int, allowed: AllowList, resolve: Resolver = socket.getaddrinfo
+) -> list[IPAddress]:
+    """The addresses of ``host``, once every one of them has passed the guard. Raises
+    :class:`TargetRefused`, or :class:`OSError` when the host cannot be resolved."""
+    try:
+        infos = resolve(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError as exc:
+        raise socket.gaierror(f"not a host name: {exc}") from None
+    addresses: list[IPAddress] = []
+    for info in infos:
+        ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if ip not in addresses:
+            addresses.append(ip)
+    for ip in addresses:
+        reason = refusal(ip)
+        if reason is not None and not allowed.allows(host, ip):
+            shown = host if host == str(ip) else f"{host} ({ip})"
+            raise TargetRefused(
+                f"refused to connect to {shown}: a {reason} address; allow it with"
+                " WAYLINE_WEBHOOK_ALLOWED_HOSTS"
+            )
+    return addresses
+
+
 class GuardedBackend(httpcore.NetworkBackend):
     """httpcore's network backend, connecting only to checked addresses."""
 
@@ -96,23 +123,9 @@ class GuardedBackend(httpcore.NetworkBackend):
     def check(self, host: str, port: int) -> list[IPAddress]:
         """The addresses of ``host``, once every one of them has passed the guard."""
         try:
-            infos = self._resolve(host, port, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as exc:
+            return checked_addresses(host, port, self.allowed, self._resolve)
+        except socket.gaierror as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        addresses: list[IPAddress] = []
-        for info in infos:
-            ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-            if ip not in addresses:
-                addresses.append(ip)
-        for ip in addresses:
-            reason = refusal(ip)
-            if reason is not None and not self.allowed.allows(host, ip):
-                shown = host if host == str(ip) else f"{host} ({ip})"
-                raise TargetRefused(
-                    f"refused to connect to {shown}: a {reason} address; allow it with"
-                    " WAYLINE_WEBHOOK_ALLOWED_HOSTS"
-                )
-        return addresses
 
     def connect_tcp(
         self,

@@ -25,7 +25,9 @@ TEMPLATE = {
 
 @pytest.fixture
 def api(settings: Settings) -> Iterator[tuple[TestClient, NewWorkspace, Process]]:
-    process = Process(settings, {Role.API})
+    # the test mail server is on loopback, which the network guard refuses unless allowed
+    local = settings.model_copy(update={"webhook_allowed_hosts": "127.0.0.1"})
+    process = Process(local, {Role.API})
     process.migrate()
     created = process.store.create_workspace("acme")
     with TestClient(process.app()) as client:
@@ -204,7 +206,10 @@ def test_a_test_send_reaches_the_given_address(api: Any) -> None:
         box.stop()
         r = client.post("/api/v1/templates/welcome/test", json=send, headers=_admin(created))
         assert r.status_code == 502
-        assert r.json()["error"].startswith("not sent: ConnectionRefusedError")
+        # no more than that: a closed port answers as a filtered one would
+        assert (
+            r.json()["error"] == f"not sent: cannot connect to the SMTP server 127.0.0.1:{box.port}"
+        )
     finally:
         box.stop()
 
