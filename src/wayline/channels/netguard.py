@@ -22,6 +22,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -32,6 +33,10 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[..., list[tuple[Any, ...]]]
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+#: RFC 8215: NAT64 for a local network; what it embeds, and where, is the network's choice.
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+#: The deprecated IPv4-compatible form (``::127.0.0.1``); ``::`` and ``::1`` are themselves.
+_V4_COMPATIBLE = ipaddress.ip_network("::/96")
 
 
 class TargetRefused(WaylineError):
@@ -39,19 +44,22 @@ class TargetRefused(WaylineError):
 
 
 def _embedded_v4(ip: IPAddress) -> IPAddress:
-    """The IPv4 address an IPv6 address stands for (mapped, 6to4, NAT64), or itself."""
+    """The IPv4 address an IPv6 address stands for (mapped, compatible, 6to4, NAT64), or
+    itself."""
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return ip.ipv4_mapped
         if ip.sixtofour is not None:
             return ip.sixtofour
-        if ip in _NAT64:
+        if ip in _NAT64 or (ip in _V4_COMPATIBLE and int(ip) > 1):
             return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return ip
 
 
 def refusal(ip: IPAddress) -> str | None:
     """Why a webhook may not go to this address (a kind of address), or None if it may."""
+    if ip in _NAT64_LOCAL:
+        return "NAT64 local-use"
     ip = _embedded_v4(ip)
     if ip.is_unspecified:
         return "unspecified"
@@ -85,6 +93,28 @@ class AllowList:
 
     def allows(self, host: str, ip: IPAddress) -> bool:
         return host.strip("[]").rstrip(".").lower() in self.names or ip in self.addresses
+
+    def lists(self, host: str) -> bool:
+        """Whether ``host`` (a name or an address) is itself on the list."""
+        entry = host.strip("[]").rstrip(".").lower()
+        try:
+            return ipaddress.ip_address(entry) in self.addresses
+        except ValueError:
+            return entry in self.names
+
+
+def plain_http_refusal(url: str, allowed: AllowList) -> str | None:
+    """Why ``url`` may not be used as a provider's base URL (plain ``http://`` to a host not
+    allow-listed: credentials would cross the network in the clear), or None if it may."""
+    if not url.startswith("http://"):
+        return None
+    host = urlsplit(url).hostname or ""
+    if allowed.lists(host):
+        return None
+    return (
+        "must be an https:// URL; plain http:// only to a host in"
+        " WAYLINE_WEBHOOK_ALLOWED_HOSTS (development)"
+    )
 
 
 def checked_addresses(

@@ -139,6 +139,21 @@ def test_email_settings_keep_secrets_in_and_never_show_them(api: Any) -> None:
 def test_sms_settings_keep_the_token_in(api: Any) -> None:
     client, created, _ = api
     assert client.get("/api/v1/channels/sms", headers=_admin(created)).status_code == 404
+    plain = {"account_sid": "AC1", "from": "+15005550006", "base_url": "http://sms.example.com"}
+    refused = client.put("/api/v1/channels/sms", json=plain, headers=_admin(created))
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["field"] == "body.base_url"
+    assert "https" in refused.json()["error"]
+    # plain http to an allow-listed host (here 127.0.0.1, as in development) is taken
+    local = {**plain, "base_url": "http://127.0.0.1:9"}
+    assert (
+        client.put("/api/v1/channels/sms", json=local, headers=_admin(created)).status_code == 200
+    )
+    client.put(
+        "/api/v1/channels/sms",
+        json={**plain, "base_url": "https://api.twilio.com"},
+        headers=_admin(created),
+    )
     body = {"account_sid": "AC1", "auth_token": "tok-secret-1", "from": "+15005550006"}
     r = client.put("/api/v1/channels/sms", json=body, headers=_admin(created))
     assert r.status_code == 200
