@@ -439,3 +439,32 @@ def test_the_visible_link_unsubscribes_after_one_click_on_its_page(shop: Shop) -
         "unsubscribed",
         "link",
     )
+
+
+@pytest.mark.parametrize(
+    ("content_type", "content"),
+    [
+        ("application/x-www-form-urlencoded", b"List-Unsubscribe=One-Click"),
+        (
+            "multipart/form-data; boundary=wl-b0undary",
+            b"--wl-b0undary\r\n"
+            b'Content-Disposition: form-data; name="List-Unsubscribe"\r\n\r\n'
+            b"One-Click\r\n"
+            b"--wl-b0undary--\r\n",
+        ),
+    ],
+)
+def test_a_one_click_post_is_recorded_as_one_click_in_either_form_encoding(
+    shop: Shop, content_type: str, content: bytes
+) -> None:
+    mail, _html = _first_mail(shop)
+    link = re.fullmatch(r"<(.+)>", mail["List-Unsubscribe"])
+    assert link is not None
+
+    r = shop.client.post(
+        _path(link.group(1)), content=content, headers={"content-type": content_type}
+    )
+
+    assert r.status_code == 200
+    (event,) = [e for e in shop.timeline("ann") if e.get("event") == "Unsubscribed"]
+    assert event["properties"]["source"] == "one_click"
