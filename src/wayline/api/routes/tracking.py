@@ -107,10 +107,10 @@ def _one_click(content_type: str, body: bytes) -> bool:
     ``multipart/form-data`` (the RFC allows both)."""
     if content_type.lower().startswith("multipart/form-data"):
         head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", errors="replace")
-        form = BytesParser(policy=policy.default).parsebytes(head + body)
-        if not form.is_multipart():
+        parts = BytesParser(policy=policy.default).parsebytes(head + body)
+        if not parts.is_multipart():
             return False
-        for part in form.iter_parts():
+        for part in parts.iter_parts():
             if not isinstance(part, EmailMessage):
                 continue
             name = part.get_param("name", header="content-disposition")
