@@ -101,3 +101,16 @@ def test_a_non_ascii_provider_key_is_a_401(wl: Any) -> None:
     ):
         assert r.status_code == 401, r.text
         assert "key" in r.json()["error"]
+
+
+@pytest.mark.parametrize("address", ["a@b", "@example.com", "a@b@example.com", "x @ y.com"])
+def test_a_suppression_needs_a_real_email_address(wl: Any, address: str) -> None:
+    client, created = wl
+    admin = {"Authorization": f"Bearer {created.admin_token}"}
+
+    r = client.post(
+        "/api/v1/suppressions", json={"channel": "email", "address": address}, headers=admin
+    )
+
+    assert r.status_code == 422, r.text
+    assert r.json()["error"].startswith("address:")
