@@ -114,3 +114,15 @@ def test_a_suppression_needs_a_real_email_address(wl: Any, address: str) -> None
 
     assert r.status_code == 422, r.text
     assert r.json()["error"].startswith("address:")
+
+
+def test_an_admin_body_nested_past_what_json_writes_is_a_400(wl: Any) -> None:
+    client, created = wl
+    headers = {"Authorization": f"Bearer {created.admin_token}"}
+    body = '{"channel": "email", "subject": "S", "html": "H", "x": ' + nested_text(300) + "}"
+
+    r = client.put("/api/v1/templates/t", content=body.encode(), headers=headers)
+
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == "body"
+    assert "nested" in r.json()["error"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
@@ -78,6 +79,16 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     @app.exception_handler(BodyTooLarge)
     async def body_too_large(_request: Request, exc: BodyTooLarge) -> JSON:
         return JSON(exc.as_json(), status_code=413)
+
+    @app.exception_handler(orjson.JSONEncodeError)
+    async def unwritable(_request: Request, exc: orjson.JSONEncodeError) -> JSON:
+        # JSON that parses (up to 1,024 levels) but is nested past what orjson writes
+        # (255): the caller's doing, not the server's; anything else stays a 500
+        if "recursion limit" not in str(exc).lower():
+            raise exc
+        return JSON(
+            {"error": "body: nested too deeply to be stored", "field": "body"}, status_code=400
+        )
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> JSON:
