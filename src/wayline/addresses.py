@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import phonenumbers
+from email_validator import EmailNotValidError, validate_email
 
 
 def text_of(value: Any) -> str | None:
@@ -19,8 +20,22 @@ def text_of(value: Any) -> str | None:
 
 
 def normalise_email(value: Any) -> str | None:
+    """The compared form of what looks like an address (lower case); not a check of it."""
     text = text_of(value)
     return text.lower() if text and "@" in text else None
+
+
+def email_address(value: Any) -> str | None:
+    """The compared form of an email address, or None when ``value`` is not one by RFC 5321
+    and 5322 syntax with a dotted domain (email-validator, without a DNS look-up)."""
+    text = text_of(value)
+    if not text or "@" not in text:
+        return None
+    try:
+        validate_email(text, check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    return text.lower()
 
 
 def normalise_phone(value: Any) -> str | None:

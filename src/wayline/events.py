@@ -27,6 +27,9 @@ _TIME_FIELDS: Final = ("timestamp", "sentAt", "originalTimestamp")
 EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST: Final = datetime(2100, 1, 1, tzinfo=UTC)
 _RANGE: Final = "between 1970-01-01T00:00:00Z and 2100-01-01T00:00:00Z"
+#: How many objects and arrays deep a message may nest, counting the message itself
+#: (docs/api.md). Deeper JSON parses but cannot be written back out by orjson past 255 levels.
+MAX_DEPTH: Final = 64
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -87,6 +90,28 @@ def _id(value: Any, field: str) -> str | None:
     raise InvalidMessage(field, "must be a string")
 
 
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests more than ``limit`` objects and arrays deep (iteratively, so
+    that no depth of input can exhaust the stack)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+    return False
+
+
+def check_depth(message: Mapping[str, Any], limit: int = MAX_DEPTH) -> None:
+    """Refuse a message nested more than ``limit`` levels deep, naming its top-level field."""
+    for key, value in message.items():
+        if isinstance(value, dict | list) and _too_deep(value, limit - 1):
+            raise InvalidMessage(str(key), f"nested more than {limit} levels deep")
+
+
 def _format_time(value: datetime) -> str:
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -118,6 +143,7 @@ def parse_message(
         raise InvalidMessage(
             "type", f"unknown call type {kind!r}; expected one of " + ", ".join(sorted(CALL_TYPES))
         )
+    check_depth(raw)
     message = dict(raw)
     message["type"] = kind
     message.pop("writeKey", None)

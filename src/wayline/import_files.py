@@ -6,6 +6,8 @@ value spans lines is numbered by its first line; in NDJSON it is the 1-based lin
 Parquet the 1-based row number. ``record`` is a dict, or a :class:`BadRow` when the row
 could not be read at all (malformed JSON, a CSV row with the wrong number of columns,
 bytes that are not UTF-8): a bad row is reported with its line, it never stops the import.
+A CSV quote that is never closed is reported on the line it opens; the rest of the file is
+inside that quoted value, so nothing after it is read.
 
 CSV and NDJSON files may be gzip-compressed (recognised by their first bytes, whatever
 the name). CSV is read with the standard library's C parser rather than pyarrow's: it is
@@ -132,6 +134,10 @@ class CsvSource:
         self.total = _size(raw)
         #: Lines whose bytes are not UTF-8, not yet reported.
         self._bad_lines: list[int] = []
+        #: Quote characters in the lines of the record being read, and whether the file
+        #: has ended: a record that runs to the end with an odd count has an open quote.
+        self._quotes = 0
+        self._ended = False
         self._reader = csv.reader(self._lines(_maybe_gunzip(raw)))
         try:
             header = next(self._reader)
@@ -162,7 +168,16 @@ class CsvSource:
             except UnicodeDecodeError:
                 self._bad_lines.append(number)
                 text = line.decode(errors="replace")
+            self._quotes += text.count('"')
             yield text.removeprefix("\ufeff") if number == 1 else text
+        self._ended = True
+
+    def _open_quote(self, start: int) -> BadRow:
+        return BadRow(
+            f"unterminated quote: the quoted value that starts on line {start} never ends,"
+            " so the rest of the file was read as part of it",
+            None,
+        )
 
     def position(self) -> int:
         return self._raw.tell()
@@ -173,6 +188,7 @@ class CsvSource:
         last = reader.line_num
         while True:
             start = last + 1
+            self._quotes = 0
             try:
                 row = next(reader)
             except StopIteration:
@@ -180,12 +196,20 @@ class CsvSource:
             except csv.Error as exc:
                 last = reader.line_num
                 bad.clear()
+                if self._quotes % 2:
+                    # a quoted value over the field limit: what follows is inside it
+                    yield start, self._open_quote(start)
+                    return
                 yield start, BadRow(f"malformed CSV: {exc}", None)
                 continue
             except (OSError, EOFError, zlib.error) as exc:
                 raise _read_error(self.path, last, exc) from None
+            multiline = reader.line_num > start
             last = reader.line_num
-            if bad:
+            if self._ended and multiline and self._quotes % 2:
+                bad.clear()
+                yield start, self._open_quote(start)
+            elif bad:
                 bad.clear()
                 yield start, BadRow("not valid UTF-8", row)
             elif len(row) == width:

@@ -83,6 +83,15 @@ def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> An
         raise IngestError(400, f"malformed JSON: {exc}", field="body") from None
 
 
+def _kept(item: Any) -> bytes:
+    """What is kept of a rejected item: its JSON, cut at 32 KiB; a note if it cannot be
+    written out (nested past what orjson writes)."""
+    try:
+        return orjson.dumps(item)[:32768]
+    except orjson.JSONEncodeError as exc:
+        return orjson.dumps({"unreadable": str(exc)})
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ItemError:
     index: int
@@ -178,7 +187,7 @@ class Ingestor:
                         message_id=message_id,
                         field=exc.field,
                         error=exc.reason,
-                        payload=orjson.dumps(item)[:32768],
+                        payload=_kept(item),
                     )
                 )
         return rows, errors, rejections

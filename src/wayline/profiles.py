@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from wayline.addresses import normalise_email, normalise_phone, text_of
+from wayline.addresses import email_address, normalise_phone, text_of
 from wayline.errors import ConsumerConflict
 from wayline.store.base import (
     Identity,
@@ -53,7 +53,7 @@ PHONE = IdentityKind.PHONE.value
 
 def _external_keys(workspace_id: str, traits: dict[str, Any]) -> list[Key]:
     keys = []
-    if (email := normalise_email(traits.get("email"))) is not None:
+    if (email := email_address(traits.get("email"))) is not None:
         keys.append((workspace_id, EMAIL, email))
     if (phone := normalise_phone(traits.get("phone"))) is not None:
         keys.append((workspace_id, PHONE, phone))

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     max_event_bytes: int = 32 * 1024
     #: Largest accepted batch request, in bytes, after decompression (the Segment limit).
     max_batch_bytes: int = 500 * 1024
+    #: Largest request body of any other route, in bytes as sent; counted while it is read.
+    max_request_bytes: int = 1024 * 1024
     #: How many inbox events a consumer (profiles, loader) takes per transaction.
     consumer_batch_size: int = 2000
     #: How long an idle consumer sleeps before it looks at the inbox again, in seconds.

@@ -46,6 +46,13 @@ def track(**changes: Any) -> dict[str, Any]:
     return {**OK_TRACK, **changes}
 
 
+def nested(levels: int) -> bytes:
+    """A track call whose properties are ``levels`` objects deep, as JSON text (no JSON
+    library writes a thousand levels)."""
+    deep = '{"a":' * (levels - 1) + "{}" + "}" * (levels - 1)
+    return orjson.dumps(OK_TRACK)[:-1] + b', "properties": ' + deep.encode() + b"}"
+
+
 CASES: dict[str, Case] = {
     # the body as a whole
     "malformed JSON": Case(path="/v1/track", raw=b'{"userId": "u1", "event": ', says=("JSON",)),
@@ -148,6 +155,72 @@ CASES: dict[str, Case] = {
     ),
     "unparseable batch sentAt": Case(
         path="/v1/batch", body={"batch": [OK_TRACK], "sentAt": "2025-13-45"}, field="sentAt"
+    ),
+    "timestamp before 1970": Case(
+        path="/v1/track", body=track(timestamp="1969-12-31T23:59:59Z"), field="timestamp"
+    ),
+    "timestamp after 2100": Case(
+        path="/v1/track", body=track(timestamp="2100-01-01T00:00:00Z"), field="timestamp"
+    ),
+    # lengths and more wrong types
+    "messageId too long": Case(
+        path="/v1/track", body=track(messageId="m" * 256), field="messageId"
+    ),
+    "event name too long": Case(path="/v1/track", body=track(event="E" * 256), field="event"),
+    "userId too long": Case(path="/v1/track", body=track(userId="u" * 256), field="userId"),
+    "blank event name": Case(path="/v1/track", body=track(event="   "), field="event"),
+    "anonymousId a list": Case(
+        path="/v1/page", body={"anonymousId": ["a"], "messageId": "m7"}, field="anonymousId"
+    ),
+    "page name a number": Case(
+        path="/v1/page", body={"userId": "u1", "name": 3, "messageId": "m8"}, field="name"
+    ),
+    "integrations not an object": Case(
+        path="/v1/track", body=track(integrations="all"), field="integrations"
+    ),
+    "alias previousId an object": Case(
+        path="/v1/alias",
+        body={"userId": "u1", "previousId": {"id": 1}, "messageId": "m9"},
+        field="previousId",
+    ),
+    "writeKey in the body not a string": Case(
+        path="/v1/batch", body={"writeKey": 7, "batch": [OK_TRACK]}, key="none", status=401
+    ),
+    # nesting
+    "nested 300 levels deep": Case(
+        path="/v1/track", raw=nested(300), field="properties", says=("nested",)
+    ),
+    "nested 1,000 levels deep": Case(
+        path="/v1/track", raw=nested(1000), field="properties", says=("nested",)
+    ),
+    "nested past the JSON parser's depth": Case(
+        path="/v1/track", raw=nested(2000), field="body", says=("JSON",)
+    ),
+    "the only batch item nested too deep": Case(
+        path="/v1/batch",
+        raw=b'{"batch": [' + nested(300) + b"]}",
+        field="batch[0].properties",
+    ),
+    # the body as it is read
+    "gzip cut short": Case(
+        path="/v1/batch",
+        raw=gzip.compress(orjson.dumps({"batch": [OK_TRACK]}))[:20],
+        headers={"Content-Encoding": "gzip"},
+        says=("cut short",),
+    ),
+    "oversize single call, as sent": Case(
+        path="/v1/track",
+        raw=orjson.dumps(track(properties={"p": "q" * 600_000})),
+        status=413,
+        field="body",
+        says=("limit",),
+    ),
+    "oversize body without a key": Case(
+        path="/v1/batch",
+        raw=b'{"batch": ["' + b"w" * 600_000 + b'"]}',
+        key="none",
+        status=413,
+        field="batch",
     ),
 }
 
@@ -283,3 +356,84 @@ def test_rejections_are_not_readable_without_an_admin_token(
     r = server.http.get("/api/v1/rejections", headers={"Authorization": f"Bearer {ws.write_key}"})
     assert r.status_code == 403
     assert "error" in r.json()
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdminCase:
+    method: str
+    #: ``{ws}`` stands for the workspace id.
+    path: str
+    raw: bytes | None = None
+    #: "admin" sends the workspace's admin token; "none" nothing; else the header's value.
+    authorization: str = "admin"
+    headers: dict[str, str] = field(default_factory=dict)
+    status: int = 422
+    #: What the error must begin with, or the field the answer names.
+    names: str = ""
+
+
+ADMIN_CASES: dict[str, AdminCase] = {
+    "admin body unparseable, no token": AdminCase(
+        method="POST", path="/api/v1/journeys/j1/enroll", raw=b"{oops", authorization="none",
+        status=401,
+    ),
+    "admin body unparseable, a write key": AdminCase(
+        method="POST", path="/api/v1/journeys/j1/enroll", raw=b"{oops", authorization="write",
+        status=403,
+    ),
+    "funnel window of a million years": AdminCase(
+        method="GET", path="/api/v1/analytics/funnel?steps=A&steps=B&window=99999999999999w",
+        names="window",
+    ),
+    "paths session gap of a million years": AdminCase(
+        method="GET", path="/api/v1/analytics/paths?session_gap=99999999999999999999w",
+        names="session_gap",
+    ),
+    "breakdown path with a backslash": AdminCase(
+        method="GET", path="/api/v1/analytics/funnel?steps=A&steps=B&breakdown=properties.a%5Cb",
+        names="breakdown",
+    ),
+    "provider key not ASCII": AdminCase(
+        method="POST", path="/v1/providers/{ws}/email?key=cl%C3%A9", raw=b"{}",
+        authorization="none", status=401, names="key",
+    ),
+    "suppression of a non-address": AdminCase(
+        method="POST", path="/api/v1/suppressions",
+        raw=b'{"channel": "email", "address": "a@b"}', names="address",
+    ),
+    "SMS provider over plain http": AdminCase(
+        method="PUT", path="/api/v1/channels/sms",
+        raw=b'{"account_sid": "AC1", "from": "+15005550006", "base_url": "http://sms.example.com"}',
+        names="body.base_url",
+    ),
+    "admin body over the limit": AdminCase(
+        method="POST", path="/api/v1/segments", raw=b'{"name": "' + b"n" * 1_100_000 + b'"}',
+        status=413, names="body",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(ADMIN_CASES))
+def test_bad_input_to_the_rest_of_the_api_gets_a_clear_4xx(
+    server: WaylineServer, ws: Workspace, name: str
+) -> None:
+    case = ADMIN_CASES[name]
+    headers = {**JSON, **case.headers}
+    if case.authorization == "admin":
+        headers.update(ws.admin)
+    elif case.authorization == "write":
+        headers["Authorization"] = f"Bearer {ws.write_key}"
+    # the provider secret exists once its URLs have been asked for
+    assert server.http.get("/api/v1/provider_webhooks", headers=ws.admin).status_code == 200
+
+    r = server.http.request(
+        case.method, case.path.format(ws=ws.id), content=case.raw, headers=headers
+    )
+
+    assert r.status_code == case.status, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    body = r.json()
+    assert isinstance(body["error"], str)
+    if case.names:
+        assert body.get("field") == case.names or body["error"].startswith(case.names), body
+    assert server.http.get("/health").status_code == 200

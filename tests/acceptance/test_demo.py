@@ -52,6 +52,8 @@ def demo(tmp_path: Path) -> Iterator[tuple[WaylineServer, Workspace, MailSink]]:
     server = WaylineServer(data_dir=data)
     # as scripts/demo does: the links in the email point at this server
     server.env["WAYLINE_PUBLIC_URL"] = server.url
+    # and its mail sink is on loopback, which the network guard refuses unless allowed
+    server.env["WAYLINE_WEBHOOK_ALLOWED_HOSTS"] = "127.0.0.1"
     sink = MailSink(mail_dir(data), port=free_port())
     sink.start()
     try:

@@ -164,7 +164,7 @@ def shop(store: Store, clock: ManualClock, tmp_path: Any) -> Iterator[Shop]:
     settings = Settings(data_dir=tmp_path, public_url=PUBLIC, webhook_allowed_hosts="127.0.0.1")
     tracker = Tracker(store, settings.public_url, timedelta(days=settings.tracking_token_days))
     channels: dict[str, Channel] = {
-        "email": EmailChannel(store, tracker),
+        "email": EmailChannel(store, tracker, allowed_hosts=settings.webhook_allowed_hosts),
         "webhook": WebhookChannel(store, clock, allowed_hosts="127.0.0.1"),
     }
     dispatcher = Dispatcher(store, settings, clock, channels)
@@ -439,3 +439,32 @@ def test_the_visible_link_unsubscribes_after_one_click_on_its_page(shop: Shop) -
         "unsubscribed",
         "link",
     )
+
+
+@pytest.mark.parametrize(
+    ("content_type", "content"),
+    [
+        ("application/x-www-form-urlencoded", b"List-Unsubscribe=One-Click"),
+        (
+            "multipart/form-data; boundary=wl-b0undary",
+            b"--wl-b0undary\r\n"
+            b'Content-Disposition: form-data; name="List-Unsubscribe"\r\n\r\n'
+            b"One-Click\r\n"
+            b"--wl-b0undary--\r\n",
+        ),
+    ],
+)
+def test_a_one_click_post_is_recorded_as_one_click_in_either_form_encoding(
+    shop: Shop, content_type: str, content: bytes
+) -> None:
+    mail, _html = _first_mail(shop)
+    link = re.fullmatch(r"<(.+)>", mail["List-Unsubscribe"])
+    assert link is not None
+
+    r = shop.client.post(
+        _path(link.group(1)), content=content, headers={"content-type": content_type}
+    )
+
+    assert r.status_code == 200
+    (event,) = [e for e in shop.timeline("ann") if e.get("event") == "Unsubscribed"]
+    assert event["properties"]["source"] == "one_click"

@@ -182,3 +182,12 @@ def test_plain_events_of_known_customers_write_nothing() -> None:
     assert saved[0].profiles == []
     assert saved[0].identities == []
     assert g.loads == loads_before  # no profile was read either
+
+
+def test_only_an_email_address_is_an_email_identity() -> None:
+    g = MemoryGraph()
+    for i, text in enumerate(["n/a @ none", "@", "a@b", "two@x.com, three@y.com", "<a@x.com>"]):
+        g.run({"type": "identify", "userId": f"u{i}", "traits": {"email": text}})
+    g.run({"type": "identify", "userId": "ok", "traits": {"email": " Ann@Example.COM "}})
+    assert {kind for (_ws, kind, _value) in g.owners} == {"user_id", "email"}
+    assert [value for (_ws, kind, value) in g.owners if kind == "email"] == ["ann@example.com"]

@@ -321,3 +321,24 @@ def test_closing_read_ahead_stops_its_thread() -> None:
     with closing(read_ahead(forever(), depth=2)) as items:
         assert [next(items) for _ in range(3)] == [0, 1, 2]
     assert not [t for t in threading.enumerate() if t.name == "wayline-import-reader"]
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [b"", b"\xff,10\n", b"11,12\n" * 30_000],  # plain; with bytes not UTF-8; past the field limit
+)
+def test_an_unterminated_quote_is_reported_with_the_line_it_starts_on(
+    tmp_path: Path, tail: bytes
+) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(b'a,b\n1,2\n"never closed,3\n4,5\n' + tail)
+    with open_source(path, "csv") as source:
+        rows = list(source)
+    assert rows[0] == (2, {"a": "1", "b": "2"})
+    line, bad = rows[1]
+    assert line == 3
+    assert isinstance(bad, BadRow)
+    assert "unterminated quote" in bad.reason
+    assert "line 3" in bad.reason
+    assert "UTF-8" not in bad.reason
+    assert len(rows) == 2

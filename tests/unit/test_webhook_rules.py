@@ -65,6 +65,11 @@ def test_retry_after_is_seconds_or_a_date(
         ("::", "unspecified"),
         ("::ffff:127.0.0.1", "loopback"),
         ("64:ff9b::a00:1", "private"),  # NAT64 of 10.0.0.1
+        ("::127.0.0.1", "loopback"),  # IPv4-compatible (deprecated) form
+        ("::10.0.0.1", "private"),
+        ("::a9fe:a9fe", "link-local"),  # ::169.254.169.254
+        ("64:ff9b:1::a00:1", "NAT64 local-use"),
+        ("64:ff9b:1:ffff::5db8:d70e", "NAT64 local-use"),  # whatever it embeds
         ("2002:c0a8:101::", "private"),  # 6to4 of 192.168.1.1
         ("100.64.0.1", "non-public"),  # carrier-grade NAT
         ("224.0.0.1", "multicast"),

@@ -16,6 +16,7 @@ Everything here builds Ibis expressions: nothing is read until an analysis execu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,15 +73,26 @@ def count_if(condition: Any) -> Any:
     return ibis.ifelse(condition, 1, 0)
 
 
+#: Characters a key of a property path may not hold: they would break out of a JSON path.
+_UNSAFE_KEY = re.compile(r'["\\\x00-\x1f]')
+
+
 def split_path(path: str, field: str) -> tuple[str, tuple[str, ...]]:
     """``properties.plan`` -> (``properties``, (``plan``,)); checked, naming ``field``."""
     column, _, rest = path.partition(".")
     keys = tuple(rest.split(".")) if rest else ()
-    if column not in _JSON_COLUMNS or not keys or not all(keys) or len(keys) > 3:
+    if (
+        column not in _JSON_COLUMNS
+        or not keys
+        or not all(keys)
+        or len(keys) > 3
+        or _UNSAFE_KEY.search(rest)
+    ):
         raise InvalidAnalysis(
             field,
             f"{path!r} is not a property path; expected properties.NAME, traits.NAME or "
-            "context.NAME (up to three keys deep)",
+            "context.NAME (up to three keys deep, without quotes, backslashes or control "
+            "characters)",
         )
     return column, keys
 

@@ -122,6 +122,8 @@ class StageModel(BaseModel):
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+#: The longest duration accepted (100 years): longer ones overflow dates and intervals.
+MAX_DURATION_DAYS: Final = 36525
 
 
 def parse_duration(text: str) -> float:
@@ -129,7 +131,10 @@ def parse_duration(text: str) -> float:
     match = _DURATION.match(text)
     if not match or float(match.group(1)) <= 0:
         raise ValueError(f"{text!r} is not a duration such as 30m, 12h, 14d or 2w")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_DURATION_DAYS * 86400:
+        raise ValueError(f"{text.strip()!r} is longer than the limit of {MAX_DURATION_DAYS}d")
+    return seconds
 
 
 def as_timedelta(text: str) -> timedelta:

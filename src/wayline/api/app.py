@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
@@ -13,6 +14,7 @@ from wayline import __version__
 from wayline.api import operations
 from wayline.api.cors import AllowedOrigins, TrackingCors
 from wayline.api.deps import CredentialCache, Services
+from wayline.api.gate import BodyTooLarge, RequestGate
 from wayline.api.responses import JSON
 from wayline.api.routes import (
     admin,
@@ -67,11 +69,27 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     app.state.services = services
     app.state.credentials = CredentialCache(services.store)
     app.state.origins = AllowedOrigins(_origins_loader(services))
+    # the gate inside CORS, so that a browser can read its 401s and 413s
+    app.add_middleware(RequestGate, settings=services.settings)
     app.add_middleware(TrackingCors)
 
     @app.exception_handler(IngestError)
     async def ingest_error(_request: Request, exc: IngestError) -> JSON:
         return JSON(exc.body, status_code=exc.status)
+
+    @app.exception_handler(BodyTooLarge)
+    async def body_too_large(_request: Request, exc: BodyTooLarge) -> JSON:
+        return JSON(exc.as_json(), status_code=413)
+
+    @app.exception_handler(orjson.JSONEncodeError)
+    async def unwritable(_request: Request, exc: orjson.JSONEncodeError) -> JSON:
+        # JSON that parses (up to 1,024 levels) but is nested past what orjson writes
+        # (255): the caller's doing, not the server's; anything else stays a 500
+        if "recursion limit" not in str(exc).lower():
+            raise exc
+        return JSON(
+            {"error": "body: nested too deeply to be stored", "field": "body"}, status_code=400
+        )
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> JSON:

@@ -403,7 +403,12 @@ def standard_channels(store: Store, settings: Settings, clock: Clock) -> dict[st
     return {
         "log": LogChannel(),
         "identify": IdentifyChannel(store, clock),
-        "email": EmailChannel(store, tracker, timeout=settings.smtp_timeout_seconds),
+        "email": EmailChannel(
+            store,
+            tracker,
+            timeout=settings.smtp_timeout_seconds,
+            allowed_hosts=settings.webhook_allowed_hosts,
+        ),
         "inapp": InAppChannel(store, clock),
         # the provider's base URL passes the same guard as webhooks: a workspace's admin
         # cannot point it at Wayline's own network unless it is allow-listed

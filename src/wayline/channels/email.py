@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from wayline.channels import markup, mime
 from wayline.channels.base import Delivery
 from wayline.channels.config import ChannelConfigs
+from wayline.channels.netguard import AllowList, TargetRefused
 from wayline.channels.secrets import stored_secret
 from wayline.channels.smtp import SmtpConnections, judge, wire_bytes
 from wayline.channels.templates import (
@@ -285,6 +286,7 @@ class EmailChannel:
         *,
         timeout: float = 30.0,
         renderer: Renderer | None = None,
+        allowed_hosts: str = "",
     ) -> None:
         self.store = store
         self.tracker = tracker
@@ -292,7 +294,9 @@ class EmailChannel:
         self.templates = TemplateStore(store)
         self.variables = VariableStore(store)
         self.renderer = renderer or Renderer()
-        self.smtp = SmtpConnections(timeout)
+        # SMTP servers pass the guard of webhooks; loopback and private networks only when
+        # allow-listed (WAYLINE_WEBHOOK_ALLOWED_HOSTS)
+        self.smtp = SmtpConnections(timeout, AllowList(allowed_hosts))
         #: What :meth:`prepare` read for each message of the batch, by message id.
         self._prepared: dict[int, _Prepared] = {}
 
@@ -373,6 +377,8 @@ class EmailChannel:
         )
         try:
             self.smtp.send(settings, password, settings.from_email, address, data)
+        except TargetRefused as exc:
+            return Delivery.permanent(str(exc))
         except (smtplib.SMTPException, OSError) as exc:
             return judge(exc)
         return Delivery.ok(
@@ -437,6 +443,8 @@ class EmailChannel:
         )
         try:
             self.smtp.send(settings, password, settings.from_email, to, data)
+        except TargetRefused as exc:
+            raise EmailNotSent(str(exc)) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise EmailNotSent(judge(exc).error) from None
         return {"sent": True, "to": to, "subject": rendered.subject, "template_version": version}

@@ -1,11 +1,13 @@
-"""Keeps webhooks off the network Wayline itself runs in (server-side request forgery).
+"""Keeps outbound connections (webhooks, the SMS provider, SMTP) off the network Wayline
+itself runs in (server-side request forgery).
 
-A journey author chooses webhook URLs; without a guard, ``http://169.254.169.254/`` or
-``http://localhost:5432/`` would let them reach cloud metadata or internal services from
-inside. Targets are checked where the connection is made: the host is resolved, every
-address it resolves to must be public (or allow-listed), and the connection goes to one of
-those checked addresses. There is no second lookup between check and connect, so a DNS
-answer that changes in between (DNS rebinding) cannot slip an internal address in.
+A journey author chooses webhook URLs, a workspace's admin the SMS and SMTP servers;
+without a guard, ``http://169.254.169.254/`` or ``http://localhost:5432/`` would let them
+reach cloud metadata or internal services from inside. Targets are checked where the
+connection is made: the host is resolved, every address it resolves to must be public (or
+allow-listed), and the connection goes to one of those checked addresses. There is no
+second lookup between check and connect, so a DNS answer that changes in between (DNS
+rebinding) cannot slip an internal address in.
 
 What remains: an allow-listed *host name* is trusted whatever it resolves to at connect
 time (allow-list IP addresses where you can); a pooled keep-alive connection, checked when
@@ -20,6 +22,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -30,26 +33,33 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[..., list[tuple[Any, ...]]]
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+#: RFC 8215: NAT64 for a local network; what it embeds, and where, is the network's choice.
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+#: The deprecated IPv4-compatible form (``::127.0.0.1``); ``::`` and ``::1`` are themselves.
+_V4_COMPATIBLE = ipaddress.ip_network("::/96")
 
 
 class TargetRefused(WaylineError):
-    """The webhook target is on a loopback or private network and is not allow-listed."""
+    """The target is on a loopback or private network and is not allow-listed."""
 
 
 def _embedded_v4(ip: IPAddress) -> IPAddress:
-    """The IPv4 address an IPv6 address stands for (mapped, 6to4, NAT64), or itself."""
+    """The IPv4 address an IPv6 address stands for (mapped, compatible, 6to4, NAT64), or
+    itself."""
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return ip.ipv4_mapped
         if ip.sixtofour is not None:
             return ip.sixtofour
-        if ip in _NAT64:
+        if ip in _NAT64 or (ip in _V4_COMPATIBLE and int(ip) > 1):
             return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return ip
 
 
 def refusal(ip: IPAddress) -> str | None:
     """Why a webhook may not go to this address (a kind of address), or None if it may."""
+    if ip in _NAT64_LOCAL:
+        return "NAT64 local-use"
     ip = _embedded_v4(ip)
     if ip.is_unspecified:
         return "unspecified"
@@ -84,6 +94,53 @@ class AllowList:
     def allows(self, host: str, ip: IPAddress) -> bool:
         return host.strip("[]").rstrip(".").lower() in self.names or ip in self.addresses
 
+    def lists(self, host: str) -> bool:
+        """Whether ``host`` (a name or an address) is itself on the list."""
+        entry = host.strip("[]").rstrip(".").lower()
+        try:
+            return ipaddress.ip_address(entry) in self.addresses
+        except ValueError:
+            return entry in self.names
+
+
+def plain_http_refusal(url: str, allowed: AllowList) -> str | None:
+    """Why ``url`` may not be used as a provider's base URL (plain ``http://`` to a host not
+    allow-listed: credentials would cross the network in the clear), or None if it may."""
+    if not url.startswith("http://"):
+        return None
+    host = urlsplit(url).hostname or ""
+    if allowed.lists(host):
+        return None
+    return (
+        "must be an https:// URL; plain http:// only to a host in"
+        " WAYLINE_WEBHOOK_ALLOWED_HOSTS (development)"
+    )
+
+
+def checked_addresses(
+    host: str, port: int, allowed: AllowList, resolve: Resolver = socket.getaddrinfo
+) -> list[IPAddress]:
+    """The addresses of ``host``, once every one of them has passed the guard. Raises
+    :class:`TargetRefused`, or :class:`OSError` when the host cannot be resolved."""
+    try:
+        infos = resolve(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError as exc:
+        raise socket.gaierror(f"not a host name: {exc}") from None
+    addresses: list[IPAddress] = []
+    for info in infos:
+        ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if ip not in addresses:
+            addresses.append(ip)
+    for ip in addresses:
+        reason = refusal(ip)
+        if reason is not None and not allowed.allows(host, ip):
+            shown = host if host == str(ip) else f"{host} ({ip})"
+            raise TargetRefused(
+                f"refused to connect to {shown}: a {reason} address; allow it with"
+                " WAYLINE_WEBHOOK_ALLOWED_HOSTS"
+            )
+    return addresses
+
 
 class GuardedBackend(httpcore.NetworkBackend):
     """httpcore's network backend, connecting only to checked addresses."""
@@ -96,23 +153,9 @@ class GuardedBackend(httpcore.NetworkBackend):
     def check(self, host: str, port: int) -> list[IPAddress]:
         """The addresses of ``host``, once every one of them has passed the guard."""
         try:
-            infos = self._resolve(host, port, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as exc:
+            return checked_addresses(host, port, self.allowed, self._resolve)
+        except socket.gaierror as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        addresses: list[IPAddress] = []
-        for info in infos:
-            ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-            if ip not in addresses:
-                addresses.append(ip)
-        for ip in addresses:
-            reason = refusal(ip)
-            if reason is not None and not self.allowed.allows(host, ip):
-                shown = host if host == str(ip) else f"{host} ({ip})"
-                raise TargetRefused(
-                    f"refused to connect to {shown}: a {reason} address; allow it with"
-                    " WAYLINE_WEBHOOK_ALLOWED_HOSTS"
-                )
-        return addresses
 
     def connect_tcp(
         self,

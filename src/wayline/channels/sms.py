@@ -25,7 +25,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from wayline.addresses import e164
 from wayline.channels.base import Delivery
 from wayline.channels.config import ChannelConfigs
-from wayline.channels.netguard import AllowList, GuardedTransport, TargetRefused
+from wayline.channels.netguard import (
+    AllowList,
+    GuardedTransport,
+    TargetRefused,
+    plain_http_refusal,
+)
 from wayline.channels.secrets import stored_secret
 from wayline.channels.templates import Renderer, RenderError, TemplateSpec
 from wayline.channels.webhook import retry_after
@@ -105,11 +110,12 @@ class SmsChannel:
         self.variables = VariableStore(store)
         self.renderer = renderer or Renderer()
         self.timeout = timeout
+        self.allowed = AllowList(allowed_hosts)
         limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
         self.client = httpx.Client(
-            transport=GuardedTransport(AllowList(allowed_hosts), limits=limits),
+            transport=GuardedTransport(self.allowed, limits=limits),
             follow_redirects=False,
             trust_env=False,
             timeout=timeout,
@@ -123,6 +129,8 @@ class SmsChannel:
         settings = self.settings(message.workspace_id)
         if settings is None:
             return Delivery.transient("SMS is not set up for this workspace")
+        if (refused := plain_http_refusal(settings.base_url, self.allowed)) is not None:
+            return Delivery.permanent(f"SMS base_url {refused}")
         name = str(message.payload.get("template") or "")
         stored = self.templates.latest(message.workspace_id, name)
         if stored is None or stored.channel != "sms":

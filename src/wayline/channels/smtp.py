@@ -1,26 +1,81 @@
 """SMTP: reusable connections per thread and server, and what an SMTP answer means for a
-delivery (4xx and network errors: try again; 5xx: permanent)."""
+delivery (4xx and network errors: try again; 5xx: permanent).
+
+Connections pass the network guard of webhooks (``netguard.py``): the server's name is
+resolved once, every address must be public or allow-listed, and the connection goes to a
+checked address. A connection that fails is reported as that and nothing more, so that the
+answers of test sends cannot tell a closed port from a filtered one.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import smtplib
+import socket
 import ssl
 import threading
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from wayline.channels.base import Delivery
+from wayline.channels.netguard import AllowList, checked_addresses
 
 if TYPE_CHECKING:
     from wayline.channels.email import EmailSettings
 
 
+class SmtpUnreachable(ConnectionError):
+    """The SMTP server cannot be connected to."""
+
+
+def guarded_socket(host: str, port: int, timeout: float, allowed: AllowList) -> socket.socket:
+    """A TCP connection to a checked address of ``host`` (:class:`TargetRefused` if the
+    guard refuses it; :class:`SmtpUnreachable`, with no detail, if it cannot be made)."""
+    unreachable = SmtpUnreachable(f"cannot connect to the SMTP server {host}:{port}")
+    try:
+        addresses = checked_addresses(host, port, allowed)
+    except OSError:
+        raise unreachable from None
+    for ip in addresses:
+        try:
+            return socket.create_connection((str(ip), port), timeout)
+        except OSError:
+            continue
+    raise unreachable
+
+
+class GuardedSMTP(smtplib.SMTP):
+    """``smtplib.SMTP`` connecting through the guard."""
+
+    def __init__(self, host: str, port: int, allowed: AllowList, timeout: float) -> None:
+        self.allowed = allowed
+        super().__init__(host, port, timeout=timeout)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return guarded_socket(host, port, timeout, self.allowed)
+
+
+class GuardedSMTPSSL(smtplib.SMTP_SSL):
+    """``smtplib.SMTP_SSL`` connecting through the guard; the certificate is checked
+    against the host name, not the address."""
+
+    def __init__(
+        self, host: str, port: int, allowed: AllowList, timeout: float, context: ssl.SSLContext
+    ) -> None:
+        self.allowed = allowed
+        super().__init__(host, port, timeout=timeout, context=context)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        raw = guarded_socket(host, port, timeout, self.allowed)
+        return self.context.wrap_socket(raw, server_hostname=host)
+
+
 class SmtpConnections:
     """One reusable SMTP connection per thread and server."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, allowed: AllowList | None = None) -> None:
         self.timeout = timeout
+        self.allowed = allowed or AllowList()
         self._local = threading.local()
         self._all: list[smtplib.SMTP] = []
         self._lock = threading.Lock()
@@ -28,14 +83,15 @@ class SmtpConnections:
     def _open(self, settings: EmailSettings, password: str | None) -> smtplib.SMTP:
         smtp: smtplib.SMTP
         if settings.security == "tls":
-            smtp = smtplib.SMTP_SSL(
+            smtp = GuardedSMTPSSL(
                 settings.host,
                 settings.port,
-                timeout=self.timeout,
-                context=ssl.create_default_context(),
+                self.allowed,
+                self.timeout,
+                ssl.create_default_context(),
             )
         else:
-            smtp = smtplib.SMTP(settings.host, settings.port, timeout=self.timeout)
+            smtp = GuardedSMTP(settings.host, settings.port, self.allowed, self.timeout)
         try:
             smtp.ehlo()
             if settings.security == "starttls":
@@ -102,6 +158,8 @@ def judge(exc: Exception) -> Delivery:
     if isinstance(exc, smtplib.SMTPResponseException):
         error = f"SMTP {exc.smtp_code} {_text(exc.smtp_error)}"
         return Delivery.permanent(error) if exc.smtp_code >= 500 else Delivery.transient(error)
+    if isinstance(exc, SmtpUnreachable):
+        return Delivery.transient(str(exc))
     return Delivery.transient(f"{type(exc).__name__}: {exc}".rstrip(": "))
 
 

@@ -204,7 +204,12 @@ def send_test_email(
         target = choose_workspace(store, workspace)
         assert isinstance(store, SqlStore)
         tracker = Tracker(store, settings.public_url, timedelta(days=1))
-        channel = EmailChannel(store, tracker, timeout=settings.smtp_timeout_seconds)
+        channel = EmailChannel(
+            store,
+            tracker,
+            timeout=settings.smtp_timeout_seconds,
+            allowed_hosts=settings.webhook_allowed_hosts,
+        )
         try:
             out = channel.send_test(target.id, name, profile, to)
         finally:

@@ -114,7 +114,8 @@ def _post(store: Store, clock: ManualClock, mailbox: Mailbox, **email: Any) -> P
     )
     settings = Settings(public_url="https://wl.example.com", dispatch_concurrency=1)
     tracker = Tracker(store, settings.public_url, timedelta(days=30))
-    dispatcher = Dispatcher(store, settings, clock, {"email": EmailChannel(store, tracker)})
+    channel = EmailChannel(store, tracker, allowed_hosts="127.0.0.1")
+    dispatcher = Dispatcher(store, settings, clock, {"email": channel})
     return Post(
         store=store,
         clock=clock,
@@ -360,7 +361,7 @@ def test_starttls_with_a_verified_certificate(
 def _post_again(post: Post) -> Post:
     settings = Settings(public_url="https://wl.example.com", dispatch_concurrency=1)
     tracker = Tracker(post.store, settings.public_url, timedelta(days=30))
-    channel = EmailChannel(post.store, tracker)
+    channel = EmailChannel(post.store, tracker, allowed_hosts="127.0.0.1")
     dispatcher = Dispatcher(post.store, settings, post.clock, {"email": channel})
     return Post(
         store=post.store,

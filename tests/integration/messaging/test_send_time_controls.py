@@ -51,7 +51,7 @@ def dispatcher(world: World, mailbox: Mailbox) -> Iterator[Dispatcher]:
     )
     settings = Settings(public_url="https://wl.example.com")
     tracker = Tracker(world.store, settings.public_url, timedelta(days=30))
-    channels = {"email": EmailChannel(world.store, tracker)}
+    channels = {"email": EmailChannel(world.store, tracker, allowed_hosts="127.0.0.1")}
     d = Dispatcher(world.store, settings, world.clock, channels)
     yield d
     d.close()

@@ -204,3 +204,27 @@ def test_5xx_is_retried_and_a_rejection_is_permanent(texts: Texts) -> None:
     assert (bad.state, bad.last_error) == ("dead", "not a valid phone number: '12'")
     assert (none.state, none.last_error) == ("dead", "the customer has no phone number")
     assert len(texts.provider.requests) == 2
+
+
+def test_a_plain_http_provider_is_used_only_when_its_host_is_allow_listed(texts: Texts) -> None:
+    # an allow-listed host (as in development, against a local fake) may be plain http
+    texts.queue("gus", phone="+14155550100")
+    texts.deliver()
+    assert texts.rows()[-1].state == "sent"
+    # any other may not: the auth token would cross the network in the clear
+    ChannelConfigs(texts.store).set(
+        texts.workspace,
+        "sms",
+        {"base_url": "http://sms.example.com", "account_sid": SID, "from": "+15005550006"},
+    )
+    texts.dispatcher.close()
+    channel = SmsChannel(texts.store, allowed_hosts="127.0.0.1")
+    texts.dispatcher = Dispatcher(
+        texts.store, Settings(dispatch_concurrency=1), texts.clock, {"sms": channel}
+    )
+    texts.queue("hal", phone="+14155550101")
+    texts.deliver()
+    last = texts.rows()[-1]
+    assert last.state == "dead"
+    assert "https" in last.last_error
+    assert len(texts.provider.requests) == 1

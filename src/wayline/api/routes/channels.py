@@ -8,8 +8,10 @@ from fastapi import APIRouter, HTTPException
 from starlette.concurrency import run_in_threadpool
 
 from wayline.api.deps import AdminWorkspace, ServicesDep
+from wayline.api.responses import JSON
 from wayline.channels.config import ChannelConfigs
 from wayline.channels.email import DKIM_PRIVATE_KEY, SMTP_PASSWORD, EmailSettings
+from wayline.channels.netguard import AllowList, plain_http_refusal
 from wayline.channels.secrets import set_secret, stored_secret
 from wayline.channels.sms import SMS_AUTH_TOKEN, SmsSettings
 from wayline.store.sql import SqlStore
@@ -78,12 +80,16 @@ class SmsSetup(SmsSettings):
     auth_token: str | None = None
 
 
-@router.put("/sms")
+@router.put("/sms", response_model=None)
 async def set_sms(
     body: SmsSetup, workspace_id: AdminWorkspace, services: ServicesDep
-) -> dict[str, Any]:
+) -> dict[str, Any] | JSON:
     """Set the workspace's SMS provider (Twilio-compatible). An auth token left out is kept."""
     store = _store(services)
+
+    allowed = AllowList(services.settings.webhook_allowed_hosts)
+    if (refused := plain_http_refusal(body.base_url, allowed)) is not None:
+        return JSON({"error": f"body.base_url: {refused}", "field": "body.base_url"}, 422)
 
     def run() -> dict[str, Any]:
         if not (body.from_ or body.messaging_service_sid):

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from wayline import subscription_groups as sg
+from wayline.addresses import email_address
 from wayline.api.deps import AdminWorkspace, ServicesDep
 from wayline.api.responses import JSON
 from wayline.store import suppressions
@@ -148,7 +149,7 @@ async def add_suppression(
 ) -> dict[str, Any]:
     """Suppress an address by hand (reason ``manual``); nothing more is sent to it."""
     store = _store(services)
-    if body.channel == "email" and "@" not in body.address:
+    if body.channel == "email" and email_address(body.address) is None:
         raise HTTPException(422, f"address: not an email address: {body.address!r}")
 
     def run() -> bool:

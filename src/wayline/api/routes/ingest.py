@@ -27,6 +27,7 @@ CALLS = ("track", "identify", "page", "screen", "group", "alias")
 #: analytics.js names the path of a call by the first letter of its type.
 SHORT = {call[0]: call for call in CALLS}
 BATCH_PATHS = ("/v1/batch", "/v1/b", "/v1/import", "/beacon/v1/batch")
+SINGLE_PATHS = tuple(f"/v1/{call}" for call in CALLS) + tuple(f"/v1/{x}" for x in SHORT)
 
 
 def write_key_workspace(request: Request, key: str | None) -> str:
@@ -44,14 +45,18 @@ def write_key_workspace(request: Request, key: str | None) -> str:
 
 
 async def _read(request: Request, services: ServicesDep) -> tuple[str, Any]:
-    raw = await request.body()
+    """The workspace and the parsed body. A key in a header (or the query) is checked before
+    the body is read; only a request without one has its body read for ``writeKey``. The
+    body is read under the size limit of ``api/gate.py``."""
     limit = services.settings.max_batch_bytes
-    body = decode_body(raw, request.headers.get("content-encoding"), limit)
-    key = basic_username(request)
-    if key is None and isinstance(body, dict) and isinstance(body.get("writeKey"), str):
+    encoding = request.headers.get("content-encoding")
+    key = basic_username(request) or request.query_params.get("writeKey")
+    if key is not None:
+        workspace_id = write_key_workspace(request, key)
+        return workspace_id, decode_body(await request.body(), encoding, limit)
+    body = decode_body(await request.body(), encoding, limit)
+    if isinstance(body, dict) and isinstance(body.get("writeKey"), str):
         key = body["writeKey"]
-    if key is None:
-        key = request.query_params.get("writeKey")
     return write_key_workspace(request, key), body
 
 

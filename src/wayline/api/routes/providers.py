@@ -51,7 +51,12 @@ def _authenticate(request: Request, workspace_id: str) -> SqlStore:
     assert isinstance(store, SqlStore)
     given = _given_secret(request)
     expected = stored_secret(store, workspace_id, PROVIDER_WEBHOOK) if given else None
-    if given is None or expected is None or not hmac.compare_digest(given, expected):
+    # compared as bytes: compare_digest refuses str with non-ASCII characters
+    if (
+        given is None
+        or expected is None
+        or not hmac.compare_digest(given.encode(), expected.encode())
+    ):
         raise HTTPException(401, "key: not this workspace's provider secret")
     return store
 

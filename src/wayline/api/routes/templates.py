@@ -133,7 +133,12 @@ async def test_send(
     tracker = Tracker(store, settings.public_url, timedelta(days=settings.tracking_token_days))
 
     def run() -> dict[str, Any]:
-        channel = EmailChannel(store, tracker, timeout=settings.smtp_timeout_seconds)
+        channel = EmailChannel(
+            store,
+            tracker,
+            timeout=settings.smtp_timeout_seconds,
+            allowed_hosts=settings.webhook_allowed_hosts,
+        )
         try:
             return channel.send_test(workspace_id, name, body.profile, body.to)
         finally:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import html
 from datetime import timedelta
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
@@ -99,13 +102,32 @@ async def unsubscribe_page(token: str, request: Request) -> Response:
     )
 
 
+def _one_click(content_type: str, body: bytes) -> bool:
+    """Whether a POST carries RFC 8058's ``List-Unsubscribe=One-Click``, URL-encoded or as
+    ``multipart/form-data`` (the RFC allows both)."""
+    if content_type.lower().startswith("multipart/form-data"):
+        head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", errors="replace")
+        parts = BytesParser(policy=policy.default).parsebytes(head + body)
+        if not parts.is_multipart():
+            return False
+        for part in parts.iter_parts():
+            if not isinstance(part, EmailMessage):
+                continue
+            name = part.get_param("name", header="content-disposition")
+            value = part.get_payload(decode=True)
+            if name == "List-Unsubscribe" and isinstance(value, bytes):
+                return value.strip() == b"One-Click"
+        return False
+    form = parse_qs(body.decode("utf-8", errors="replace"))
+    return form.get("List-Unsubscribe") == ["One-Click"]
+
+
 @router.post("/unsubscribe/{token}")
 async def unsubscribe(token: str, request: Request) -> Response:
     """Unsubscribe: the RFC 8058 one-click POST (``List-Unsubscribe=One-Click``) or the
     page's button. Records ``Unsubscribed``; doing it again changes nothing."""
-    body = (await request.body())[:4096].decode("utf-8", errors="replace")
-    form = parse_qs(body)
-    one_click = form.get("List-Unsubscribe") == ["One-Click"]
+    body = (await request.body())[:4096]
+    one_click = _one_click(request.headers.get("content-type", ""), body)
     source = Source.ONE_CLICK if one_click else Source.LINK
     try:
         await run_in_threadpool(tracker(request).unsubscribe, token, source)

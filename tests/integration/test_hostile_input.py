@@ -1,0 +1,128 @@
+"""Hostile input to the HTTP API in-process, on both stores: every answer is a 4xx JSON body
+naming what is wrong, never a 5xx (which SDKs retry for ever), and a batch keeps its valid
+items."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from wayline.events import MAX_DEPTH
+from wayline.runtime import Role
+from wayline.server import Process
+from wayline.settings import Settings
+
+
+@pytest.fixture
+def wl(settings: Settings) -> Iterator[tuple[TestClient, Any]]:
+    process = Process(settings, {Role.API, Role.PROFILES})
+    process.migrate()
+    created = process.store.create_workspace("acme")
+    with TestClient(process.app(), raise_server_exceptions=False) as client:
+        yield client, created
+
+
+def nested(levels: int) -> dict[str, Any]:
+    """An object ``levels`` objects deep: ``{"a": {"a": … {}}}``."""
+    value: dict[str, Any] = {}
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
+def nested_text(levels: int) -> str:
+    """The JSON text of :func:`nested` (no JSON library writes 1,000 levels)."""
+    return '{"a":' * (levels - 1) + "{}" + "}" * (levels - 1)
+
+
+def _stats(client: TestClient, created: Any) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {created.admin_token}"}
+    stats: dict[str, Any] = client.get("/api/v1/stats", headers=headers).json()
+    return stats
+
+
+@pytest.mark.parametrize("levels", [MAX_DEPTH, 300, 1000])
+def test_json_nested_past_the_limit_is_a_400_naming_the_field(wl: Any, levels: int) -> None:
+    client, created = wl
+    body = '{"userId": "u", "event": "E", "properties": ' + nested_text(levels) + "}"
+
+    r = client.post("/v1/track", content=body.encode(), auth=(created.write_key, ""))
+
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == "properties"
+    assert str(MAX_DEPTH) in r.json()["error"]
+
+
+def test_json_nested_to_the_limit_is_taken(wl: Any) -> None:
+    client, created = wl
+    # the message object is one level, so properties may be MAX_DEPTH - 1 deep
+    body = {"userId": "u", "event": "E", "properties": nested(MAX_DEPTH - 1)}
+
+    r = client.post("/v1/track", json=body, auth=(created.write_key, ""))
+
+    assert r.status_code == 200, r.text
+
+
+def test_a_batch_rejects_only_the_item_nested_too_deep(wl: Any) -> None:
+    client, created = wl
+    items = [
+        {"type": "track", "userId": "u", "event": "Kept", "messageId": "ok-0"},
+        {"type": "track", "userId": "u", "event": "E", "messageId": "deep",
+         "context": nested(300)},
+        {"type": "identify", "userId": "u", "traits": {"plan": "pro"}, "messageId": "ok-2"},
+    ]  # fmt: skip
+
+    r = client.post("/v1/batch", json={"batch": items}, auth=(created.write_key, ""))
+
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["accepted"] == 2
+    assert [(e["index"], e["field"], e["messageId"]) for e in body["rejected"]] == [
+        (1, "context", "deep")
+    ]
+    assert _stats(client, created)["rejected"] == 1
+
+
+def test_a_non_ascii_provider_key_is_a_401(wl: Any) -> None:
+    client, created = wl
+    admin = {"Authorization": f"Bearer {created.admin_token}"}
+    assert client.get("/api/v1/provider_webhooks", headers=admin).status_code == 200
+    base = f"/v1/providers/{created.workspace.id}"
+
+    for r in (
+        client.post(f"{base}/email", params={"key": "clé"}, content=b"{}"),
+        client.post(f"{base}/sms", params={"key": "ключ"}, content=b""),
+        client.post(
+            f"{base}/email", headers={"Authorization": "Bearer ключ".encode()}, content=b"{}"
+        ),
+    ):
+        assert r.status_code == 401, r.text
+        assert "key" in r.json()["error"]
+
+
+@pytest.mark.parametrize("address", ["a@b", "@example.com", "a@b@example.com", "x @ y.com"])
+def test_a_suppression_needs_a_real_email_address(wl: Any, address: str) -> None:
+    client, created = wl
+    admin = {"Authorization": f"Bearer {created.admin_token}"}
+
+    r = client.post(
+        "/api/v1/suppressions", json={"channel": "email", "address": address}, headers=admin
+    )
+
+    assert r.status_code == 422, r.text
+    assert r.json()["error"].startswith("address:")
+
+
+def test_an_admin_body_nested_past_what_json_writes_is_a_400(wl: Any) -> None:
+    client, created = wl
+    headers = {"Authorization": f"Bearer {created.admin_token}"}
+    body = '{"channel": "email", "subject": "S", "html": "H", "x": ' + nested_text(300) + "}"
+
+    r = client.put("/api/v1/templates/t", content=body.encode(), headers=headers)
+
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == "body"
+    assert "nested" in r.json()["error"]
