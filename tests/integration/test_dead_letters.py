@@ -323,7 +323,7 @@ def test_stages_park_a_failing_row_and_place_the_rest(
     assert code == 0
     assert out.startswith(f"{letter.id}\tstages\tseq {letter.seq}\t{BAD}\t3 attempts\tparked\t")
 
-    monkeypatch.setattr(tracker, "owners", real)
+    monkeypatch.setattr("wayline.stages.tracker.owners", real)
     assert operator("deadletters", "retry", str(letter.id))[0] == 0
     line.settle()
     assert stage("ann") == "consideration"
