@@ -42,7 +42,7 @@ NORUN = {
     "analytics.md": 1,  # needs the Online Retail data set
     "benchmarks.md": 7,  # benchmarks: minutes to hours
     "demo.md": 1,  # scripts/demo runs until Ctrl-C
-    "deployment.md": 1,  # needs a PostgreSQL host; serve runs until stopped
+    "deployment.md": 2,  # a PostgreSQL host; serve runs until stopped; secret keys to rotate
 }
 
 
