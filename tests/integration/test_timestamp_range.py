@@ -3,7 +3,6 @@ and the calls beside them land and flow on to profiles."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from tests.polling import wait_until
 from wayline import cli
 from wayline.runtime import Role
 from wayline.server import Process
@@ -39,14 +39,11 @@ def wl(settings: Settings) -> Iterator[tuple[TestClient, Any]]:
 
 
 def _stats_reach(client: TestClient, admin: dict[str, str], **want: int) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    stats: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        stats = client.get("/api/v1/stats", headers=admin).json()
-        if all(stats.get(k) == v for k, v in want.items()):
-            return stats
-        time.sleep(0.02)
-    raise AssertionError(f"stats never reached {want}: {stats}")
+    def reached() -> dict[str, Any] | None:
+        stats: dict[str, Any] = client.get("/api/v1/stats", headers=admin).json()
+        return stats if all(stats.get(k) == v for k, v in want.items()) else None
+
+    return wait_until(reached, what=f"stats {want}")
 
 
 @pytest.mark.parametrize("times", OUT_OF_RANGE)
