@@ -41,6 +41,18 @@ class WorkspaceNotFound(WaylineError):
     """No workspace with this name or id."""
 
 
+class CredentialNotFound(WaylineError):
+    """No credential with this id in the workspace."""
+
+
+class CredentialRevoked(WaylineError):
+    """The credential is already revoked."""
+
+
+class LastAdminToken(WaylineError):
+    """This is the workspace's last admin token: create another before revoking it."""
+
+
 class StoreNotFound(WaylineError):
     """There is no Wayline store here yet."""
 

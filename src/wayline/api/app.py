@@ -23,6 +23,7 @@ from wayline.api.routes import (
     consent,
     content,
     controls,
+    credentials,
     deadletters,
     inapp,
     ingest,
@@ -108,6 +109,7 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(sdk_settings.router)
     app.include_router(origins.router)
+    app.include_router(credentials.router)
     app.include_router(profiles.router)
     app.include_router(journeys.router)
     app.include_router(controls.router)

@@ -61,23 +61,43 @@ class SharedWarehouse:
 
 
 class CredentialCache:
-    """Authenticates secrets, remembering answers briefly: one lookup per key per minute."""
+    """Authenticates secrets, remembering each answer for ``ttl`` seconds.
 
-    def __init__(self, store: Store, ttl: float = 60.0) -> None:
+    The default is one second, for positive and negative answers alike. The cache belongs to
+    one process, and a credential can be revoked (or created) by another: a CLI command,
+    another API process of ``wayline serve``, another host. Only the store knows, so how
+    long an answer is kept is how long a revoked key may go on working elsewhere. One
+    second bounds that, yet still spares the store all but one lookup per key and second
+    when an SDK sends in bursts. Negative answers are kept as long, so that a flood of bad
+    keys cannot cost a lookup each, and so that a key created elsewhere works within a
+    second too. A revocation made through this process's API clears the cache at once.
+    """
+
+    def __init__(self, store: Store, ttl: float = 1.0) -> None:
         self._store = store
         self._ttl = ttl
         self._known: dict[str, tuple[Credential | None, float]] = {}
+        #: Moved on by every ``clear``: an answer looked up before it is not kept.
+        self._generation = 0
 
     def get(self, secret: str) -> Credential | None:
         hit = self._known.get(secret)
         now = time.monotonic()
         if hit is not None and hit[1] > now:
             return hit[0]
+        generation = self._generation
         credential = self._store.authenticate(secret)
         if len(self._known) > 10_000:
             self._known.clear()
-        self._known[secret] = (credential, now + self._ttl)
+        # a lookup that raced a revocation may have read the key as it was before
+        if generation == self._generation:
+            self._known[secret] = (credential, now + self._ttl)
         return credential
+
+    def clear(self) -> None:
+        """Forget every answer: the next request of each key asks the store."""
+        self._generation += 1
+        self._known.clear()
 
 
 def services(request: Request) -> Services:

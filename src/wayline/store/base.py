@@ -50,6 +50,33 @@ class Credential:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class CredentialInfo:
+    """A credential as it is listed: never its secret, which is shown once at creation."""
+
+    id: str
+    workspace_id: str
+    kind: CredentialKind
+    #: The first characters of the secret (``wk_…`` or ``wa_…``), to tell keys apart.
+    prefix: str
+    created_at: datetime
+    #: When it stops (or stopped) working; a time to come is a grace period after a rotation.
+    revoked_at: datetime | None
+
+    def active(self, now: datetime) -> bool:
+        """Whether the credential is accepted at ``now``."""
+        return self.revoked_at is None or self.revoked_at > now
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind.value,
+            "prefix": self.prefix,
+            "created_at": self.created_at.isoformat(),
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Rejection:
     """An item that did not land, and why. Kept so that nothing is lost silently."""
 
@@ -210,7 +237,27 @@ class Store(Protocol):
 
     def list_workspaces(self) -> list[Workspace]: ...
 
-    def authenticate(self, secret: str) -> Credential | None: ...
+    def authenticate(self, secret: str) -> Credential | None:
+        """The credential whose secret this is, if it is accepted now."""
+        ...
+
+    def create_credential(
+        self, workspace_id: str, kind: CredentialKind
+    ) -> tuple[CredentialInfo, str]:
+        """A new credential of the workspace, and its secret: the only time it is shown."""
+        ...
+
+    def list_credentials(self, workspace_id: str) -> list[CredentialInfo]:
+        """The workspace's credentials, revoked ones too, oldest first."""
+        ...
+
+    def revoke_credential(
+        self, workspace_id: str, credential_id: str, *, at: datetime | None = None
+    ) -> CredentialInfo:
+        """Stop accepting the credential from ``at`` (now by default; a time to come leaves
+        a grace period). Raises ``CredentialNotFound``, ``CredentialRevoked`` or
+        ``LastAdminToken``."""
+        ...
 
     # ingestion
     def append_events(

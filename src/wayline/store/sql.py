@@ -21,6 +21,8 @@ from wayline.store import erasure, profiles, schema, secret_box, workspaces
 from wayline.store import rejections as rejected
 from wayline.store.base import (
     Credential,
+    CredentialInfo,
+    CredentialKind,
     Cursor,
     ErasureReport,
     Identity,
@@ -171,8 +173,27 @@ class SqlStore:
         yield from (w.id for w in self.list_workspaces())
 
     def authenticate(self, secret: str) -> Credential | None:
+        now = self.clock.now()
         with self.engine.connect() as conn:
-            return workspaces.authenticate(conn, secret)
+            return workspaces.authenticate(conn, secret, now)
+
+    def create_credential(
+        self, workspace_id: str, kind: CredentialKind
+    ) -> tuple[CredentialInfo, str]:
+        now = self.clock.now()
+        with self._write() as conn:
+            return workspaces.create_credential(conn, workspace_id, kind, now)
+
+    def list_credentials(self, workspace_id: str) -> list[CredentialInfo]:
+        with self.engine.connect() as conn:
+            return workspaces.list_credentials(conn, workspace_id)
+
+    def revoke_credential(
+        self, workspace_id: str, credential_id: str, *, at: datetime | None = None
+    ) -> CredentialInfo:
+        now = self.clock.now()
+        with self._write() as conn:
+            return workspaces.revoke_credential(conn, workspace_id, credential_id, at or now, now)
 
     # -- ingestion -----------------------------------------------------------------------
 
