@@ -30,6 +30,7 @@ READS: dict[str, list[str]] = {
     "templates": ["templates", "list"],
     "placements": ["placements", "list"],
     "origins": ["origins", "list"],
+    "keys": ["keys", "list"],
     "deadletters": ["deadletters", "list"],
 }
 #: The groups that take no workspace: what they act on is named otherwise.

@@ -88,6 +88,11 @@ GROUPS: dict[str, Group] = {
         app="origins_app",
         help="Web origins allowed to send events from the browser (CORS); none listed: any.",
     ),
+    "keys": Group(
+        module="wayline.cli.keys",
+        app="keys_app",
+        help="Write keys and admin tokens: list, create, revoke and rotate them.",
+    ),
     "deadletters": Group(
         module="wayline.cli.deadletters",
         app="deadletters_app",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from wayline.events import EventRow
 
@@ -47,6 +47,11 @@ class NewWorkspace:
 class Credential:
     workspace_id: str
     kind: CredentialKind
+
+
+#: The longest grace period a revocation may give (API and CLI): long enough to roll a new
+#: key out to every sender, short enough that a forgotten old key does not live on.
+MAX_GRACE: Final = timedelta(days=30)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -17,13 +17,11 @@ from starlette.concurrency import run_in_threadpool
 
 from wayline.api.deps import AdminWorkspace, ServicesDep
 from wayline.errors import CredentialNotFound, CredentialRevoked, LastAdminToken
-from wayline.store.base import CredentialInfo, CredentialKind
+from wayline.store.base import MAX_GRACE, CredentialInfo, CredentialKind
 
 router = APIRouter(prefix="/api/v1/workspace/credentials", tags=["credentials"])
 
-#: The longest grace period a revocation may give: long enough to roll a key out to every
-#: sender, short enough that a forgotten old key does not live on.
-MAX_GRACE_SECONDS = 30 * 24 * 3600
+MAX_GRACE_SECONDS = int(MAX_GRACE.total_seconds())
 
 
 class CredentialOut(BaseModel):
