@@ -30,6 +30,8 @@ _RANGE: Final = "between 1970-01-01T00:00:00Z and 2100-01-01T00:00:00Z"
 #: How many objects and arrays deep a message may nest, counting the message itself
 #: (docs/api.md). Deeper JSON parses but cannot be written back out by orjson past 255 levels.
 MAX_DEPTH: Final = 64
+#: The integers JSON carries here: what orjson reads and writes (signed and unsigned 64-bit).
+JSON_INTEGERS: Final = range(-(2**63), 2**64)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -60,6 +62,8 @@ def parse_time(value: Any, field: str) -> datetime:
             parsed = datetime.fromisoformat(text)
         except ValueError:
             raise InvalidMessage(field, f"not an ISO 8601 timestamp: {value[:64]!r}") from None
+    elif isinstance(value, int) and not isinstance(value, bool) and value not in JSON_INTEGERS:
+        raise InvalidMessage(field, f"must be {_RANGE}")  # (and too long to quote)
     elif isinstance(value, int | float) and not isinstance(value, bool):
         try:
             parsed = datetime.fromtimestamp(value / 1000, UTC)
@@ -85,7 +89,7 @@ def _id(value: Any, field: str) -> str | None:
         if len(value) > 255:
             raise InvalidMessage(field, "longer than 255 characters")
         return value or None
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool) and value in JSON_INTEGERS:
         return str(value)
     raise InvalidMessage(field, "must be a string")
 
@@ -116,9 +120,23 @@ def _format_time(value: datetime) -> str:
     return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _dumps(message: Mapping[str, Any], option: int | None = None) -> bytes:
+    """The JSON of a message; what JSON cannot hold (an integer past 64 bits, a lone
+    surrogate: Python values built by code, never read from JSON) is refused by field."""
+    try:
+        return orjson.dumps(message, option=option)
+    except TypeError as exc:  # orjson.JSONEncodeError
+        for key, value in message.items():
+            try:
+                orjson.dumps(value)
+            except TypeError:
+                raise InvalidMessage(str(key), f"cannot be written as JSON: {exc}") from None
+        raise InvalidMessage("", f"cannot be written as JSON: {exc}") from None
+
+
 def content_message_id(message: Mapping[str, Any]) -> str:
     """A stable id for a message sent without one, so that a retried delivery dedupes."""
-    digest = hashlib.blake2b(orjson.dumps(message, option=orjson.OPT_SORT_KEYS), digest_size=16)
+    digest = hashlib.blake2b(_dumps(message, orjson.OPT_SORT_KEYS), digest_size=16)
     return "wl-" + digest.hexdigest()
 
 
@@ -213,7 +231,7 @@ def parse_message(
     message["timestamp"] = _format_time(timestamp)
     message["receivedAt"] = _format_time(received_at)
 
-    payload = orjson.dumps(message)
+    payload = _dumps(message)
     if len(payload) > max_bytes:
         raise MessageTooLarge("", f"event is {len(payload)} bytes; the limit is {max_bytes}")
     return EventRow(

@@ -4,12 +4,17 @@ items."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
+import hypothesis
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import strategies as st
 
+from tests.messages import JSON, messages, times
 from wayline.events import MAX_DEPTH
 from wayline.runtime import Role
 from wayline.server import Process
@@ -126,3 +131,37 @@ def test_an_admin_body_nested_past_what_json_writes_is_a_400(wl: Any) -> None:
     assert r.status_code == 400, r.text
     assert r.json()["field"] == "body"
     assert "nested" in r.json()["error"]
+
+
+@st.composite
+def batch_bodies(draw: st.DrawFn) -> Any:
+    """A batch of generated calls, the batch's own fields replaced by anything now and then."""
+    body: dict[str, Any] = {"batch": [m for m, _ in draw(st.lists(messages(), max_size=4))]}
+    if draw(st.booleans()):
+        body["sentAt"] = draw(times())
+    if draw(st.booleans()):
+        body[draw(st.sampled_from(["batch", "context", "writeKey", "x"]))] = draw(JSON)
+    return draw(st.just(body) | JSON)
+
+
+@hypothesis.settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(body=batch_bodies())
+def test_generated_batches_are_never_a_5xx(wl: Any, body: Any) -> None:
+    client, created = wl
+
+    text = json.dumps(body, allow_nan=False)  # orjson writes no more than 254 levels
+    r = client.post("/v1/batch", content=text.encode(), auth=(created.write_key, ""))
+
+    assert r.status_code in (200, 400, 413), r.text
+    answer = r.json()
+    if r.status_code == 200:
+        assert answer["success"] is True
+        for rejected in answer.get("rejected", []):
+            assert isinstance(rejected["field"], str)
+    else:
+        assert answer["success"] is False
+        assert answer["field"]

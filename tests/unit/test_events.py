@@ -158,3 +158,39 @@ def test_the_edges_of_the_range_are_kept(text: str) -> None:
         {"type": "track", "userId": "u", "event": "E", "timestamp": text}, received_at=NOW
     )
     assert row.timestamp == parse_time(text, "timestamp")
+
+
+# Values JSON cannot hold, which code building a call itself could pass: each was a TypeError
+# or ValueError out of the validator rather than a refusal naming the field.
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ({"type": "track", "userId": 2**64, "event": "E"}, "userId"),
+        ({"type": "track", "userId": 10**5000, "event": "E"}, "userId"),
+        ({"type": "track", "userId": "u", "event": "E", "properties": {"n": 2**64}}, "properties"),
+        ({"type": "track", "userId": "u", "event": "E\ud800"}, "event"),
+        ({"type": "identify", "userId": "u", "traits": {"\udfff": 1}}, "traits"),
+        ({"type": "track", "userId": "u", "event": "E", "timestamp": 10**5000}, "timestamp"),
+        ({"type": "track", "userId": "u", "event": "E", "messageId": "m", "n": -(2**63) - 1}, "n"),
+    ],
+    ids=[
+        "id-past-64-bits",
+        "id-too-long-to-print",
+        "property-past-64-bits",
+        "lone-surrogate",
+        "surrogate-key",
+        "timestamp-too-long-to-print",
+        "given-message-id",
+    ],
+)
+def test_values_json_cannot_hold_are_refused_naming_the_field(
+    raw: dict[str, object], field: str
+) -> None:
+    with pytest.raises(InvalidMessage) as caught:
+        parse_message(raw, received_at=NOW)
+    assert caught.value.field == field
+
+
+def test_a_numeric_id_is_one_json_carries() -> None:
+    row = parse_message({"type": "identify", "userId": 2**64 - 1}, received_at=NOW)
+    assert row.user_id == "18446744073709551615"

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from datetime import time
+from datetime import datetime, time
 from typing import Annotated, Any, Final, Literal
 
+from cronsim import CronSim, CronSimError
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 from wayline.journeys.base import problem
@@ -71,65 +72,86 @@ ClockTime = Annotated[
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
-# Cron: five fields, each with its range and names; day of week 0 and 7 are both Sunday.
+# Cron is read by cronsim (Vixie cron semantics); this module only keeps expressions to the
+# Vixie syntax, so that cronsim's own extensions (a seconds field, ``L``, ``W``, ``#``) stay out
+# of journey files, and says which field is wrong.
 _CRON_FIELDS: Final = (
-    ("minute", 0, 59, ()),
-    ("hour", 0, 23, ()),
-    ("day of month", 1, 31, ()),
+    ("minute", "0-59", ()),
+    ("hour", "0-23", ()),
+    ("day of month", "1-31", ()),
     (
         "month",
-        1,
-        12,
+        "1-12 or jan-dec",
         ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
     ),
-    ("day of week", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")),
+    (
+        "day of week",
+        "0-7 (0 and 7 are Sunday) or sun-sat",
+        ("sun", "mon", "tue", "wed", "thu", "fri", "sat"),
+    ),
 )
-_CRON_ITEM = re.compile(r"(\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/(\d+))?")
-CRON_HINT: Final = "five fields: minute hour day-of-month month day-of-week, like '0 9 * * mon-fri'"
+#: The shorthands of Vixie cron, as the five fields they stand for (``@reboot`` has no time).
+CRON_ALIASES: Final = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+_CRON_WORD = re.compile(r"[a-z]+")
+_CRON_CHARACTERS = re.compile(r"[0-9a-z*/,-]+")
+CRON_HINT: Final = (
+    "five fields: minute hour day-of-month month day-of-week, like '0 9 * * mon-fri', "
+    "or one of " + ", ".join(CRON_ALIASES)
+)
+_NEVER = datetime(2000, 1, 1)  # any moment: cronsim parses when it is given a start
+
+
+def cron_fields(expression: str) -> str:
+    """The five fields of an expression (a shorthand such as ``@daily`` spelt out)."""
+    text = " ".join(expression.lower().split())
+    return CRON_ALIASES.get(text, text)
+
+
+def _cron_reads(fields: list[str]) -> bool:
+    try:
+        CronSim(" ".join(fields), _NEVER)
+    except CronSimError:
+        return False
+    return True
 
 
 def cron_problem(expression: str) -> str | None:
-    """What is wrong with a five-field cron expression, or ``None`` when it is valid.
+    """What is wrong with a cron expression, or ``None`` when it is valid.
 
-    Standard Vixie cron syntax: ``*``, numbers, ranges ``a-b``, steps ``*/n`` and ``a-b/n``,
-    lists ``a,b``, and English three-letter names of months and days. Nothing beyond it
-    (no seconds field, no ``@daily``), so that any cron library can run it.
+    Standard Vixie cron syntax: ``*``, numbers, ranges ``a-b``, steps ``*/n``, ``a-b/n`` and
+    ``a/n``, lists ``a,b``, English three-letter names of months and days, and the shorthands
+    ``@daily`` and its kin. An expression accepted here is one that cronsim reads.
     """
-    fields = expression.lower().split()
+    fields = cron_fields(expression).split()
     if len(fields) != len(_CRON_FIELDS):
+        if len(fields) == 1 and fields[0].startswith("@"):
+            return f"{fields[0]!r} is not a shorthand (use one of {', '.join(CRON_ALIASES)})"
         return f"has {len(fields)} fields ({CRON_HINT})"
-    for text, (label, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+    for n, (text, (label, allowed, names)) in enumerate(zip(fields, _CRON_FIELDS, strict=True)):
         for item in text.split(","):
-            reason = _cron_item_problem(item, low, high, names)
-            if reason:
-                return f"{label} {text!r}: {reason}"
-    return None
-
-
-def _cron_item_problem(item: str, low: int, high: int, names: tuple[str, ...]) -> str | None:
-    match = _CRON_ITEM.fullmatch(item)
-    if not match:
-        return f"cannot read {item!r}"
-    span, step = match.groups()
-    if step is not None and int(step) < 1:
-        return "a step must be at least 1"
-    if span == "*":
-        return None
-    bounds = []
-    for part in span.split("-"):
-        if part.isdigit():
-            number = int(part)
-        elif part in names:
-            number = names.index(part) + (1 if low == 1 else 0)
-        else:
-            return f"{part!r} is not a number" + (
-                f" or a name ({', '.join(names)})" if names else ""
-            )
-        if not low <= number <= high:
-            return f"{number} is outside {low}-{high}"
-        bounds.append(number)
-    if len(bounds) == 2 and bounds[0] > bounds[1]:
-        return f"the range {span!r} runs backwards"
+            # each item on its own, the other fields left open: cronsim names no item
+            alone = ["*"] * len(fields)
+            alone[n] = item
+            words = _CRON_WORD.findall(item)
+            if (
+                not _CRON_CHARACTERS.fullmatch(item)
+                or any(w not in names for w in words)
+                or not _cron_reads(alone)
+            ):
+                return (
+                    f"{label} {text!r}: cannot read {item!r} (use * or {allowed}, a range a-b, "
+                    "a step */n or a-b/n, or a list a,b)"
+                )
+    if not _cron_reads(fields):
+        return f"day of month {fields[2]!r} never comes in month {fields[3]!r}"
     return None
 
 

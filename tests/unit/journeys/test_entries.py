@@ -84,12 +84,14 @@ def test_a_schedule_is_read_in_the_workspace_zone_by_default() -> None:
             "{cron: '0 9 * *', audience: all}",
             "j.yaml:2:9: entry.cron: not a cron expression: "
             "'0 9 * *': has 4 fields (five fields: minute hour day-of-month month "
-            "day-of-week, like '0 9 * * mon-fri')",
+            "day-of-week, like '0 9 * * mon-fri', or one of @yearly, @annually, @monthly, "
+            "@weekly, @daily, @midnight, @hourly)",
         ),
         (
             "{cron: '0 25 * * *', audience: all}",
             "j.yaml:2:9: entry.cron: not a cron expression: "
-            "'0 25 * * *': hour '25': 25 is outside 0-23",
+            "'0 25 * * *': hour '25': cannot read '25' (use * or 0-23, a range a-b, "
+            "a step */n or a-b/n, or a list a,b)",
         ),
         ("{cron: '0 9 * * *'}", "j.yaml:2:1: entry: missing field 'audience'"),
         (
