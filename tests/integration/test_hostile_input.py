@@ -126,3 +126,23 @@ def test_an_admin_body_nested_past_what_json_writes_is_a_400(wl: Any) -> None:
     assert r.status_code == 400, r.text
     assert r.json()["field"] == "body"
     assert "nested" in r.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "field"),
+    [
+        ("POST", "/api/v1/deadletters/409846348531782254592/retry", "letter_id"),
+        ("DELETE", "/api/v1/deadletters/409846348531782254592", "letter_id"),
+        ("GET", "/api/v1/journeys/j/versions/409846348531782254592", "version"),
+    ],
+)
+def test_an_id_past_what_the_store_keeps_is_a_422(
+    wl: Any, method: str, path: str, field: str
+) -> None:
+    client, created = wl
+    headers = {"Authorization": f"Bearer {created.admin_token}"}
+
+    r = client.request(method, path, headers=headers)
+
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == field
