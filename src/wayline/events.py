@@ -27,6 +27,20 @@ _TIME_FIELDS: Final = ("timestamp", "sentAt", "originalTimestamp")
 EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST: Final = datetime(2100, 1, 1, tzinfo=UTC)
 _RANGE: Final = "between 1970-01-01T00:00:00Z and 2100-01-01T00:00:00Z"
+
+
+def within_event_range(value: datetime) -> datetime:
+    """A time bound of a query over events, in UTC and inside [EARLIEST, LATEST]: a bound
+    past either end selects what the end selects, since no event lies beyond it."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # an offset that moves year 1 or 9999 past the calendar
+        return EARLIEST if value.year < 1970 else LATEST
+    return min(max(value, EARLIEST), LATEST)
+
+
 #: How many objects and arrays deep a message may nest, counting the message itself
 #: (docs/api.md). Deeper JSON parses but cannot be written back out by orjson past 255 levels.
 MAX_DEPTH: Final = 64

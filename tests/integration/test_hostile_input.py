@@ -165,3 +165,23 @@ def test_generated_batches_are_never_a_5xx(wl: Any, body: Any) -> None:
     else:
         assert answer["success"] is False
         assert answer["field"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "field"),
+    [
+        ("POST", "/api/v1/deadletters/409846348531782254592/retry", "letter_id"),
+        ("DELETE", "/api/v1/deadletters/409846348531782254592", "letter_id"),
+        ("GET", "/api/v1/journeys/j/versions/409846348531782254592", "version"),
+    ],
+)
+def test_an_id_past_what_the_store_keeps_is_a_422(
+    wl: Any, method: str, path: str, field: str
+) -> None:
+    client, created = wl
+    headers = {"Authorization": f"Bearer {created.admin_token}"}
+
+    r = client.request(method, path, headers=headers)
+
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == field

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from wayline.analytics.warehouse import Warehouse
 from wayline.errors import WaylineError
+from wayline.events import within_event_range
 
 #: Warehouse columns a field path may name directly.
 PLAIN_COLUMNS: Final = frozenset(
@@ -82,6 +83,8 @@ class Scope:
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
                 raise BadParameter(name, "a time needs a UTC offset, like 2026-01-01T00:00:00Z")
+            if value is not None:
+                object.__setattr__(self, name, within_event_range(value))
         if self.since is not None and self.until is not None and self.since >= self.until:
             raise BadParameter("until", "must be after since")
 

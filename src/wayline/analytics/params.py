@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from wayline.analytics.stage_model import (
     parse_duration,
     preset,
 )
+from wayline.events import within_event_range
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,7 +45,7 @@ def moment(text: str | None, field: str) -> datetime | None:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise InvalidAnalysis(field, f"{text!r} is not an ISO 8601 date or time") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return within_event_range(value)
 
 
 def exclusion(text: str) -> Exclusion:

@@ -208,3 +208,19 @@ def test_an_api_only_process_opens_the_warehouse_when_asked(
     assert free.json() == {"data": []}
     process.runtime.stop()
     process.store.close()
+
+
+@pytest.mark.parametrize(
+    "bounds", ["from=0001-01-01T00:00:00%2B23:00", "to=9999-12-31T23:59:59-23:59"]
+)
+def test_bounds_past_the_event_range_select_to_its_end(
+    api: tuple[TestClient, dict[str, str]], bounds: str
+) -> None:
+    client, admin = api
+    query = "steps=Page+Viewed&steps=Product+Viewed&steps=Order+Completed"
+    everything = client.get(f"/api/v1/analytics/funnel?{query}", headers=admin).json()
+
+    got = client.get(f"/api/v1/analytics/funnel?{query}&{bounds}", headers=admin)
+
+    assert got.status_code == 200, got.text
+    assert got.json()["steps"] == everything["steps"]

@@ -380,7 +380,7 @@ async def journey_map_route(
     format: str = "json",
     channel: Channel = [],  # noqa: B006
     touchpoints: int = 12,
-    min_customers: Annotated[int, Query(ge=1)] = 10,
+    min_customers: Annotated[int, Query(ge=1, le=2**31 - 1)] = 10,
 ) -> Any:
     """The stages-by-touchpoints grid with its pain points: JSON, or ``format=html|svg|png``."""
 

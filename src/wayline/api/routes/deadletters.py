@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from wayline.api.deps import AdminWorkspace, ServicesDep
@@ -20,6 +20,10 @@ router = APIRouter(prefix="/api/v1/deadletters", tags=["dead letters"])
 def letters_store(services: ServicesDep) -> DeadLetterStore:
     assert isinstance(services.store, SqlStore)
     return DeadLetterStore(services.store)
+
+
+#: A dead letter's id: a row id, which both stores keep in a signed 64-bit integer.
+LetterId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 @router.get("")
@@ -37,7 +41,7 @@ async def list_letters(
 
 @router.post("/{letter_id}/retry")
 async def retry_letter(
-    letter_id: int, workspace_id: AdminWorkspace, services: ServicesDep
+    letter_id: LetterId, workspace_id: AdminWorkspace, services: ServicesDep
 ) -> dict[str, Any]:
     """Ask its consumer to try the row again at its next step (only a parked letter)."""
     store = letters_store(services)
@@ -53,7 +57,9 @@ async def retry_letter(
 
 
 @router.delete("/{letter_id}", status_code=204)
-async def drop_letter(letter_id: int, workspace_id: AdminWorkspace, services: ServicesDep) -> None:
+async def drop_letter(
+    letter_id: LetterId, workspace_id: AdminWorkspace, services: ServicesDep
+) -> None:
     """Forget the letter; its row stays unprocessed by that consumer."""
     if not await run_in_threadpool(letters_store(services).drop, [letter_id], workspace_id):
         raise HTTPException(404, f"no dead letter {letter_id} in this workspace")

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from wayline.api.cors import check_origin
 from wayline.api.deps import ServicesDep, basic_username
 from wayline.api.responses import JSON
+from wayline.api.segment_spec import batch_schema, call_schema, request_body
 from wayline.ingest import IngestError, decode_body
 from wayline.store.base import CredentialKind
 
@@ -72,7 +73,13 @@ def _single(call: str) -> Any:
 
 
 for _call in CALLS:
-    router.add_api_route(f"/v1/{_call}", _single(_call), methods=["POST"], response_class=JSON)
+    router.add_api_route(
+        f"/v1/{_call}",
+        _single(_call),
+        methods=["POST"],
+        response_class=JSON,
+        openapi_extra=request_body(call_schema(_call)),
+    )
 for _letter, _call in SHORT.items():
     router.add_api_route(
         f"/v1/{_letter}",
@@ -97,4 +104,5 @@ for _path in BATCH_PATHS:
         methods=["POST"],
         response_class=JSON,
         include_in_schema=_path == "/v1/batch",
+        openapi_extra=request_body(batch_schema()),
     )

@@ -3,9 +3,9 @@ enrolment."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -95,7 +95,10 @@ async def journey_detail(
 
 @router.get("/{journey_id}/versions/{version}")
 async def journey_version(
-    journey_id: str, version: int, workspace_id: AdminWorkspace, services: ServicesDep
+    journey_id: str,
+    version: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    workspace_id: AdminWorkspace,
+    services: ServicesDep,
 ) -> dict[str, Any]:
     """One version: its spec in the file's own terms, and the customers inside it per node."""
     store, journeys = _store(services)
