@@ -148,6 +148,35 @@ def _dumps(message: Mapping[str, Any], option: int | None = None) -> bytes:
         raise InvalidMessage("", f"cannot be written as JSON: {exc}") from None
 
 
+def _holds_nul(value: Any) -> bool:
+    """Whether a string, key or nested value of ``value`` holds the NUL character."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def check_nul(message: Mapping[str, Any], payload: bytes) -> None:
+    """Refuse a message with the NUL character in any key or string, naming its top-level
+    field: PostgreSQL cannot store it in text, so one store would take what the other
+    refuses (``payload`` is its JSON, where orjson writes NUL as ``\\u0000``)."""
+    if b"\\u0000" not in payload:
+        return
+    for key, value in message.items():
+        if _holds_nul(key) or _holds_nul(value):
+            raise InvalidMessage(
+                str(key), "holds the NUL character (\\u0000), which text may not contain"
+            )
+
+
 def content_message_id(message: Mapping[str, Any]) -> str:
     """A stable id for a message sent without one, so that a retried delivery dedupes."""
     digest = hashlib.blake2b(_dumps(message, orjson.OPT_SORT_KEYS), digest_size=16)
@@ -246,6 +275,7 @@ def parse_message(
     message["receivedAt"] = _format_time(received_at)
 
     payload = _dumps(message)
+    check_nul(message, payload)
     if len(payload) > max_bytes:
         raise MessageTooLarge("", f"event is {len(payload)} bytes; the limit is {max_bytes}")
     return EventRow(

@@ -185,3 +185,75 @@ def test_an_id_past_what_the_store_keeps_is_a_422(
 
     assert r.status_code == 422, r.text
     assert r.json()["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/track", {"userId": "u\u0000", "event": "E"}, "userId"),
+        ("/v1/track", {"userId": "u", "event": "E\u0000"}, "event"),
+        ("/v1/track", {"userId": "u", "event": "E", "messageId": "m\u0000"}, "messageId"),
+        (
+            "/v1/track",
+            {"userId": "u", "event": "E", "properties": {"k": ["a\u0000"]}},
+            "properties",
+        ),
+        ("/v1/identify", {"userId": "u", "traits": {"n\u0000": "v"}}, "traits"),
+        ("/v1/group", {"userId": "u", "groupId": "g\u0000"}, "groupId"),
+        ("/v1/alias", {"userId": "u", "previousId": "p\u0000"}, "previousId"),
+    ],
+)
+def test_nul_in_a_call_is_a_400_naming_the_field(
+    wl: Any, path: str, body: dict[str, Any], field: str
+) -> None:
+    client, created = wl
+
+    r = client.post(path, json=body, auth=(created.write_key, ""))
+
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == field
+    assert "NUL" in r.json()["error"]
+
+
+def test_a_batch_rejects_only_the_item_with_nul(wl: Any) -> None:
+    client, created = wl
+    batch = [
+        {"type": "track", "userId": "u", "event": "Kept"},
+        {"type": "track", "userId": "u", "event": "E", "context": {"ip": "\u0000"}},
+    ]
+
+    r = client.post("/v1/batch", json={"batch": batch}, auth=(created.write_key, ""))
+
+    assert r.status_code == 200, r.text
+    assert [(x["index"], x["field"]) for x in r.json()["rejected"]] == [(1, "context")]
+    assert _stats(client, created)["events"] == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("GET", "/api/v1/profiles/a%00b", None, "path"),
+        ("GET", "/api/v1/rejections?cursor=%00", None, "cursor"),
+        ("POST", "/api/v1/suppressions", {"channel": "sms", "address": "+1555\u0000"}, "address"),
+        ("PUT", "/api/v1/workspace/origins", {"origins": ["https://a\u0000.example"]}, "origins.0"),
+    ],
+)
+def test_nul_in_an_admin_request_is_a_400_naming_where(
+    wl: Any, method: str, path: str, body: Any, field: str
+) -> None:
+    client, created = wl
+    headers = {"Authorization": f"Bearer {created.admin_token}"}
+
+    r = client.request(method, path, json=body, headers=headers)
+
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == field
+
+
+def test_nul_in_a_form_body_is_a_400(wl: Any) -> None:
+    client, _ = wl
+
+    r = client.post("/t/unsubscribe/token", content=b"List-Unsubscribe=One%00-Click")
+
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == "List-Unsubscribe"

@@ -14,7 +14,7 @@ from wayline import __version__
 from wayline.api import operations
 from wayline.api.cors import AllowedOrigins, TrackingCors
 from wayline.api.deps import CredentialCache, Services
-from wayline.api.gate import BodyTooLarge, RequestGate
+from wayline.api.gate import BodyTooLarge, NulCharacter, RequestGate
 from wayline.api.responses import JSON
 from wayline.api.routes import (
     admin,
@@ -81,6 +81,10 @@ def create_app(services: Services, lifespan: Lifespan | None = None) -> FastAPI:
     @app.exception_handler(BodyTooLarge)
     async def body_too_large(_request: Request, exc: BodyTooLarge) -> JSON:
         return JSON(exc.as_json(), status_code=413)
+
+    @app.exception_handler(NulCharacter)
+    async def nul_character(_request: Request, exc: NulCharacter) -> JSON:
+        return JSON(exc.as_json(), status_code=400)
 
     @app.exception_handler(orjson.JSONEncodeError)
     async def unwritable(_request: Request, exc: orjson.JSONEncodeError) -> JSON:
