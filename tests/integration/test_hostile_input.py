@@ -257,3 +257,26 @@ def test_nul_in_a_form_body_is_a_400(wl: Any) -> None:
 
     assert r.status_code == 400, r.text
     assert r.json()["field"] == "List-Unsubscribe"
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"type": "track", "userId": "u", "event": "E", "messageId": "m\u0000"},
+        {"type": "track", "userId": "u", "event": "E", "\u0000": 1, "timestamp": "0001-01-01"},
+        {"type": "track", "userId": "u" * 300, "event": "E", "messageId": "m" * 300},
+        {"type": "identify", "userId": "u\u0000", "traits": {"email": "a\u0000@example.com"}},
+    ],
+)
+def test_a_rejected_item_is_kept_whatever_its_text(wl: Any, item: dict[str, Any]) -> None:
+    client, created = wl
+    batch = [{"type": "track", "userId": "u", "event": "Kept"}, item]
+
+    r = client.post("/v1/batch", json={"batch": batch}, auth=(created.write_key, ""))
+
+    assert r.status_code == 200, r.text
+    assert [x["index"] for x in r.json()["rejected"]] == [1]
+    headers = {"Authorization": f"Bearer {created.admin_token}"}
+    kept = client.get("/api/v1/rejections", headers=headers)
+    assert kept.status_code == 200, kept.text
+    assert len(kept.json()["data"]) == 1

@@ -48,23 +48,33 @@ def keys_of(payload: bytes | None) -> dict[str, str | None]:
     return keys
 
 
+def _storable(text: str | None, limit: int | None = None) -> str | None:
+    """Text of a rejected item as a text column keeps it on every store: PostgreSQL refuses
+    the NUL character (often the very reason the item was rejected), so it is shown as
+    U+FFFD; the payload keeps the item as sent."""
+    if text is None:
+        return None
+    return text.replace("\x00", "\ufffd")[:limit]
+
+
 def insert(
     conn: Connection, workspace_id: str, rejections: Sequence[Rejection], now: datetime
 ) -> None:
     rows = []
     for r in rejections:
         payload = r.payload[:32768] if r.payload else None
+        keys = {column: _storable(value, 255) for column, value in keys_of(payload).items()}
         rows.append(
             {
                 "workspace_id": workspace_id,
                 "received_at": now,
                 "source": r.source,
                 "position": r.position,
-                "message_id": r.message_id,
-                "field": r.field[:100],
-                "error": r.error,
+                "message_id": _storable(r.message_id, 255),
+                "field": _storable(r.field, 100),
+                "error": _storable(r.error),
                 "payload": payload,
-                **keys_of(payload),
+                **keys,
             }
         )
     conn.execute(sa.insert(schema.rejections), rows)
