@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{total} requests answered, {errors} with a 5xx")
     bad = [o for o in outcomes if o.server_errors or o.failed != 0]
     for o in bad:
-        print(f"\n## {o.backend}, {o.part}\n{o.output[-6000:]}", file=sys.stderr)
+        print(f"\n## {o.backend}, {o.part}\n{o.output[:40000]}", file=sys.stderr)
     return 1 if bad else 0
 
 
