@@ -56,12 +56,6 @@ def is_internal_event(name: str | None) -> bool:
     return name in INTERNAL_EVENTS
 
 
-def is_internal(event: Any) -> Any:
-    """The Ibis boolean of :func:`is_internal_event` over a column of event names
-    (false where the name is null: a page or screen call)."""
-    return event.isin(sorted(INTERNAL_EVENTS)).fill_null(False)
-
-
 def behaviour(events: Any, keep: Iterable[str | None] = (), column: str = "event") -> Any:
     """``events`` without the internal ones, except those named in ``keep`` (an event the
     user asked for by name, such as the start event of paths)."""
