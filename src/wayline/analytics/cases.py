@@ -2,7 +2,9 @@
 
 Built as an Ibis expression over the warehouse, never in Python: a case is a customer
 (``user_id``, else ``anonymous_id``), an activity is the value of a field of the event
-(the event name unless told otherwise), ordered by time and then by arrival.
+(the event name unless told otherwise), ordered by time and then by arrival. The events
+Wayline records itself (:mod:`wayline.analytics.internal`) are not activities of a customer,
+and are left out unless asked for.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from wayline.analytics.fields import Scope, customer, field
+from wayline.analytics.internal import behaviour
 from wayline.analytics.warehouse import Warehouse
 
 #: Separates activities inside a variant's path string (built in SQL). A control character,
@@ -23,12 +26,19 @@ def event_log(
     scope: Scope,
     activity: str = "event",
     only: Sequence[str] | None = None,
+    *,
+    include_internal: bool = False,
+    named: Sequence[str] = (),
 ) -> Any:
     """Columns ``case``, ``activity``, ``ts``, ``seq``: events with an activity, of one scope.
 
     ``only`` keeps the events whose activity is one of these (a log projected on a model).
+    Internal events are left out unless ``include_internal``; those in ``named`` (events
+    the caller asked for by name, such as the steps of a designed journey) are kept.
     """
     t = scope.events(warehouse)
+    if not include_internal:
+        t = behaviour(t, keep=named)
     log = t.select(
         case=customer(t),
         activity=field(warehouse, t, activity, "activity"),

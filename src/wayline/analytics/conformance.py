@@ -106,17 +106,27 @@ def conformance(
     activity: str = "event",
     *,
     project: bool = True,
+    include_internal: bool = False,
 ) -> Conformance:
     """Fitness of the customers' traces to ``model`` and where they deviate.
 
     ``project`` (default) keeps only the events whose activity is in the model, so that
     unrelated events (page views, say) are not counted as deviations; customers with none
-    of them are not cases.
+    of them are not cases. The events Wayline records itself (``Segment Entered``…) are
+    left out unless ``include_internal``, or unless the model names them.
     """
     steps = list(model)
     if not steps:
         raise BadParameter("model", "the designed journey has no steps")
-    grouped = traces(event_log(warehouse, scope, activity, only=steps if project else None))
+    log = event_log(
+        warehouse,
+        scope,
+        activity,
+        only=steps if project else None,
+        include_internal=include_internal,
+        named=steps if activity == "event" else (),
+    )
+    grouped = traces(log)
     m = len(steps)
     cost_sum = worst_sum = 0
     trace_fitness_sum = 0.0

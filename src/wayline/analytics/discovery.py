@@ -23,8 +23,10 @@ from wayline.analytics.fields import BadParameter, Scope
 from wayline.analytics.warehouse import Warehouse
 
 
-def directly_follows_expr(warehouse: Warehouse, scope: Scope, activity: str = "event") -> Any:
-    log = event_log(warehouse, scope, activity)
+def directly_follows_expr(
+    warehouse: Warehouse, scope: Scope, activity: str = "event", *, include_internal: bool = False
+) -> Any:
+    log = event_log(warehouse, scope, activity, include_internal=include_internal)
     # The sort carries only what the graph needs: the case, the activity and the time as
     # a number (ordered as the timestamp is), with the arrival order for ties.
     log = log.select("case", "activity", "seq", seconds=epoch_seconds(log.ts))
@@ -85,12 +87,16 @@ def _edge_figures(rows: Any, keys: list[str], value: str) -> Any:
     )
 
 
-def directly_follows(warehouse: Warehouse, scope: Scope, activity: str = "event") -> pd.DataFrame:
+def directly_follows(
+    warehouse: Warehouse, scope: Scope, activity: str = "event", *, include_internal: bool = False
+) -> pd.DataFrame:
     """The directly-follows graph: columns ``source``, ``target``, ``frequency``,
     ``median_seconds``; most frequent first. ``source`` is null on the rows that count how
     many cases start at ``target``; ``target`` null on those that count cases ending at
     ``source``."""
-    table = warehouse.execute(directly_follows_expr(warehouse, scope, activity))
+    table = warehouse.execute(
+        directly_follows_expr(warehouse, scope, activity, include_internal=include_internal)
+    )
     frame = table.to_pandas()
     frame["frequency"] = frame["frequency"].astype("int64")
     return frame.sort_values(
@@ -99,13 +105,18 @@ def directly_follows(warehouse: Warehouse, scope: Scope, activity: str = "event"
 
 
 def variants(
-    warehouse: Warehouse, scope: Scope, activity: str = "event", top: int = 10
+    warehouse: Warehouse,
+    scope: Scope,
+    activity: str = "event",
+    top: int = 10,
+    *,
+    include_internal: bool = False,
 ) -> pd.DataFrame:
     """The ``top`` most common variants: ``variant`` (list of activities), ``cases``,
     ``share`` of all cases, ``median_seconds`` from first to last event."""
     if top < 1:
         raise BadParameter("top", "must be at least 1")
-    paths = traces(event_log(warehouse, scope, activity))
+    paths = traces(event_log(warehouse, scope, activity, include_internal=include_internal))
     total = warehouse.execute(paths.aggregate(all=paths.cases.sum())).to_pylist()[0]["all"]
     ranked = paths.order_by([paths.cases.desc(), paths.path]).limit(top)
     rows = warehouse.execute(ranked).to_pylist()

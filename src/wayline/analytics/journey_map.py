@@ -12,6 +12,12 @@ out). A *touchpoint* is a channel and an event name; a *cell* is a stage and a t
 
 A stage row carries the same figures over everyone who entered the stage.
 
+The events Wayline records itself (:mod:`wayline.analytics.internal`) are not touchpoints
+unless ``include_internal``, with one exception: a message sent to the customer is a
+touchpoint of its channel, shown as ``Message Received`` under the message's own
+``properties.channel`` (``email · Message Received``), whatever ``channel_paths`` say.
+Stage entries themselves still come from the stage model, not from ``Stage Entered``.
+
 Pain points are flagged for cells with enough customers, comparing each cell with the rest
 of its stage (the stage's customers without that touchpoint), and each flag carries the
 numbers that raised it:
@@ -29,10 +35,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 from wayline.analytics.eventlog import (
     DEFAULT_CHANNEL_PATHS,
+    NO_CHANNEL,
     EventLog,
     InvalidAnalysis,
     count_if,
 )
+from wayline.analytics.internal import MESSAGE_RECEIVED, MESSAGE_SENT, behaviour
 from wayline.analytics.stage_model import StageModel
 from wayline.analytics.stages import stage_durations_expr, stage_entries_expr
 from wayline.analytics.warehouse import Warehouse
@@ -79,6 +87,9 @@ class JourneyMapSpec:
     #: The touchpoints (columns) kept: those with the most customers.
     touchpoints: int = 12
     rules: PainPointRules = field(default_factory=PainPointRules)
+    #: Every internal event as a touchpoint of its own, under its raw name (by default
+    #: they are left out, and a message sent is the touchpoint ``Message Received``).
+    include_internal: bool = False
 
     def check(self) -> None:
         if not 1 <= self.touchpoints <= 100:
@@ -184,6 +195,14 @@ def _placed(log: EventLog, spec: JourneyMapSpec) -> tuple[Any, Any]:
         channel=log.channel(events, spec.channel_paths),
         sentiment=_sentiment(log, events, spec.feedback),
     )
+    if not spec.include_internal:
+        events = behaviour(events, keep=[MESSAGE_SENT])
+        received = events.event == MESSAGE_SENT
+        own_channel = log.text(events, "properties.channel", "channel").coalesce(NO_CHANNEL)
+        events = events.mutate(
+            channel=ibis.ifelse(received, own_channel, events.channel),
+            event=ibis.ifelse(received, MESSAGE_RECEIVED, events.event),
+        )
     durations = stage_durations_expr(stage_entries_expr(log, spec.model))
     # Interleave each customer's stage entries with their events, in time order (an entry
     # before an event at the same instant): the furthest stage entered so far is a running

@@ -8,6 +8,10 @@ an end event instead, the path is the ``depth`` steps leading to its first occur
 A link is (step, source event, target event) with the number of sessions and of customers
 that took it. Steps count from the anchor: 0 is the start event, 1 the next…; before an end
 event they count down to it: -2, -1, 0 (the end event).
+
+Internal events (``Segment Entered``, ``Message Sent``…: see :mod:`wayline.analytics.internal`)
+are left out, before sessions are cut, unless ``include_internal``; a start or end event
+named by the caller is kept even when it is one of them.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from wayline.analytics.eventlog import EventLog, InvalidAnalysis, count_if
+from wayline.analytics.internal import behaviour
 from wayline.analytics.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -33,6 +38,8 @@ class Paths:
     top: int | None = 20
     start: datetime | None = None
     end: datetime | None = None
+    #: Keep the events Wayline records itself (left out by default).
+    include_internal: bool = False
 
     def check(self) -> None:
         if self.start_event and self.end_event:
@@ -45,15 +52,17 @@ class Paths:
             raise InvalidAnalysis("top", "must be at least 1")
 
 
-def sessions_expr(log: EventLog, gap: timedelta) -> Any:
-    """The log's events with ``session`` (1, 2, … per customer) and ``idx`` (0, 1, … within
-    the session): a new session starts after more than ``gap`` without an event.
+def sessions_expr(log: EventLog, gap: timedelta, events: Any = None) -> Any:
+    """The log's events (or ``events``, some of them) with ``session`` (1, 2, … per
+    customer) and ``idx`` (0, 1, … within the session): a new session starts after more
+    than ``gap`` without an event.
 
     Events are ordered by time, then arrival (``ts``, ``seq``), as ``pos`` orders them,
     without numbering every event first."""
     import ibis
 
-    events = log.named()
+    if events is None:
+        events = log.named()
     order = [events.ts, events.seq]
     previous = events.ts.lag().over(group_by=events.customer, order_by=order)
     t = events.mutate(
@@ -74,8 +83,12 @@ def paths_expr(warehouse: Warehouse, workspace_id: str, spec: Paths) -> Any:
     import ibis
 
     spec.check()
-    s = sessions_expr(EventLog(warehouse, workspace_id, spec.start, spec.end), spec.session_gap)
+    log = EventLog(warehouse, workspace_id, spec.start, spec.end)
     anchor_event = spec.start_event or spec.end_event
+    events = log.named()
+    if not spec.include_internal:
+        events = behaviour(events, keep=[anchor_event])
+    s = sessions_expr(log, spec.session_gap, events)
     if anchor_event is None:
         anchors = s.group_by(["customer", "session"]).aggregate(anchor=ibis.literal(0))
     else:

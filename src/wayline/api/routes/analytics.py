@@ -38,6 +38,10 @@ T = TypeVar("T")
 
 From = Annotated[str | None, Query(alias="from", description="ISO 8601; UTC by default")]
 To = Annotated[str | None, Query(alias="to", description="ISO 8601; UTC by default")]
+IncludeInternal = Annotated[
+    bool,
+    Query(description="Keep the events Wayline records itself (Segment Entered, Message Sent…)"),
+]
 
 
 def _bad(field: str, message: str) -> JSON:
@@ -239,6 +243,7 @@ async def paths_route(
     top: int = 20,
     start: From = None,
     end: To = None,
+    include_internal: IncludeInternal = False,
 ) -> Any:
     """Top transitions after ``start_event`` or before ``end_event``, and Sankey data."""
 
@@ -251,6 +256,7 @@ async def paths_route(
             top=top,
             start=params.moment(start, "from"),
             end=params.moment(end, "to"),
+            include_internal=include_internal,
         )
         frame = paths(w, workspace_id, spec)
         return {"links": params.records(frame), "sankey": sankey(frame)}
@@ -381,6 +387,7 @@ async def journey_map_route(
     channel: Channel = [],  # noqa: B006
     touchpoints: int = 12,
     min_customers: Annotated[int, Query(ge=1, le=2**31 - 1)] = 10,
+    include_internal: IncludeInternal = False,
 ) -> Any:
     """The stages-by-touchpoints grid with its pain points: JSON, or ``format=html|svg|png``."""
 
@@ -393,6 +400,7 @@ async def journey_map_route(
             channel_paths=tuple(channel) if channel else DEFAULT_CHANNEL_PATHS,
             touchpoints=touchpoints,
             rules=PainPointRules(min_customers=min_customers),
+            include_internal=include_internal,
         )
         result = journey_map(w, workspace_id, spec)
         if format == "json":

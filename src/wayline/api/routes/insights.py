@@ -28,6 +28,10 @@ Until = Annotated[datetime | None, Query(description="Only events before this ti
 Activity = Annotated[
     str, Query(description="The event field naming a step: event, properties.page, …")
 ]
+IncludeInternal = Annotated[
+    bool,
+    Query(description="Keep the events Wayline records itself (Segment Entered, Message Sent…)"),
+]
 
 
 #: Python parameter → the query parameter that carries it, where they differ.
@@ -72,6 +76,7 @@ async def discovered_journey(
     activity: Activity = "event",
     since: Since = None,
     until: Until = None,
+    include_internal: IncludeInternal = False,
 ) -> Any:
     """The directly-follows graph: ``source``, ``target``, ``frequency``,
     ``median_seconds`` (``source`` null: cases starting at ``target``; ``target`` null:
@@ -80,7 +85,12 @@ async def discovered_journey(
 
     warehouse = _warehouse(services)
     return await _answer(
-        lambda: directly_follows(warehouse, _scope(workspace_id, since, until), activity),
+        lambda: directly_follows(
+            warehouse,
+            _scope(workspace_id, since, until),
+            activity,
+            include_internal=include_internal,
+        ),
         records,
     )
 
@@ -93,6 +103,7 @@ async def journey_variants(
     top: int = 10,
     since: Since = None,
     until: Until = None,
+    include_internal: IncludeInternal = False,
 ) -> Any:
     """The most common variants: ``variant`` (the steps), ``cases``, ``share``,
     ``median_seconds``."""
@@ -100,7 +111,13 @@ async def journey_variants(
 
     warehouse = _warehouse(services)
     return await _answer(
-        lambda: variants(warehouse, _scope(workspace_id, since, until), activity, top=top),
+        lambda: variants(
+            warehouse,
+            _scope(workspace_id, since, until),
+            activity,
+            top=top,
+            include_internal=include_internal,
+        ),
         records,
     )
 
@@ -115,6 +132,7 @@ async def conformance_route(
     project: bool = True,
     since: Since = None,
     until: Until = None,
+    include_internal: IncludeInternal = False,
 ) -> Any:
     """Fitness of real behaviour to a journey (its entry, waits and goal) or to a
     sequence of steps, and the deviations: ``kind`` (skipped | unexpected), ``activity``,
@@ -140,7 +158,12 @@ async def conformance_route(
             spec = journeys.spec(workspace_id, record.journey_id, record.version)
             model = designed_sequence(Journey.model_validate(spec))
         result = conformance(
-            warehouse, _scope(workspace_id, since, until), model, activity, project=project
+            warehouse,
+            _scope(workspace_id, since, until),
+            model,
+            activity,
+            project=project,
+            include_internal=include_internal,
         )
         return {**result.to_json(), "deviations": records(result.deviations)}
 

@@ -39,6 +39,7 @@ def paths_command(
     top: Annotated[int, typer.Option(help="Links kept per step")] = 20,
     start: common.FromOption = None,
     end: common.ToOption = None,
+    include_internal: common.IncludeInternal = False,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
     data_dir: DataDir = None,
@@ -55,6 +56,7 @@ def paths_command(
         top=top,
         start=params.moment(start, "from"),
         end=params.moment(end, "to"),
+        include_internal=include_internal,
     )
     spec.check()
     frame = common.run(data_dir, workspace, lambda w, ws: paths(w, ws, spec))

@@ -27,6 +27,13 @@ T = TypeVar("T")
 Activity = Annotated[
     str, typer.Option(help="The event field that names a step: event, properties.page, …")
 ]
+IncludeInternal = Annotated[
+    bool,
+    typer.Option(
+        "--include-internal",
+        help="Keep the events Wayline records itself (Segment Entered, Message Sent…)",
+    ),
+]
 FromOption = Annotated[
     str | None, typer.Option("--from", help="Only events from this date/time (ISO 8601, UTC)")
 ]

@@ -19,6 +19,7 @@ def discovered_journey(
     activity: common.Activity = "event",
     since: Since = None,
     until: Until = None,
+    include_internal: common.IncludeInternal = False,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
     data_dir: DataDir = None,
@@ -30,7 +31,7 @@ def discovered_journey(
 
     scope, warehouse = common.scope_and_warehouse(data_dir, workspace, since, until)
     try:
-        frame = directly_follows(warehouse, scope, activity)
+        frame = directly_follows(warehouse, scope, activity, include_internal=include_internal)
     finally:
         warehouse.close()
     emit(frame, title="Discovered journey (directly-follows)", as_json=as_json, as_csv=as_csv)
@@ -42,6 +43,7 @@ def journey_variants(
     top: Annotated[int, typer.Option(help="How many variants")] = 10,
     since: Since = None,
     until: Until = None,
+    include_internal: common.IncludeInternal = False,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
     data_dir: DataDir = None,
@@ -51,7 +53,7 @@ def journey_variants(
 
     scope, warehouse = common.scope_and_warehouse(data_dir, workspace, since, until)
     try:
-        frame = variants(warehouse, scope, activity, top=top)
+        frame = variants(warehouse, scope, activity, top=top, include_internal=include_internal)
     finally:
         warehouse.close()
     emit(frame, title="Most common variants", as_json=as_json, as_csv=as_csv)
@@ -71,6 +73,7 @@ def conformance_report(
     ] = True,
     since: Since = None,
     until: Until = None,
+    include_internal: common.IncludeInternal = False,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
     data_dir: DataDir = None,
@@ -81,7 +84,14 @@ def conformance_report(
     scope, warehouse = common.scope_and_warehouse(data_dir, workspace, since, until)
     try:
         model = _designed(data_dir, scope.workspace_id, journey, sequence)
-        result = conformance(warehouse, scope, model, activity, project=project)
+        result = conformance(
+            warehouse,
+            scope,
+            model,
+            activity,
+            project=project,
+            include_internal=include_internal,
+        )
     finally:
         warehouse.close()
     if as_json:

@@ -87,6 +87,7 @@ def journey_map_command(
     ] = None,
     touchpoints: Annotated[int, typer.Option(help="Touchpoints (columns) shown")] = 12,
     min_customers: Annotated[int, typer.Option(help="Customers a cell needs to be flagged")] = 10,
+    include_internal: common.IncludeInternal = False,
     data_dir: DataDir = None,
 ) -> None:
     """Stages by touchpoints with conversion, time, sentiment and pain points."""
@@ -106,6 +107,7 @@ def journey_map_command(
         channel_paths=tuple(channel) if channel else DEFAULT_CHANNEL_PATHS,
         touchpoints=touchpoints,
         rules=PainPointRules(min_customers=min_customers),
+        include_internal=include_internal,
     )
     spec.check()
     result = common.run(data_dir, workspace, lambda w, ws: journey_map(w, ws, spec))
