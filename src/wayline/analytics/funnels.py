@@ -218,12 +218,18 @@ def _step_events(log: EventLog, spec: Funnel, names: tuple[str, ...]) -> Any:
 def _ordered(log: EventLog, spec: Funnel) -> Any:
     """Each step is the customer's next event of that name after the previous step.
 
-    One sort of the step events: running counts, per customer in time order, of each step
-    name (``c_i``) and of each step's exclusion events (``x_j``). The next event named N
-    after an event is the one whose count of N is that event's count of N plus one, so an
-    attempt follows its steps with one equality join per step (reading the step's time),
-    and an exclusion came between two steps when its count differs between them. This
-    replaces joining every attempt with every later event of the step.
+    One sort of the step events, by time, then (for events at the same instant) exclusion
+    events first and the steps in funnel order, then arrival: events at the same instant
+    are taken in step order whatever order they arrived in, and an exclusion at the
+    instant of a step comes before it. Along that order: running counts, per customer, of
+    each step name (``c_i``) and of each step's exclusion events (``x_j``), and the time of
+    the next exclusion event (``nx_j``). The next event named N after an event is the one
+    whose count of N is that event's count of N plus one, so an attempt follows its steps
+    with one equality join per step (reading the step's time). An exclusion came between
+    two steps when its count differs between them, or, where the later step was not
+    reached, when the next exclusion event after the earlier one is within the window.
+    An excluded attempt keeps the step reached just after the exclusion (its depth) and
+    goes no further; ``excluded`` marks it.
     """
     import ibis
 
@@ -233,16 +239,21 @@ def _ordered(log: EventLog, spec: Funnel) -> Any:
     step_names = list(dict.fromkeys(spec.steps))
     sets = list(dict.fromkeys(x for x in excluded.values() if x))
     events = _step_events(log, spec, names)
-    so_far = ibis.cumulative_window(group_by=events.customer, order_by=[events.ts, events.seq])
+    # at the same instant: exclusion-only events first, then the steps in funnel order
+    # (a step name's code is its first step's index), then arrival
+    tie = ibis.ifelse(events.name < len(step_names), events.name, -1)
+    order = [events.ts, tie, events.seq]
+    so_far = ibis.cumulative_window(group_by=events.customer, order_by=order)
+    after = ibis.window(group_by=events.customer, order_by=order, rows=(1, None))
     code = {name: i for i, name in enumerate(names)}
     marks = {
         f"c_{i}": count_if(events.name == code[name]).sum().over(so_far)
         for i, name in enumerate(step_names)
     }
-    marks |= {
-        f"x_{j}": count_if(events.name.isin([code[e] for e in which])).sum().over(so_far)
-        for j, which in enumerate(sets)
-    }
+    for j, which in enumerate(sets):
+        is_x = events.name.isin([code[e] for e in which])
+        marks[f"x_{j}"] = count_if(is_x).sum().over(so_far)
+        marks[f"nx_{j}"] = ibis.ifelse(is_x, events.ts, ibis.null("float64")).min().over(after)
     counted = events.mutate(**marks)
     mark_names = list(marks)
     first = counted.filter(counted.name == code[spec.steps[0]])
@@ -252,6 +263,7 @@ def _ordered(log: EventLog, spec: Funnel) -> Any:
         "bk",
         "deadline",
         start_pos=s[f"c_{step_names.index(spec.steps[0])}"],
+        excluded=ibis.literal(0, "int64"),
         pos_1=ibis.literal(1, "int64"),
         ts_1=s.ts,
         **{f"m_{m}": s[m] for m in mark_names},
@@ -269,20 +281,28 @@ def _ordered(log: EventLog, spec: Funnel) -> Any:
             row, (att.customer == row.r_customer) & (att[f"m_c_{i}"] + 1 == row.r_ord)
         )
         att = j.select(*att.columns, "r_ts", *(f"r_{m}" for m in mark_names))
-        reached = att.r_ts <= att.deadline
+        reached = (att.r_ts <= att.deadline).fill_null(False)
+        hit: Any = ibis.literal(False)
         if excluded[k]:
-            x = f"x_{sets.index(excluded[k])}"
+            x = sets.index(excluded[k])
             # exclusion events after the previous step and before this one (this step's
-            # own event is not between them)
+            # own event is not between them); where this step was not reached, the next
+            # exclusion event after the previous step, if within the window
             own = 1 if spec.steps[k - 1] in excluded[k] else 0
-            reached = reached & (att[f"r_{x}"] - att[f"m_{x}"] - own == 0)
+            between = att[f"r_x_{x}"] - att[f"m_x_{x}"] - own > 0
+            pending = att[f"m_nx_{x}"] <= att.deadline
+            hit = ibis.ifelse(reached, between, pending).fill_null(False)
         att = att.mutate(
             **{
                 f"pos_{k}": ibis.ifelse(reached, ibis.literal(k, "int64"), ibis.null("int64")),
                 f"ts_{k}": ibis.ifelse(reached, att.r_ts, ibis.null("float64")),
             },
+            excluded=ibis.ifelse(hit, ibis.literal(1, "int64"), att.excluded),
+            # an excluded attempt goes no further than this step
             **{
-                f"m_{m}": ibis.ifelse(reached, att[f"r_{m}"], ibis.null("int64"))
+                f"m_{m}": ibis.ifelse(
+                    reached & ~hit, att[f"r_{m}"], ibis.null(att[f"r_{m}"].type())
+                )
                 for m in mark_names
             },
         ).drop("r_ts", *(f"r_{m}" for m in mark_names))
@@ -290,6 +310,7 @@ def _ordered(log: EventLog, spec: Funnel) -> Any:
         "customer",
         "bk",
         "start_pos",
+        "excluded",
         *(f"pos_{k}" for k in range(1, n + 1)),
         *(f"ts_{k}" for k in range(1, n + 1)),
     )
@@ -327,6 +348,7 @@ def _strict(log: EventLog, spec: Funnel) -> Any:
         "start_pos",
         *(f"pos_{k}" for k in range(1, n + 1)),
         *(f"ts_{k}" for k in range(1, n + 1)),
+        excluded=ibis.literal(0, "int64"),
     )
     return att.mutate(depth=sum(count_if(att[f"pos_{k}"].notnull()) for k in range(1, n + 1)))
 
@@ -362,13 +384,14 @@ def _any_order(log: EventLog, spec: Funnel) -> Any:
         k=ibis.row_number().over(group_by=[first.customer, first.start_pos], order_by=first.f_pos)
         + 1
     )
-    return first.group_by(["customer", "bk", "start_pos"]).aggregate(
+    att = first.group_by(["customer", "bk", "start_pos"]).aggregate(
         depth=first.count(),
         **{
             f"ts_{i}": ibis.ifelse(first.k == i, first.f_ts, ibis.null("float64")).max()
             for i in range(1, n + 1)
         },
     )
+    return att.mutate(excluded=ibis.literal(0, "int64"))
 
 
 def best_attempts(
@@ -385,10 +408,13 @@ def best_attempts(
     log = _log(warehouse, workspace_id, spec)
     att = _any_order(log, spec) if spec.mode is FunnelMode.ANY_ORDER else _sequential(log, spec)
     att = att.mutate(
-        r=ibis.row_number().over(group_by=att.customer, order_by=[att.depth.desc(), att.start_pos])
+        r=ibis.row_number().over(
+            group_by=att.customer, order_by=[att.depth.desc(), att.excluded, att.start_pos]
+        )
     )
     n = len(spec.steps)
-    best = att.filter(att.r == 0).select(
+    # a customer whose best attempt was excluded is left out of the funnel
+    best = att.filter((att.r == 0) & (att.excluded == 0)).select(
         "customer", "bk", "depth", *(f"ts_{k}" for k in range(1, n + 1))
     )
     if spec.breakdown is not None and spec.breakdown.startswith("traits."):
