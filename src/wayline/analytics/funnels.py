@@ -10,10 +10,19 @@ step exactly 14 days after the first still counts. Within it:
 * ``any_order``: every step, in whatever order; step *k* is reached when *k* different
   steps have been done.
 
-An exclusion event between two steps ends the attempt at the earlier one. Every event of
-the first step starts an attempt, and a customer counts once, by their best attempt (the
-deepest; of those, the earliest), so a customer who failed once and converted later has
+In ``ordered`` funnels, as in PostHog, events at the same instant are taken in step order
+whatever order they arrived in (an event at the instant of the previous step's event can
+be the next step; an exclusion at a step's instant comes before the step); ``strict``
+funnels keep the arrival order. Every event of the first step starts an attempt, and a
+customer counts once, by their best attempt (the deepest; of those, a clean one before an
+excluded one, then the earliest), so a customer who failed once and converted later has
 converted.
+
+Exclusions (``ordered``, as in PostHog): an attempt with an exclusion event after step
+k-1 and before step k (or, where step k is not reached, within the window) is excluded; it
+keeps step k if it follows and goes no further. A customer whose best attempt is excluded
+is left out of the funnel. In ``any_order`` funnels an exclusion ends the attempt where it
+happens.
 
 The time between steps is measured on the best attempt; a breakdown labels the customer
 by the first step's event (an event property or the channel), by their profile (a trait,
