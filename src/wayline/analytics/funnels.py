@@ -203,17 +203,17 @@ def _sequential(log: EventLog, spec: Funnel) -> Any:
     return _ordered(log, spec)
 
 
-def _step_events(log: EventLog, spec: Funnel, names: tuple[str, ...]) -> Any:
+def _step_events(log: EventLog, spec: Funnel, code: dict[str, int]) -> Any:
     """The log's events of these names only (an ordered funnel needs no other event), as
-    narrow as the sort that follows allows: the name as its index in ``names`` (``name``),
+    narrow as the sort that follows allows: the name as its number in ``code`` (``name``),
     and instead of the time, whether the event came before the funnel's end (``early``).
     The JSON columns come along only when the breakdown reads them."""
     import ibis
 
-    t = log.named(names)
+    t = log.named(tuple(code))
     columns: dict[str, Any] = {
         "customer": t.customer,
-        "name": ibis.cases(*((t.event == n, i) for i, n in enumerate(names))),
+        "name": ibis.cases(*((t.event == n, i) for n, i in code.items())),
         "ts": t.ts,
         "seq": t.seq,
     }
@@ -247,14 +247,15 @@ def _ordered(log: EventLog, spec: Funnel) -> Any:
     names = tuple(dict.fromkeys([*spec.steps, *(e for x in excluded.values() for e in x)]))
     step_names = list(dict.fromkeys(spec.steps))
     sets = list(dict.fromkeys(x for x in excluded.values() if x))
-    events = _step_events(log, spec, names)
-    # at the same instant: exclusion-only events first, then the steps in funnel order
-    # (a step name's code is its first step's index), then arrival
-    tie = ibis.ifelse(events.name < len(step_names), events.name, -1)
-    order = [events.ts, tie, events.seq]
+    # a step name's number is the index of its first step; an exclusion-only name's is
+    # negative, so that at the same instant exclusion events come first, then the steps
+    # in funnel order, then by arrival
+    code = {name: i for i, name in enumerate(step_names)}
+    code |= {name: -1 - i for i, name in enumerate(names[len(step_names) :])}
+    events = _step_events(log, spec, code)
+    order = [events.ts, events.name, events.seq]
     so_far = ibis.cumulative_window(group_by=events.customer, order_by=order)
     after = ibis.window(group_by=events.customer, order_by=order, rows=(1, None))
-    code = {name: i for i, name in enumerate(names)}
     marks = {
         f"c_{i}": count_if(events.name == code[name]).sum().over(so_far)
         for i, name in enumerate(step_names)
