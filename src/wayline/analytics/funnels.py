@@ -231,12 +231,14 @@ def _ordered(log: EventLog, spec: Funnel) -> Any:
     events first and the steps in funnel order, then arrival: events at the same instant
     are taken in step order whatever order they arrived in, and an exclusion at the
     instant of a step comes before it. Along that order: running counts, per customer, of
-    each step name (``c_i``) and of each step's exclusion events (``x_j``), and the time of
-    the next exclusion event (``nx_j``). The next event named N after an event is the one
-    whose count of N is that event's count of N plus one, so an attempt follows its steps
-    with one equality join per step (reading the step's time). An exclusion came between
-    two steps when its count differs between them, or, where the later step was not
-    reached, when the next exclusion event after the earlier one is within the window.
+    each step name (``c_i``) and of each step's exclusion events (``x_j``). The next event
+    named N after an event is the one whose count of N is that event's count of N plus
+    one, so an attempt follows its steps with one equality join per step (reading the
+    step's time). An exclusion came between two steps when its count differs between
+    them, or, where the later step was not reached, when the next exclusion event after
+    the earlier one (found the same way, one more join) is within the window. (A window
+    over the following rows would do too, but PostgreSQL computes a minimum over such a
+    frame again for every row.)
     An excluded attempt keeps the step reached just after the exclusion (its depth) and
     goes no further; ``excluded`` marks it.
     """
@@ -255,15 +257,14 @@ def _ordered(log: EventLog, spec: Funnel) -> Any:
     events = _step_events(log, spec, code)
     order = [events.ts, events.name, events.seq]
     so_far = ibis.cumulative_window(group_by=events.customer, order_by=order)
-    after = ibis.window(group_by=events.customer, order_by=order, rows=(1, None))
     marks = {
         f"c_{i}": count_if(events.name == code[name]).sum().over(so_far)
         for i, name in enumerate(step_names)
     }
-    for j, which in enumerate(sets):
-        is_x = events.name.isin([code[e] for e in which])
-        marks[f"x_{j}"] = count_if(is_x).sum().over(so_far)
-        marks[f"nx_{j}"] = ibis.ifelse(is_x, events.ts, ibis.null("float64")).min().over(after)
+    marks |= {
+        f"x_{j}": count_if(events.name.isin([code[e] for e in which])).sum().over(so_far)
+        for j, which in enumerate(sets)
+    }
     counted = events.mutate(**marks)
     mark_names = list(marks)
     first = counted.filter(counted.name == code[spec.steps[0]])
@@ -291,17 +292,28 @@ def _ordered(log: EventLog, spec: Funnel) -> Any:
             row, (att.customer == row.r_customer) & (att[f"m_c_{i}"] + 1 == row.r_ord)
         )
         att = j.select(*att.columns, "r_ts", *(f"r_{m}" for m in mark_names))
-        reached = (att.r_ts <= att.deadline).fill_null(False)
         hit: Any = ibis.literal(False)
         if excluded[k]:
             x = sets.index(excluded[k])
+            # the next exclusion event after the previous step: the one whose count is the
+            # previous step's plus one
+            nx = counted.filter(counted.name.isin([code[e] for e in excluded[k]]))
+            nx = nx.select(n_customer=nx.customer, n_ord=nx[f"x_{x}"], n_ts=nx.ts)
+            j = att.left_join(
+                nx, (att.customer == nx.n_customer) & (att[f"m_x_{x}"] + 1 == nx.n_ord)
+            )
+            att = j.select(*att.columns, "n_ts")
+            reached = (att.r_ts <= att.deadline).fill_null(False)
             # exclusion events after the previous step and before this one (this step's
             # own event is not between them); where this step was not reached, the next
-            # exclusion event after the previous step, if within the window
+            # one after the previous step, if within the window
             own = 1 if spec.steps[k - 1] in excluded[k] else 0
             between = att[f"r_x_{x}"] - att[f"m_x_{x}"] - own > 0
-            pending = att[f"m_nx_{x}"] <= att.deadline
-            hit = ibis.ifelse(reached, between, pending).fill_null(False)
+            pending = att.n_ts <= att.deadline
+            att = att.mutate(hit=ibis.ifelse(reached, between, pending).fill_null(False))
+            att = att.drop("n_ts")
+            hit = att.hit
+        reached = (att.r_ts <= att.deadline).fill_null(False)
         att = att.mutate(
             **{
                 f"pos_{k}": ibis.ifelse(reached, ibis.literal(k, "int64"), ibis.null("int64")),
@@ -315,7 +327,7 @@ def _ordered(log: EventLog, spec: Funnel) -> Any:
                 )
                 for m in mark_names
             },
-        ).drop("r_ts", *(f"r_{m}" for m in mark_names))
+        ).drop("r_ts", *(f"r_{m}" for m in mark_names), *(["hit"] if excluded[k] else []))
     att = att.select(
         "customer",
         "bk",
