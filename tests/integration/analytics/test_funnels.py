@@ -219,10 +219,14 @@ def test_whole_funnel_exclusion(warehouse: Warehouse) -> None:
         # e8: A0, then B and X (in that arrival order) at 1 -> X at B's instant comes
         # before B, so between A and B: left out
         *(ev("e8", "A", at(0)), ev("e8", "B", at(1)), ev("e8", "X", at(1))),
+        # e9: A then X (arrival order) at 0, B1 C2 -> X at A's instant still comes before
+        # A: A->B 60, B->C 60
+        *(ev("e9", "A", at(0)), ev("e9", "X", at(0)), ev("e9", "B", at(1))),
+        ev("e9", "C", at(2)),
     )
     spec = Funnel(steps=ABC, exclusions=(Exclusion(event="X"),))
-    # counted: e2, e3, e5, e7
-    assert counts(warehouse, spec) == [4, 4, 4]
+    # counted: e2, e3, e5, e7, e9
+    assert counts(warehouse, spec) == [5, 5, 5]
     assert medians(warehouse, spec) == [None, 60.0, 60.0]
     for step in (2, 3):
         assert dropped_customers(warehouse, WS, spec, step).empty
