@@ -10,10 +10,19 @@ step exactly 14 days after the first still counts. Within it:
 * ``any_order``: every step, in whatever order; step *k* is reached when *k* different
   steps have been done.
 
-An exclusion event between two steps ends the attempt at the earlier one. Every event of
-the first step starts an attempt, and a customer counts once, by their best attempt (the
-deepest; of those, the earliest), so a customer who failed once and converted later has
+In ``ordered`` funnels, as in PostHog, events at the same instant are taken in step order
+whatever order they arrived in (an event at the instant of the previous step's event can
+be the next step; an exclusion at a step's instant comes before the step); ``strict``
+funnels keep the arrival order. Every event of the first step starts an attempt, and a
+customer counts once, by their best attempt (the deepest; of those, a clean one before an
+excluded one, then the earliest), so a customer who failed once and converted later has
 converted.
+
+Exclusions (``ordered``, as in PostHog): an attempt with an exclusion event after step
+k-1 and before step k (or, where step k is not reached, within the window) is excluded; it
+keeps step k if it follows and goes no further. A customer whose best attempt is excluded
+is left out of the funnel. In ``any_order`` funnels an exclusion ends the attempt where it
+happens.
 
 The time between steps is measured on the best attempt; a breakdown labels the customer
 by the first step's event (an event property or the channel), by their profile (a trait,
@@ -194,17 +203,17 @@ def _sequential(log: EventLog, spec: Funnel) -> Any:
     return _ordered(log, spec)
 
 
-def _step_events(log: EventLog, spec: Funnel, names: tuple[str, ...]) -> Any:
+def _step_events(log: EventLog, spec: Funnel, code: dict[str, int]) -> Any:
     """The log's events of these names only (an ordered funnel needs no other event), as
-    narrow as the sort that follows allows: the name as its index in ``names`` (``name``),
+    narrow as the sort that follows allows: the name as its number in ``code`` (``name``),
     and instead of the time, whether the event came before the funnel's end (``early``).
     The JSON columns come along only when the breakdown reads them."""
     import ibis
 
-    t = log.named(names)
+    t = log.named(tuple(code))
     columns: dict[str, Any] = {
         "customer": t.customer,
-        "name": ibis.cases(*((t.event == n, i) for i, n in enumerate(names))),
+        "name": ibis.cases(*((t.event == n, i) for n, i in code.items())),
         "ts": t.ts,
         "seq": t.seq,
     }
@@ -218,12 +227,20 @@ def _step_events(log: EventLog, spec: Funnel, names: tuple[str, ...]) -> Any:
 def _ordered(log: EventLog, spec: Funnel) -> Any:
     """Each step is the customer's next event of that name after the previous step.
 
-    One sort of the step events: running counts, per customer in time order, of each step
-    name (``c_i``) and of each step's exclusion events (``x_j``). The next event named N
-    after an event is the one whose count of N is that event's count of N plus one, so an
-    attempt follows its steps with one equality join per step (reading the step's time),
-    and an exclusion came between two steps when its count differs between them. This
-    replaces joining every attempt with every later event of the step.
+    One sort of the step events, by time, then (for events at the same instant) exclusion
+    events first and the steps in funnel order, then arrival: events at the same instant
+    are taken in step order whatever order they arrived in, and an exclusion at the
+    instant of a step comes before it. Along that order: running counts, per customer, of
+    each step name (``c_i``) and of each step's exclusion events (``x_j``). The next event
+    named N after an event is the one whose count of N is that event's count of N plus
+    one, so an attempt follows its steps with one equality join per step (reading the
+    step's time). An exclusion came between two steps when its count differs between
+    them, or, where the later step was not reached, when the next exclusion event after
+    the earlier one (found the same way, one more join) is within the window. (A window
+    over the following rows would do too, but PostgreSQL computes a minimum over such a
+    frame again for every row.)
+    An excluded attempt keeps the step reached just after the exclusion (its depth) and
+    goes no further; ``excluded`` marks it.
     """
     import ibis
 
@@ -232,9 +249,14 @@ def _ordered(log: EventLog, spec: Funnel) -> Any:
     names = tuple(dict.fromkeys([*spec.steps, *(e for x in excluded.values() for e in x)]))
     step_names = list(dict.fromkeys(spec.steps))
     sets = list(dict.fromkeys(x for x in excluded.values() if x))
-    events = _step_events(log, spec, names)
-    so_far = ibis.cumulative_window(group_by=events.customer, order_by=[events.ts, events.seq])
-    code = {name: i for i, name in enumerate(names)}
+    # a step name's number is the index of its first step; an exclusion-only name's is
+    # negative, so that at the same instant exclusion events come first, then the steps
+    # in funnel order, then by arrival
+    code = {name: i for i, name in enumerate(step_names)}
+    code |= {name: -1 - i for i, name in enumerate(names[len(step_names) :])}
+    events = _step_events(log, spec, code)
+    order = [events.ts, events.name, events.seq]
+    so_far = ibis.cumulative_window(group_by=events.customer, order_by=order)
     marks = {
         f"c_{i}": count_if(events.name == code[name]).sum().over(so_far)
         for i, name in enumerate(step_names)
@@ -252,6 +274,7 @@ def _ordered(log: EventLog, spec: Funnel) -> Any:
         "bk",
         "deadline",
         start_pos=s[f"c_{step_names.index(spec.steps[0])}"],
+        excluded=ibis.literal(0, "int64"),
         pos_1=ibis.literal(1, "int64"),
         ts_1=s.ts,
         **{f"m_{m}": s[m] for m in mark_names},
@@ -269,27 +292,47 @@ def _ordered(log: EventLog, spec: Funnel) -> Any:
             row, (att.customer == row.r_customer) & (att[f"m_c_{i}"] + 1 == row.r_ord)
         )
         att = j.select(*att.columns, "r_ts", *(f"r_{m}" for m in mark_names))
-        reached = att.r_ts <= att.deadline
+        hit: Any = ibis.literal(False)
         if excluded[k]:
-            x = f"x_{sets.index(excluded[k])}"
+            x = sets.index(excluded[k])
+            # the next exclusion event after the previous step: the one whose count is the
+            # previous step's plus one
+            nx = counted.filter(counted.name.isin([code[e] for e in excluded[k]]))
+            nx = nx.select(n_customer=nx.customer, n_ord=nx[f"x_{x}"], n_ts=nx.ts)
+            j = att.left_join(
+                nx, (att.customer == nx.n_customer) & (att[f"m_x_{x}"] + 1 == nx.n_ord)
+            )
+            att = j.select(*att.columns, "n_ts")
+            reached = (att.r_ts <= att.deadline).fill_null(False)
             # exclusion events after the previous step and before this one (this step's
-            # own event is not between them)
+            # own event is not between them); where this step was not reached, the next
+            # one after the previous step, if within the window
             own = 1 if spec.steps[k - 1] in excluded[k] else 0
-            reached = reached & (att[f"r_{x}"] - att[f"m_{x}"] - own == 0)
+            between = att[f"r_x_{x}"] - att[f"m_x_{x}"] - own > 0
+            pending = att.n_ts <= att.deadline
+            att = att.mutate(hit=ibis.ifelse(reached, between, pending).fill_null(False))
+            att = att.drop("n_ts")
+            hit = att.hit
+        reached = (att.r_ts <= att.deadline).fill_null(False)
         att = att.mutate(
             **{
                 f"pos_{k}": ibis.ifelse(reached, ibis.literal(k, "int64"), ibis.null("int64")),
                 f"ts_{k}": ibis.ifelse(reached, att.r_ts, ibis.null("float64")),
             },
+            excluded=ibis.ifelse(hit, ibis.literal(1, "int64"), att.excluded),
+            # an excluded attempt goes no further than this step
             **{
-                f"m_{m}": ibis.ifelse(reached, att[f"r_{m}"], ibis.null("int64"))
+                f"m_{m}": ibis.ifelse(
+                    reached & ~hit, att[f"r_{m}"], ibis.null(att[f"r_{m}"].type())
+                )
                 for m in mark_names
             },
-        ).drop("r_ts", *(f"r_{m}" for m in mark_names))
+        ).drop("r_ts", *(f"r_{m}" for m in mark_names), *(["hit"] if excluded[k] else []))
     att = att.select(
         "customer",
         "bk",
         "start_pos",
+        "excluded",
         *(f"pos_{k}" for k in range(1, n + 1)),
         *(f"ts_{k}" for k in range(1, n + 1)),
     )
@@ -327,6 +370,7 @@ def _strict(log: EventLog, spec: Funnel) -> Any:
         "start_pos",
         *(f"pos_{k}" for k in range(1, n + 1)),
         *(f"ts_{k}" for k in range(1, n + 1)),
+        excluded=ibis.literal(0, "int64"),
     )
     return att.mutate(depth=sum(count_if(att[f"pos_{k}"].notnull()) for k in range(1, n + 1)))
 
@@ -362,13 +406,14 @@ def _any_order(log: EventLog, spec: Funnel) -> Any:
         k=ibis.row_number().over(group_by=[first.customer, first.start_pos], order_by=first.f_pos)
         + 1
     )
-    return first.group_by(["customer", "bk", "start_pos"]).aggregate(
+    att = first.group_by(["customer", "bk", "start_pos"]).aggregate(
         depth=first.count(),
         **{
             f"ts_{i}": ibis.ifelse(first.k == i, first.f_ts, ibis.null("float64")).max()
             for i in range(1, n + 1)
         },
     )
+    return att.mutate(excluded=ibis.literal(0, "int64"))
 
 
 def best_attempts(
@@ -385,10 +430,13 @@ def best_attempts(
     log = _log(warehouse, workspace_id, spec)
     att = _any_order(log, spec) if spec.mode is FunnelMode.ANY_ORDER else _sequential(log, spec)
     att = att.mutate(
-        r=ibis.row_number().over(group_by=att.customer, order_by=[att.depth.desc(), att.start_pos])
+        r=ibis.row_number().over(
+            group_by=att.customer, order_by=[att.depth.desc(), att.excluded, att.start_pos]
+        )
     )
     n = len(spec.steps)
-    best = att.filter(att.r == 0).select(
+    # a customer whose best attempt was excluded is left out of the funnel
+    best = att.filter((att.r == 0) & (att.excluded == 0)).select(
         "customer", "bk", "depth", *(f"ts_{k}" for k in range(1, n + 1))
     )
     if spec.breakdown is not None and spec.breakdown.startswith("traits."):

@@ -101,16 +101,56 @@ def test_a_step_may_repeat(warehouse: Warehouse) -> None:
     assert counts(warehouse, Funnel(steps=("A", "B", "A"))) == [2, 2, 1]
 
 
-def test_events_at_the_same_instant_keep_their_arrival_order(warehouse: Warehouse) -> None:
+def test_events_at_the_same_instant_are_taken_in_step_order(warehouse: Warehouse) -> None:
     # t: B, A, B at the same instant (in that arrival order), then C; u: B then A.
     write(
         warehouse,
         *(ev("t", "B", at(0)), ev("t", "A", at(0)), ev("t", "B", at(0)), ev("t", "C", at(1))),
         *(ev("u", "B", at(0)), ev("u", "A", at(0))),
     )
-    assert counts(warehouse, Funnel(steps=ABC)) == [2, 1, 1]
-    assert counts(warehouse, Funnel(steps=ABC, mode=FunnelMode.STRICT)) == [2, 1, 1]
+    # Ordered: at 0 both are read A, B (step order), so t: A B C and u: A B, whatever the
+    # arrival order.
+    assert counts(warehouse, Funnel(steps=ABC)) == [2, 2, 1]
+    # A->B: t 0 s, u 0 s; B->C: t 60 s.
     assert medians(warehouse, Funnel(steps=ABC)) == [None, 0.0, 60.0]
+    # Strict keeps the arrival order: only t's A is followed at once by B, then C.
+    assert counts(warehouse, Funnel(steps=ABC, mode=FunnelMode.STRICT)) == [2, 1, 1]
+
+
+def test_two_steps_at_the_same_instant(warehouse: Warehouse) -> None:
+    write(
+        warehouse,
+        # p: A then B, both at 0 -> A, B (0 s)
+        *(ev("p", "A", at(0)), ev("p", "B", at(0))),
+        # q: B arrived before A, both at 0 -> still A, B (0 s)
+        *(ev("q", "B", at(0)), ev("q", "A", at(0))),
+        # r: B at 0, A at 1 -> B is earlier than A: A only
+        *(ev("r", "B", at(0)), ev("r", "A", at(1))),
+    )
+    spec = Funnel(steps=("A", "B"))
+    assert counts(warehouse, spec) == [3, 2]
+    assert medians(warehouse, spec) == [None, 0.0]
+    assert list(dropped_customers(warehouse, WS, spec, 2)["customer"]) == ["r"]
+
+
+def test_three_steps_at_the_same_instant(warehouse: Warehouse) -> None:
+    write(
+        warehouse,
+        # s: C, B, A all at 0 (arrival reversed) -> A, B, C at 0
+        *(ev("s", "C", at(0)), ev("s", "B", at(0)), ev("s", "A", at(0))),
+        # v: A at 0, then C and B (in that arrival order) at 1 -> A, B (60 s), C (0 s)
+        *(ev("v", "A", at(0)), ev("v", "C", at(1)), ev("v", "B", at(1))),
+    )
+    spec = Funnel(steps=ABC)
+    assert counts(warehouse, spec) == [2, 2, 2]
+    # A->B: s 0, v 60 -> 30; B->C: s 0, v 0
+    assert medians(warehouse, spec) == [None, 30.0, 0.0]
+
+
+def test_a_repeated_step_cannot_use_one_event_twice(warehouse: Warehouse) -> None:
+    # A, B, A with one A and one B at 0: the A is step 1, B step 2; no A is left for step 3.
+    write(warehouse, ev("w", "B", at(0)), ev("w", "A", at(0)))
+    assert counts(warehouse, Funnel(steps=("A", "B", "A"))) == [1, 1, 0]
 
 
 def test_an_exclusion_may_be_a_step_event(warehouse: Warehouse) -> None:
@@ -120,30 +160,128 @@ def test_an_exclusion_may_be_a_step_event(warehouse: Warehouse) -> None:
         *(ev("w", "A", at(0)), ev("w", "B", at(1)), ev("w", "C", at(2))),
         *(ev("y", "A", at(0)), ev("y", "C", at(1)), ev("y", "B", at(2)), ev("y", "C", at(3))),
     )
-    # a second B between steps 2 and 3 ends v's attempt at step 2 (the step's own B does not)
+    # a second B between steps 2 and 3 excludes v's only attempt, so v is left out (the
+    # step's own B is not between them); y: A, B at 2, C at 3 with no B between
     second_b = Funnel(steps=ABC, exclusions=(Exclusion(event="B", after_step=2, before_step=3),))
-    assert counts(warehouse, second_b) == [3, 3, 2]
-    # a C between A and B ends y's attempt at A; v's and w's C is step 3 itself
+    assert counts(warehouse, second_b) == [2, 2, 2]
+    # a C between A and B excludes y's only attempt; v's and w's C is step 3 itself
     any_c = Funnel(steps=ABC, exclusions=(Exclusion(event="C"),))
-    assert counts(warehouse, any_c) == [3, 2, 2]
+    assert counts(warehouse, any_c) == [2, 2, 2]
 
 
-def test_exclusions_end_the_attempt(warehouse: Warehouse) -> None:
+def test_exclusions_leave_out_customers_whose_best_attempt_is_excluded(
+    warehouse: Warehouse,
+) -> None:
     four_customers(warehouse)
     write(
         warehouse,
         *(ev("h", "A", at(0)), ev("h", "B", at(1)), ev("h", "X", at(2)), ev("h", "C", at(3))),
     )
     whole = Funnel(steps=ABC, exclusions=(Exclusion(event="X"),))
-    # b did X between A and B; h between B and C.
-    assert counts(warehouse, whole) == [5, 3, 1]
+    # b did X between A and B, h between B and C: both left out. a: 3, c: 1, d: 2.
+    assert counts(warehouse, whole) == [3, 2, 1]
     late = Funnel(steps=ABC, exclusions=(Exclusion(event="X", after_step=2, before_step=3),))
-    assert counts(warehouse, late) == [5, 4, 1]
+    # h left out; b's X is before step 2, outside the range: a 3, b 2, c 1, d 2.
+    assert counts(warehouse, late) == [4, 3, 1]
     early = Funnel(steps=ABC, exclusions=(Exclusion(event="X", after_step=1, before_step=2),))
-    assert counts(warehouse, early) == [5, 3, 2]
+    # b left out; h's X is after step 2: a 3, c 1, d 2, h 3.
+    assert counts(warehouse, early) == [4, 3, 2]
     unordered = Funnel(steps=ABC, mode=FunnelMode.ANY_ORDER, exclusions=(Exclusion(event="X"),))
     # b: A then X stops it (B after X is not counted); h: A, B, then X.
     assert counts(warehouse, unordered) == [5, 4, 2]
+
+
+def test_whole_funnel_exclusion(warehouse: Warehouse) -> None:
+    write(
+        warehouse,
+        # e1: A0 X1 B2 C3 -> the only attempt is excluded (X between A and B): left out
+        *(ev("e1", "A", at(0)), ev("e1", "X", at(1)), ev("e1", "B", at(2))),
+        ev("e1", "C", at(3)),
+        # e2: A0 X1 A2 B3 C4 -> the attempt from A0 is excluded; the one from A2 is clean:
+        # A->B 60 s, B->C 60 s
+        *(ev("e2", "A", at(0)), ev("e2", "X", at(1)), ev("e2", "A", at(2))),
+        *(ev("e2", "B", at(3)), ev("e2", "C", at(4))),
+        # e3: A0 B1 C2 X3 -> X after the last step: A->B 60 s, B->C 60 s
+        *(ev("e3", "A", at(0)), ev("e3", "B", at(1)), ev("e3", "C", at(2))),
+        ev("e3", "X", at(3)),
+        # e4: A0 B1 X2, no C -> X after step 2, within the window: left out
+        *(ev("e4", "A", at(0)), ev("e4", "B", at(1)), ev("e4", "X", at(2))),
+        # e5: A0 B1 C2, then A10 X11 -> the best attempt (A0) is clean: A->B 60, B->C 60
+        *(ev("e5", "A", at(0)), ev("e5", "B", at(1)), ev("e5", "C", at(2))),
+        *(ev("e5", "A", at(10)), ev("e5", "X", at(11))),
+        # e6: A0 B1 X2 C3, then A at day 20 -> the deepest attempt (3 steps) is excluded,
+        # so the clean 1-step attempt does not count either: left out
+        *(ev("e6", "A", at(0)), ev("e6", "B", at(1)), ev("e6", "X", at(2))),
+        *(ev("e6", "C", at(3)), ev("e6", "A", at(days=20))),
+        # e7: X at the instant of A, then B1 C2 -> X is not after A: A->B 60, B->C 60
+        *(ev("e7", "X", at(0)), ev("e7", "A", at(0)), ev("e7", "B", at(1))),
+        ev("e7", "C", at(2)),
+        # e8: A0, then B and X (in that arrival order) at 1 -> X at B's instant comes
+        # before B, so between A and B: left out
+        *(ev("e8", "A", at(0)), ev("e8", "B", at(1)), ev("e8", "X", at(1))),
+        # e9: A then X (arrival order) at 0, B1 C2 -> X at A's instant still comes before
+        # A: A->B 60, B->C 60
+        *(ev("e9", "A", at(0)), ev("e9", "X", at(0)), ev("e9", "B", at(1))),
+        ev("e9", "C", at(2)),
+    )
+    spec = Funnel(steps=ABC, exclusions=(Exclusion(event="X"),))
+    # counted: e2, e3, e5, e7, e9
+    assert counts(warehouse, spec) == [5, 5, 5]
+    assert medians(warehouse, spec) == [None, 60.0, 60.0]
+    for step in (2, 3):
+        assert dropped_customers(warehouse, WS, spec, step).empty
+
+
+def test_step_range_exclusion(warehouse: Warehouse) -> None:
+    write(
+        warehouse,
+        # f1: A0 X1 B2 C3 -> X before step 2, outside 2-3: A->B 120 s, B->C 60 s
+        *(ev("f1", "A", at(0)), ev("f1", "X", at(1)), ev("f1", "B", at(2))),
+        ev("f1", "C", at(3)),
+        # f2: A0 B1 X2 C3 -> X between B and C: left out
+        *(ev("f2", "A", at(0)), ev("f2", "B", at(1)), ev("f2", "X", at(2))),
+        ev("f2", "C", at(3)),
+        # f3: A0 B1 X2 A5 B6 C7 -> the attempt from A0 is excluded; from A5 it is clean:
+        # A->B 60 s, B->C 60 s
+        *(ev("f3", "A", at(0)), ev("f3", "B", at(1)), ev("f3", "X", at(2))),
+        *(ev("f3", "A", at(5)), ev("f3", "B", at(6)), ev("f3", "C", at(7))),
+        # f4: A0 B1 X2, no C -> left out
+        *(ev("f4", "A", at(0)), ev("f4", "B", at(1)), ev("f4", "X", at(2))),
+        # f5: A0 X1, no B -> X outside 2-3 and step 2 never reached: 1 step
+        *(ev("f5", "A", at(0)), ev("f5", "X", at(1))),
+    )
+    spec = Funnel(steps=ABC, exclusions=(Exclusion(event="X", after_step=2, before_step=3),))
+    # counted: f1 (3), f3 (3), f5 (1)
+    assert counts(warehouse, spec) == [3, 2, 2]
+    # A->B: f1 120, f3 60 -> 90; B->C: 60, 60
+    assert medians(warehouse, spec) == [None, 90.0, 60.0]
+    assert list(dropped_customers(warehouse, WS, spec, 2)["customer"]) == ["f5"]
+
+
+def test_exclusions_and_the_conversion_window(warehouse: Warehouse) -> None:
+    write(
+        warehouse,
+        # g1: A0, X at day 2 -> X after the 1-day window: not excluded, 1 step
+        *(ev("g1", "A", at(0)), ev("g1", "X", at(days=2))),
+        # g2: A0, X at 23 h -> within the window, no B: left out
+        *(ev("g2", "A", at(0)), ev("g2", "X", at(hours=23))),
+        # g3: A0, X at 1 h, B at day 2 (too late to count) -> left out
+        *(ev("g3", "A", at(0)), ev("g3", "X", at(hours=1)), ev("g3", "B", at(days=2))),
+        # g4: A0, X at 1 h, A at day 2, B at day 2 + 1 h -> the second attempt converts
+        *(ev("g4", "A", at(0)), ev("g4", "X", at(hours=1)), ev("g4", "A", at(days=2))),
+        ev("g4", "B", at(days=2, hours=1)),
+        # g5: A0, X and B exactly at the window's end -> X (before B at that instant) is
+        # within the window: left out
+        *(ev("g5", "A", at(0)), ev("g5", "B", at(days=1)), ev("g5", "X", at(days=1))),
+    )
+    spec = Funnel(steps=("A", "B"), window=timedelta(days=1), exclusions=(Exclusion(event="X"),))
+    assert counts(warehouse, spec) == [2, 1]
+    assert medians(warehouse, spec) == [None, 3600.0]
+    assert list(dropped_customers(warehouse, WS, spec, 2)["customer"]) == ["g1"]
+    # with a 3-day window g1's X is inside it (left out), and g3's B counts after X (left
+    # out); g4's first attempt reaches B after X (excluded), its second is clean
+    wide = Funnel(steps=("A", "B"), window=timedelta(days=3), exclusions=(Exclusion(event="X"),))
+    assert counts(warehouse, wide) == [1, 1]
 
 
 def test_breakdown_by_event_property_channel_and_trait(warehouse: Warehouse) -> None:
